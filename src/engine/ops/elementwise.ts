@@ -120,13 +120,14 @@ export function Equal(a: Value, b: Value | number): Value { return binary('Equal
 export function Less(a: Value, b: Value | number): Value { return binary('Less', a, b, 'bool'); }
 export function LessOrEqual(a: Value, b: Value | number): Value { return binary('LessOrEqual', a, b, 'bool'); }
 export function Greater(a: Value, b: Value | number): Value { return binary('Greater', a, b, 'bool'); }
+export function GreaterOrEqual(a: Value, b: Value | number): Value { return binary('GreaterOrEqual', a, b, 'bool'); }
 export function And(a: Value, b: Value): Value { return binary('And', a, b, 'bool'); }
 export function Not(x: Value): Value { return unary('Not', x); }
 
 /** Element-wise max of two tensors. Gradient goes to the larger (A on ties). */
 export function Max(a: Value | number, b: Value | number): Value { return binary('Max', a, b); }
 defineGrad('Max', ({ x, dy, needs }) => {
-  const aWins = binary('GreaterOrEqual', x[0]!, x[1]!, 'bool');
+  const aWins = GreaterOrEqual(x[0]!, x[1]!);
   return [needs[0] ? Where(aWins, dy[0]!, 0) : null, needs[1] ? Where(aWins, 0, dy[0]!) : null];
 });
 

@@ -2,7 +2,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { loadTokenizer, type Tokenizer } from '../../../src/engine/tokenizer';
+import { loadTokenizer, type Tokenizer } from '../../../src/engine/tokenizer/index';
 import { GOLDEN_TOKENIZER, STORIES_DIR } from './helpers';
 
 interface GoldenCase { text: string; ids: number[]; tokens: string[]; decoded: string }

@@ -1,7 +1,7 @@
 /** Exactly one BOS / EOS, whether the tokenizer.json post-processor or the config adds it. */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadTokenizer, Tokenizer, type TokenizerFiles } from '../../../src/engine/tokenizer';
+import { loadTokenizer, Tokenizer, type TokenizerFiles } from '../../../src/engine/tokenizer/index';
 import { TempModels, storiesTokenizerJson, templateProcessing, type Json } from './helpers';
 
 const models = new TempModels();

@@ -1,0 +1,162 @@
+/**
+ * A loaded causal LM on ONNX Runtime: the forward graph, optionally the loss and the LoRA
+ * gradients, compiled once; adapters are feeds.
+ */
+import { gradients } from '../autodiff/index';
+import { serializeModel } from '../graph/onnx';
+import { adapterFeeds } from '../lora/feeds';
+import { isTargeted } from '../lora/index';
+import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
+import type { CausalLMGraph, DecoderConfig } from '../models/types';
+import { type Device, Session } from '../runtime/session';
+import type { HostTensor } from '../tensor';
+import { IGNORE_INDEX, causalLMLoss } from '../train/loss';
+import { type PeftAdapter, peftKey } from '../weights/peft';
+
+export interface CausalLMOptions {
+  device?: Device;
+  threads?: number;
+  dtype?: 'float32' | 'float64';
+  /** LoRA targets (PEFT `target_modules`); defaults to the adapter's modules, else none. */
+  targetModules?: string | string[] | null;
+  /** Adapter to apply (its folder path is used in error messages). */
+  adapter?: { adapter: PeftAdapter; source: string } | null;
+  /** Graph outputs: logits (B, T, V); loss + token_nll (needs labels); gradients of the loss wrt every LoRA A and B. */
+  outputs?: { logits?: boolean; loss?: boolean; grads?: boolean };
+}
+
+export interface Batch {
+  /** Token ids, every row the same length T (pad on the right). */
+  inputIds: number[][];
+  /** 1 = real token, 0 = padding; default all ones. */
+  attentionMask?: number[][];
+  /** Position ids; default 0..T−1 per row. */
+  positionIds?: number[][];
+  /** Targets aligned with the logits (labels[b][t] is predicted from position t), −100 = ignore. */
+  labels?: number[][];
+}
+
+export interface RunResult {
+  logits?: HostTensor;
+  /** Mean NLL over counted positions. */
+  loss?: number;
+  /** (B, T) per-position NLL, 0 where ignored. */
+  tokenNll?: HostTensor;
+  /** PEFT key → gradient (same shape as the tensor). */
+  grads?: Map<string, HostTensor>;
+}
+
+export class CausalLM {
+  private loraFeeds: Record<string, HostTensor> = {};
+
+  private constructor(
+    readonly info: ModelConfigInfo,
+    readonly lm: CausalLMGraph,
+    readonly session: Session,
+    /** Every linear module of the model, e.g. "model.layers.0.self_attn.q_proj". */
+    readonly linearModules: string[],
+    private readonly dtype: 'float32' | 'float64',
+  ) {}
+
+  get config(): DecoderConfig { return this.info.config; }
+  get provider(): string { return this.session.provider; }
+  /** The modules that carry LoRA in this graph, in `lora_scaling` order. */
+  get loraModules(): readonly string[] { return this.lm.lora.modules; }
+
+  /**
+   * Loads `dir` (config.json + safetensors), builds and compiles the graph.
+   *
+   * @throws ModelError / WeightsError / LoraError / RuntimeError with one-line messages naming
+   *   the file and what to do.
+   */
+  static async load(dir: string, opts: CausalLMOptions = {}): Promise<CausalLM> {
+    const dtype = opts.dtype ?? 'float32';
+    const info = await loadModelConfig(dir);
+    const linearModules = info.family.weightNames(info.config)
+      .map((w) => w.name)
+      .filter((n) => /_proj\.weight$/.test(n))
+      .map((n) => n.slice(0, -'.weight'.length));
+    const adapterModules = opts.adapter ? new Set(opts.adapter.adapter.modules.keys()) : null;
+    const targets = opts.targetModules ?? null;
+    const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
+    const weights = await loadWeights(info);
+    const lm = info.family.build(info.config, weights, { dtype, loraTargets });
+    const g = lm.graph;
+    const outputs = opts.outputs ?? { logits: true };
+    if (outputs.logits) g.output(lm.logits, 'logits');
+    if (outputs.loss || outputs.grads) {
+      const labels = g.input('labels', 'int64', ['B', 'T']);
+      const { loss, tokenNll } = causalLMLoss(lm.logits, labels);
+      g.output(loss, 'loss');
+      g.output(tokenNll, 'token_nll');
+      if (outputs.grads) {
+        const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
+        const grads = gradients(loss, wrt);
+        for (const v of wrt) g.output(grads.get(v)!, `grad.${v.name}`);
+      }
+    }
+    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads });
+    const model = new CausalLM(info, lm, session, linearModules, dtype);
+    if (opts.adapter) model.setAdapter(opts.adapter.adapter, opts.adapter.source);
+    else model.clearAdapter();
+    return model;
+  }
+
+  /** Applies an adapter (a change of feeds). @throws LoraError when it does not fit. */
+  setAdapter(adapter: PeftAdapter, source: string): void {
+    this.loraFeeds = adapterFeeds(this.lm.lora, adapter, this.linearModules, source, this.dtype);
+  }
+
+  /** Runs the base model (every LoRA module zero with scaling 0). */
+  clearAdapter(): void {
+    this.loraFeeds = adapterFeeds(this.lm.lora, { config: { r: 1, lora_alpha: 1 }, modules: new Map() } as PeftAdapter, this.linearModules, 'base', this.dtype);
+  }
+
+  /** Sets raw LoRA feeds (PEFT key → tensor, plus `lora_scaling`), e.g. from a trainer. */
+  setLoraFeeds(feeds: Record<string, HostTensor>): void {
+    this.loraFeeds = { ...this.loraFeeds, ...feeds };
+  }
+
+  /** Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. */
+  async run(batch: Batch): Promise<RunResult> {
+    const B = batch.inputIds.length;
+    const T = batch.inputIds[0]?.length ?? 0;
+    if (B === 0 || T === 0) throw new Error('CausalLM.run: empty batch');
+    const i64 = (rows: number[][], what: string): HostTensor => {
+      const data = new BigInt64Array(B * T);
+      rows.forEach((row, b) => {
+        if (row.length !== T) throw new Error(`CausalLM.run: ${what} row ${b} has length ${row.length}, expected ${T}`);
+        row.forEach((v, t) => (data[b * T + t] = BigInt(v)));
+      });
+      return { dtype: 'int64', shape: [B, T], data };
+    };
+    const feeds: Record<string, HostTensor> = {
+      input_ids: i64(batch.inputIds, 'input_ids'),
+      attention_mask: i64(batch.attentionMask ?? batch.inputIds.map((r) => r.map(() => 1)), 'attention_mask'),
+      position_ids: i64(batch.positionIds ?? batch.inputIds.map((r) => r.map((_, t) => t)), 'position_ids'),
+      ...this.loraFeeds,
+    };
+    if (this.session.inputNames.includes('labels')) {
+      feeds.labels = i64(batch.labels ?? batch.inputIds.map((r) => r.map(() => IGNORE_INDEX)), 'labels');
+    }
+    const out = await this.session.run(feeds);
+    const res: RunResult = {};
+    if (out.logits) res.logits = out.logits;
+    if (out.loss) res.loss = Number(out.loss.data[0]);
+    if (out.token_nll) res.tokenNll = out.token_nll;
+    const grads = Object.keys(out).filter((k) => k.startsWith('grad.'));
+    if (grads.length) res.grads = new Map(grads.map((k) => [k.slice(5), out[k]]));
+    return res;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Labels for next-token prediction of one row: labels[t] = ids[t + 1], last = ignore. */
+export function shiftLabels(ids: readonly number[]): number[] {
+  return ids.map((_, t) => (t + 1 < ids.length ? ids[t + 1] : IGNORE_INDEX));
+}
+
+export { peftKey };

@@ -1,0 +1,104 @@
+/**
+ * Model families by `model_type`, and loading a Hugging Face model folder into a graph.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openCheckpoint } from '../weights/index';
+import { toFloat32 } from '../weights/dtype';
+import type { HostTensor } from '../tensor';
+import { llamaFamily } from './llama';
+import { mistralFamily } from './mistral';
+import { type BuildOptions, type CausalLMGraph, type DecoderConfig, ModelError, type ModelFamily, type WeightSource } from './types';
+
+export { ModelError } from './types';
+export type { CausalLMGraph, DecoderConfig, ModelFamily } from './types';
+
+/** Every supported family; a new family is a new file added here. */
+export const FAMILIES: readonly ModelFamily[] = [llamaFamily, mistralFamily];
+
+export function supportedModelTypes(): string[] {
+  return FAMILIES.flatMap((f) => f.modelTypes);
+}
+
+export interface ModelConfigInfo {
+  dir: string;
+  raw: Record<string, unknown>;
+  config: DecoderConfig;
+  family: ModelFamily;
+}
+
+/**
+ * Reads and resolves `DIR/config.json`.
+ *
+ * @throws ModelError naming the folder or file: folder missing, no config.json, invalid JSON
+ *   (with line), unsupported `model_type` (listing the supported ones), bad fields.
+ */
+export async function loadModelConfig(dir: string): Promise<ModelConfigInfo> {
+  const st = await stat(dir).catch(() => null);
+  if (!st) throw new ModelError(`${dir}: model folder not found; pass --model with a local Hugging Face model folder (config.json, tokenizer.json, *.safetensors)`);
+  if (!st.isDirectory()) throw new ModelError(`${dir}: not a folder; --model takes a Hugging Face model folder (config.json, tokenizer.json, *.safetensors)`);
+  const file = join(dir, 'config.json');
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) throw new ModelError(`${file}: missing; a Hugging Face model folder needs config.json (download the full model repository, not just the weights)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ModelError(`${file}:${jsonErrorLine(text, e)}: invalid JSON (${(e as Error).message}); fix or re-download the file`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelError(`${file}: must hold a JSON object`);
+  const obj = raw as Record<string, unknown>;
+  const type = obj.model_type;
+  const family = FAMILIES.find((f) => f.modelTypes.includes(String(type)));
+  if (!family) {
+    throw new ModelError(`${file}: model_type ${JSON.stringify(type ?? null)} is not supported; supported model types: ${supportedModelTypes().join(', ')}`);
+  }
+  return { dir, raw: obj, config: family.resolveConfig(obj, file), family };
+}
+
+function jsonErrorLine(text: string, e: unknown): number {
+  const m = /position (\d+)/.exec((e as Error).message);
+  if (!m) return 1;
+  return text.slice(0, Number(m[1])).split('\n').length;
+}
+
+/**
+ * Reads the checkpoint tensors a family needs, as float32, checking each shape.
+ *
+ * @throws ModelError / WeightsError naming the folder and tensor: missing tensor, wrong shape.
+ */
+export async function loadWeights(info: ModelConfigInfo): Promise<WeightSource> {
+  const ckpt = await openCheckpoint(info.dir);
+  const tensors = new Map<string, HostTensor>();
+  try {
+    for (const { name, shape, optional } of info.family.weightNames(info.config)) {
+      if (!ckpt.has(name)) {
+        if (optional) continue;
+        throw new ModelError(`${info.dir}: checkpoint has no tensor "${name}" that ${info.config.model_type} with this config.json needs; the weights do not match config.json`);
+      }
+      const meta = ckpt.info(name);
+      if (meta.shape.length !== shape.length || meta.shape.some((d, i) => d !== shape[i])) {
+        throw new ModelError(`${meta.path}: tensor "${name}" has shape [${meta.shape}] but config.json implies [${shape}]; the weights do not match config.json`);
+      }
+      const t = await ckpt.read(name);
+      tensors.set(name, { dtype: 'float32', shape: meta.shape, data: toFloat32(t) });
+    }
+  } finally {
+    ckpt.close();
+  }
+  return {
+    has: (name) => tensors.has(name),
+    get: (name) => {
+      const t = tensors.get(name);
+      if (!t) throw new ModelError(`${info.dir}: tensor "${name}" was not loaded`);
+      return t;
+    },
+  };
+}
+
+/** Loads config and weights of a model folder and builds its forward graph. */
+export async function loadCausalLM(dir: string, opts: BuildOptions = {}): Promise<CausalLMGraph> {
+  const info = await loadModelConfig(dir);
+  const weights = await loadWeights(info);
+  return info.family.build(info.config, weights, opts);
+}
