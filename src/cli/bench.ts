@@ -1,0 +1,129 @@
+/**
+ * `loralab bench`: forward and LoRA train-step (forward + backward) throughput on a documented
+ * random-weight Llama config. Prints figures and ratios; not a test.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { gradients } from '../engine/autodiff/index';
+import { serializeModel } from '../engine/graph/onnx';
+import { initLora, isTargeted } from '../engine/lora/index';
+import { llamaFamily } from '../engine/models/llama';
+import { mulberry32, randomWeights } from '../engine/models/random';
+import type { DecoderConfig } from '../engine/models/types';
+import { type Device, Session } from '../engine/runtime/session';
+import type { HostTensor } from '../engine/tensor';
+import { causalLMLoss } from '../engine/train/loss';
+import { peftKey } from '../engine/weights/peft';
+import { emitJson, info } from './output';
+
+/** The bench model: a ~40M-parameter Llama (DESIGN: hidden 512, 8 layers, GQA 8/4, vocab 32000). */
+export const BENCH_CONFIG: DecoderConfig = {
+  model_type: 'llama', hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 8, num_attention_heads: 8,
+  num_key_value_heads: 4, head_dim: 64, vocab_size: 32000, max_position_embeddings: 2048, rms_norm_eps: 1e-5,
+  rope_theta: 10000, rope_scaling: null, tie_word_embeddings: false, attention_bias: false, mlp_bias: false,
+  hidden_act: 'silu', sliding_window: null, bos_token_id: 1, eos_token_id: 2,
+};
+
+export interface BenchArgs {
+  device?: Device;
+  threads?: number;
+  batch?: number;
+  seq?: number;
+  rank?: number;
+  iters?: number;
+  json?: boolean;
+}
+
+interface Built { session: Session; feeds: Record<string, HostTensor>; buildMs: number }
+
+async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, 'batch' | 'seq' | 'rank'>> & BenchArgs): Promise<Built> {
+  const t0 = performance.now();
+  const cfg = BENCH_CONFIG;
+  const lm = llamaFamily.build(cfg, randomWeights(llamaFamily, cfg, 1), { loraTargets: (m) => isTargeted(m, 'all-linear') });
+  const g = lm.graph;
+  const labels = g.input('labels', 'int64', ['B', 'T']);
+  const { loss } = causalLMLoss(lm.logits, labels);
+  g.output(loss, 'loss');
+  if (kind === 'train') {
+    const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
+    const grads = gradients(loss, wrt);
+    for (const v of wrt) g.output(grads.get(v)!, `grad.${v.name}`);
+  }
+  const session = await Session.create(serializeModel(g), { device: args.device ?? 'cpu', threads: args.threads });
+  const rand = mulberry32(2);
+  const { batch: B, seq: T } = args;
+  const ids = BigInt64Array.from({ length: B * T }, () => BigInt(Math.floor(rand() * cfg.vocab_size)));
+  const feeds: Record<string, HostTensor> = {
+    input_ids: { dtype: 'int64', shape: [B, T], data: ids },
+    attention_mask: { dtype: 'int64', shape: [B, T], data: new BigInt64Array(B * T).fill(1n) },
+    position_ids: { dtype: 'int64', shape: [B, T], data: BigInt64Array.from({ length: B * T }, (_, i) => BigInt(i % T)) },
+    labels: { dtype: 'int64', shape: [B, T], data: BigInt64Array.from({ length: B * T }, (_, i) => ids[(i + 1) % (B * T)]) },
+    lora_scaling: { dtype: 'float32', shape: [lm.lora.modules.length], data: new Float32Array(lm.lora.modules.length).fill(32 / args.rank) },
+  };
+  for (const m of lm.lora.modules) {
+    const { in: inF, out: outF } = lm.lora.shapes.get(m)!;
+    const { A, B: Bm } = initLora(args.rank, inF, outF, rand);
+    (Bm.data as Float32Array).forEach((_, i, arr) => (arr[i] = (rand() - 0.5) * 0.01));
+    feeds[peftKey(m, 'A')] = A;
+    feeds[peftKey(m, 'B')] = Bm;
+  }
+  return { session, feeds, buildMs: performance.now() - t0 };
+}
+
+async function time(b: Built, iters: number): Promise<number[]> {
+  await b.session.run(b.feeds); // warm-up
+  const ms: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const t0 = performance.now();
+    await b.session.run(b.feeds);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function runBench(args: BenchArgs): Promise<void> {
+  const a = { batch: 4, seq: 256, rank: 16, iters: 3, ...args };
+  const tokens = a.batch * a.seq;
+  const threads = a.threads ?? availableParallelism();
+  info(`bench: Llama hidden 512, 8 layers, 8 heads / 4 KV heads, intermediate 1408, vocab 32000; batch ${a.batch} × seq ${a.seq}; LoRA r ${a.rank} on all linear layers`);
+  info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${threads} intra-op threads; device ${a.device ?? 'cpu'}`);
+  let peakRss = process.memoryUsage().rss;
+  const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+  const timer = setInterval(sample, 20);
+  try {
+    const fwd = await build('forward', a);
+    const fwdMs = median(await time(fwd, a.iters));
+    sample();
+    await fwd.session.release();
+    const train = await build('train', a);
+    const trainMs = median(await time(train, a.iters));
+    sample();
+    await train.session.release();
+    const result = {
+      device: fwd.session.provider,
+      threads,
+      batch: a.batch,
+      seq: a.seq,
+      lora_r: a.rank,
+      forward_ms: round(fwdMs),
+      forward_tokens_per_s: round((tokens / fwdMs) * 1000),
+      train_step_ms: round(trainMs),
+      train_tokens_per_s: round((tokens / trainMs) * 1000),
+      train_over_forward: round(trainMs / fwdMs, 2),
+      graph_build_ms: { forward: round(fwd.buildMs), train: round(train.buildMs) },
+      peak_rss_mib: round(peakRss / 2 ** 20),
+    };
+    info(`forward:     ${result.forward_ms} ms/step   ${result.forward_tokens_per_s} tokens/s   (build + compile ${result.graph_build_ms.forward} ms)`);
+    info(`train step:  ${result.train_step_ms} ms/step   ${result.train_tokens_per_s} tokens/s   (forward + backward to LoRA A/B; build + compile ${result.graph_build_ms.train} ms)`);
+    info(`ratio train/forward: ${result.train_over_forward}×   peak RSS: ${result.peak_rss_mib} MiB`);
+    if (a.json) emitJson(result);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,80 @@
+/**
+ * The `loralab` command line. Every command follows the conventions in `output.ts`.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEVICES, type Device } from '../engine/runtime/session';
+import { runBench } from './bench';
+import { EXIT, reportError } from './output';
+import { runScore } from './score';
+import { version } from '../../package.json';
+
+const intArg = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+const deviceOption = () => new Option('--device <device>', 'execution provider').choices(DEVICES as string[]).default('cpu');
+
+let jsonMode = false;
+
+async function guarded(json: boolean | undefined, fn: () => Promise<void>): Promise<void> {
+  jsonMode = Boolean(json);
+  try {
+    await fn();
+  } catch (e) {
+    process.exitCode = reportError(e, jsonMode);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('loralab')
+    .description('LoRA fine-tuning experiments on ONNX Runtime: score, train, compare and merge adapters.')
+    .version(version)
+    .showHelpAfterError('(run loralab --help for usage)')
+    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) })
+    .exitOverride();
+
+  program
+    .command('score')
+    .description('per-token negative log-likelihood (natural log), mean NLL and perplexity of a text')
+    .requiredOption('--model <dir>', 'local Hugging Face model folder (config.json, tokenizer.json, *.safetensors)')
+    .option('--adapter <dir>', 'PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)')
+    .option('--text <str>', 'text to score')
+    .option('--file <path>', 'UTF-8 text file to score (- reads stdin)')
+    .option('--max-length <n>', 'window length in tokens (default: the model context); longer texts use a sliding window with stride n/2', intArg('--max-length'))
+    .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
+    .addOption(deviceOption())
+    .option('--json', 'print {"token_ids", "nll", "mean_nll", "perplexity"} on stdout')
+    .action((o) => guarded(o.json, () => runScore({ ...o, device: o.device as Device })));
+
+  program
+    .command('bench')
+    .description('forward and LoRA train-step throughput on a random-weight Llama (hidden 512, 8 layers, vocab 32000)')
+    .addOption(deviceOption())
+    .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
+    .option('--batch <n>', 'batch size', intArg('--batch'), 4)
+    .option('--seq <n>', 'sequence length', intArg('--seq'), 256)
+    .option('--rank <n>', 'LoRA rank', intArg('--rank'), 16)
+    .option('--iters <n>', 'timed iterations (median reported)', intArg('--iters'), 3)
+    .option('--json', 'print the figures as one JSON object on stdout')
+    .action((o) => guarded(o.json, () => runBench({ ...o, device: o.device as Device })));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number };
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    if (err.code?.startsWith('commander.')) return EXIT.invalidInput;
+    return reportError(e, jsonMode);
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

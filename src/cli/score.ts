@@ -1,0 +1,59 @@
+/**
+ * `loralab score`: per-token NLL, mean NLL and perplexity of a text under a model (and
+ * optionally an adapter).
+ */
+import { readFile } from 'node:fs/promises';
+import { CausalLM } from '../engine/infer/causal-lm';
+import { scoreTokens } from '../engine/infer/score';
+import { loadTokenizer } from '../engine/tokenizer/index';
+import { readPeftAdapter } from '../engine/weights/peft';
+import type { Device } from '../engine/runtime/session';
+import { InputError, emitJson, info } from './output';
+
+export interface ScoreArgs {
+  model: string;
+  adapter?: string;
+  text?: string;
+  file?: string;
+  json?: boolean;
+  device?: Device;
+  threads?: number;
+  maxLength?: number;
+}
+
+export async function runScore(args: ScoreArgs): Promise<void> {
+  if ((args.text === undefined) === (args.file === undefined)) {
+    throw new InputError('score needs exactly one of --text STR or --file PATH');
+  }
+  let text = args.text;
+  if (args.file === '-') text = await readStdin();
+  else if (args.file !== undefined) {
+    text = await readFile(args.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new InputError(`${args.file}: cannot read (${e.code ?? e.message}); check the path given to --file`);
+    });
+  }
+  const tokenizer = await loadTokenizer(args.model);
+  const ids = tokenizer.encode(text!);
+  if (ids.length < 2) throw new InputError('the text is empty: there is no token to score');
+  const adapter = args.adapter ? { adapter: await readPeftAdapter(args.adapter), source: args.adapter } : null;
+  const lm = await CausalLM.load(args.model, { device: args.device, threads: args.threads, adapter, outputs: { loss: true } });
+  const res = await scoreTokens(lm, ids, args.maxLength);
+  await lm.release();
+  if (args.json) {
+    emitJson(res);
+    return;
+  }
+  info(`model ${args.model}${args.adapter ? ` + adapter ${args.adapter}` : ''} (${lm.provider})`);
+  info('  pos  token                 nll');
+  res.nll.forEach((n, i) => {
+    const tok = JSON.stringify(tokenizer.tokenToString(res.token_ids[i + 1]));
+    info(`${String(i + 1).padStart(5)}  ${tok.padEnd(20).slice(0, 20)}  ${n.toFixed(4).padStart(8)}`);
+  });
+  info(`tokens scored: ${res.nll.length}   mean NLL: ${res.mean_nll.toFixed(6)}   perplexity: ${res.perplexity.toFixed(4)}`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
