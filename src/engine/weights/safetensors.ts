@@ -65,7 +65,7 @@ const q = (s: string): string => JSON.stringify(s);
 /** A few names for a "did you mean" list. */
 function sampleNames(names: string[], n = 5): string {
   const head = names.slice(0, n).map(q).join(', ');
-  return names.length > n ? `${head}, … (${names.length} in all)` : head;
+  return names.length > n ? `${head}, …` : head;
 }
 
 interface ParsedHeader {
@@ -243,7 +243,9 @@ export class SafetensorsFile {
       throw openError(path, err);
     }
     try {
-      const { size } = await fstatAsync(fd);
+      const st = await fstatAsync(fd);
+      if (st.isDirectory()) throw isFolder(path);
+      const size = st.size;
       if (size < 8) throw tooShort(path, size);
       const prefix = Buffer.alloc(8);
       await readFully(path, fd, prefix, 0);
@@ -266,7 +268,9 @@ export class SafetensorsFile {
       throw openError(path, err);
     }
     try {
-      const { size } = fs.fstatSync(fd);
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw isFolder(path);
+      const size = st.size;
       if (size < 8) throw tooShort(path, size);
       const prefix = Buffer.alloc(8);
       readFullySync(path, fd, prefix, 0);
@@ -372,8 +376,12 @@ export class SafetensorsFile {
 function openError(path: string, err: unknown): WeightsError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new WeightsError(path, `${path}: file not found; check the path`, { cause: err });
-  if (code === 'EISDIR') return new WeightsError(path, `${path}: is a folder, not a safetensors file; pass the .safetensors file`, { cause: err });
+  if (code === 'EISDIR') return isFolder(path);
   return new WeightsError(path, `${path}: cannot open (${(err as Error).message}); check the path and its permissions`, { cause: err });
+}
+
+function isFolder(path: string): WeightsError {
+  return new WeightsError(path, `${path}: is a folder, not a safetensors file; pass the .safetensors file (or open the folder with openCheckpoint)`);
 }
 
 function tooShort(path: string, size: number): WeightsError {
@@ -602,12 +610,12 @@ export class ModelWeights {
   }
 
   /** Reads a tensor in its stored dtype (see `SafetensorsFile.read`). */
-  read(name: string): Promise<HostTensor> {
+  async read(name: string): Promise<HostTensor> {
     return this.file(name).read(name);
   }
 
   /** Reads a float tensor as float32 (see `SafetensorsFile.readFloat32`). */
-  readFloat32(name: string): Promise<Float32Array> {
+  async readFloat32(name: string): Promise<Float32Array> {
     return this.file(name).readFloat32(name);
   }
 
