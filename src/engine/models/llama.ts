@@ -13,7 +13,7 @@
  */
 import { Graph, type Value } from '../graph/ir';
 import {
-  Add, And, Cast, Concat, Div, Gather, GreaterOrEqual, LessOrEqual, MatMul, Mul, Neg, Range, ReduceMean, Reshape,
+  Add, And, Concat, Div, Equal, Gather, GreaterOrEqual, LessOrEqual, MatMul, Mul, Neg, Not, Range, ReduceMean, Reshape,
   Sigmoid, Slice, Softmax, Sqrt, Sub, Transpose, Unsqueeze, Where, scalar, shapeOf,
 } from '../ops/index';
 import { LoraGraph } from '../lora/index';
@@ -263,8 +263,11 @@ export function buildLlama(cfg: DecoderConfig, weights: WeightSource, opts: Buil
 }
 
 /**
- * Attention mask (B, 1, 1, T, T) bool: query i sees key j iff j ≤ i, attention_mask[b, j] = 1,
- * and (with a sliding window W) i − j < W.
+ * Attention mask (B, 1, 1, T, T) bool. `attention_mask` (B, T) holds 0 for padding and a
+ * segment id ≥ 1 for real tokens (all 1 without packing; 1, 2, 3… for the documents of a
+ * packed row). Query i sees key j iff j ≤ i, attention_mask[b, j] ≠ 0, the two share a segment,
+ * and (with a sliding window W) i − j < W. For 0/1 masks this is Hugging Face's causal + padding
+ * mask; a padding query sees nothing and its (unused) output is a uniform average.
  */
 function attentionMaskGraph(g: Graph, inputIds: Value, attentionMask: Value, slidingWindow: number | null): Value {
   const T = Reshape(shapeOf(inputIds, 1, 2), []); // () int64
@@ -275,8 +278,10 @@ function attentionMaskGraph(g: Graph, inputIds: Value, attentionMask: Value, sli
   if (slidingWindow !== null) {
     causal = And(causal, GreaterOrEqual(keyIdx, Sub(queryIdx, scalar(g, slidingWindow - 1, 'int64'))));
   }
-  const pad = Unsqueeze(Cast(attentionMask, 'bool'), [1, 2, 3]); // (B, 1, 1, 1, T)
-  return And(pad, causal); // (B, 1, 1, T, T)
+  const segKey = Unsqueeze(attentionMask, [1]); // (B, 1, T)
+  const segQuery = Unsqueeze(attentionMask, [2]); // (B, T, 1)
+  const sameSegment = And(Equal(segKey, segQuery), Not(Equal(segKey, 0))); // (B, T, T)
+  return Unsqueeze(And(sameSegment, causal), [1, 2]); // (B, 1, 1, T, T)
 }
 
 export const llamaFamily: ModelFamily = {
