@@ -21,6 +21,8 @@ export interface CausalLMOptions {
   targetModules?: string | string[] | null;
   /** Adapter to apply (its folder path is used in error messages). */
   adapter?: { adapter: PeftAdapter; source: string } | null;
+  /** LoRA dropout in this graph (training only). */
+  loraDropout?: { ratio: number; seed: number } | null;
   /** Graph outputs: logits (B, T, V); loss + token_nll (needs labels); gradients of the loss wrt every LoRA A and B. */
   outputs?: { logits?: boolean; loss?: boolean; grads?: boolean };
 }
@@ -80,7 +82,7 @@ export class CausalLM {
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
     const weights = await loadWeights(info);
-    const lm = info.family.build(info.config, weights, { dtype, loraTargets });
+    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout });
     const g = lm.graph;
     const outputs = opts.outputs ?? { logits: true };
     if (outputs.logits) g.output(lm.logits, 'logits');

@@ -2,7 +2,8 @@
  * Turning a PEFT adapter into feeds for a LoRA graph, with the checks a user needs when the
  * adapter does not fit the model.
  */
-import { type PeftAdapter, peftKey, peftScaling } from '../weights/peft';
+import { join } from 'node:path';
+import { ADAPTER_WEIGHTS_NAME, type PeftAdapter, peftKey, peftScaling } from '../weights/peft';
 import type { HostTensor } from '../tensor';
 import { LoraError, type LoraGraph } from './index';
 
@@ -13,13 +14,18 @@ import { LoraError, type LoraGraph } from './index';
  *
  * @param allLinears every linear module name of the model (to tell "not targeted" from "no
  *   such module").
- * @throws LoraError naming `source`, the tensor and both shapes, or the unknown module.
+ * @param source the adapter folder; messages name its adapter_model.safetensors.
+ * @throws LoraError naming the adapter file, the tensor and both shapes, or the unknown module.
  */
 export function adapterFeeds(lora: LoraGraph, adapter: PeftAdapter, allLinears: readonly string[], source: string, dtype: 'float32' | 'float64' = 'float32'): Record<string, HostTensor> {
+  const file = join(source, ADAPTER_WEIGHTS_NAME);
+  const base = adapter.config.base_model_name_or_path;
+  const otherModel = base
+    ? `the adapter was trained for a different model (adapter_config.json names "${base}") — use it with that base model`
+    : 'the adapter was trained for a different model — use it with the model it was trained on';
   for (const module of adapter.modules.keys()) {
     if (!allLinears.includes(module)) {
-      const example = allLinears.slice(0, 3).join(', ');
-      throw new LoraError(`${source}: adapter has LoRA weights for module "${module}", which this model does not have (its linear modules look like ${example}, …); the adapter was trained for a different model`);
+      throw new LoraError(`${file}: has LoRA weights for module "${module}", which this model does not have (${describeModules(module, allLinears)}); ${otherModel}`);
     }
     if (!lora.shapes.has(module)) {
       throw new LoraError(`${source}: module "${module}" is not a LoRA target of the loaded graph; rebuild the graph with the adapter's target modules`);
@@ -39,7 +45,7 @@ export function adapterFeeds(lora: LoraGraph, adapter: PeftAdapter, allLinears: 
     const r = w.A.shape[0];
     const check = (which: 'A' | 'B', t: HostTensor, want: number[]) => {
       if (t.shape.length !== 2 || t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
-        throw new LoraError(`${source}: tensor ${peftKey(module, which)} has shape [${t.shape}] but the model needs [${want}] (${module} is ${inF} → ${outF}); the adapter was trained for a different model`);
+        throw new LoraError(`${file}: tensor "${peftKey(module, which)}" has shape ${fmt(t.shape)} but the model needs ${fmt(want)} (${module} maps ${inF} → ${outF} features); ${otherModel}`);
       }
     };
     check('A', w.A, [r, inF]);
@@ -50,6 +56,28 @@ export function adapterFeeds(lora: LoraGraph, adapter: PeftAdapter, allLinears: 
   });
   if (lora.modules.length) feeds.lora_scaling = { dtype, shape: [lora.modules.length], data: scaling };
   return feeds;
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/**
+ * What the model's linear modules are, for a message about `module`, which is not one of them:
+ * the layer range when only the layer index is out of range, else the per-layer module names.
+ */
+function describeModules(module: string, allLinears: readonly string[]): string {
+  const split = (m: string) => /^(.*\.layers\.)(\d+)\.(.+)$/.exec(m);
+  const parts = allLinears.map(split).filter((p) => p !== null);
+  if (parts.length !== allLinears.length || parts.length === 0) {
+    return `its linear modules look like ${allLinears.slice(0, 3).join(', ')}, …`;
+  }
+  const prefix = parts[0][1];
+  const layers = Math.max(...parts.map((p) => Number(p[2]))) + 1;
+  const kinds = [...new Set(parts.map((p) => p[3]))];
+  const own = split(module);
+  if (own && own[1] === prefix && kinds.includes(own[3])) {
+    return `the model has ${layers} layers, ${prefix}0 to ${prefix}${layers - 1}`;
+  }
+  return `its linear modules are ${prefix}N.{${kinds.join(', ')}} for N = 0 to ${layers - 1}`;
 }
 
 function zeros(dtype: 'float32' | 'float64', shape: number[]): HostTensor {

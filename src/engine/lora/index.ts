@@ -11,7 +11,7 @@
  * adapters of any rank.
  */
 import type { Value } from '../graph/ir';
-import { Add, Gather, MatMul, Mul, Transpose, scalar } from '../ops/index';
+import { Add, Dropout, Gather, MatMul, Mul, Transpose, scalar } from '../ops/index';
 import type { Graph } from '../graph/ir';
 import type { HostTensor } from '../tensor';
 import { peftKey } from '../weights/peft';
@@ -55,6 +55,8 @@ export class LoraGraph {
     private readonly graph: Graph,
     /** Which modules get LoRA (see `isTargeted`). */
     readonly targets: (module: string) => boolean,
+    /** LoRA dropout on the adapter's input (PEFT `lora_dropout`), training graphs only. */
+    readonly dropout: { ratio: number; seed: number } | null = null,
   ) {}
 
   /**
@@ -73,7 +75,8 @@ export class LoraGraph {
     this.inputs.set(module, { A, B });
     this.scaling ??= g.input('lora_scaling', x.dtype, ['M']);
     const s = Gather(this.scaling, scalar(g, index, 'int64'), 0); // ()
-    const xa = MatMul(x, Transpose(A, [1, 0])); // (…, r)
+    const xd = this.dropout && this.dropout.ratio > 0 ? Dropout(x, this.dropout.ratio, true, this.dropout.seed + index)[0] : x; // (…, in)
+    const xa = MatMul(xd, Transpose(A, [1, 0])); // (…, r)
     const delta = MatMul(Mul(xa, s), Transpose(B, [1, 0])); // (…, out)
     return Add(base, delta);
   }

@@ -194,7 +194,7 @@ export function buildLlama(cfg: DecoderConfig, weights: WeightSource, opts: Buil
   const { hidden_size: D, intermediate_size: F, num_attention_heads: H, num_key_value_heads: Hkv, head_dim: Dh, vocab_size: V } = cfg;
   const R = H / Hkv;
   const g = new Graph(`${cfg.model_type}`);
-  const lora = new LoraGraph(g, opts.loraTargets ?? (() => false));
+  const lora = new LoraGraph(g, opts.loraTargets ?? (() => false), opts.loraDropout ?? null);
   const w = (name: string, shape: number[]) => castTensor(weights.get(name, shape), dtype);
   const init = (name: string, shape: number[]) => g.initializer(name, w(name, shape));
   const initT = (name: string, shape: number[]) => g.initializer(`${name}.T`, transpose2d(w(name, shape)));

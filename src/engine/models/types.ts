@@ -55,6 +55,8 @@ export interface BuildOptions {
   dtype?: 'float32' | 'float64';
   /** Which linear modules carry LoRA; none when omitted. */
   loraTargets?: (module: string) => boolean;
+  /** LoRA dropout (training graphs): ratio and the base seed of ONNX Runtime's generator. */
+  loraDropout?: { ratio: number; seed: number } | null;
 }
 
 /**

@@ -5,3 +5,4 @@ export * from './matmul';
 export * from './reduce';
 export * from './shape';
 export * from './gather';
+export * from './dropout';

@@ -63,7 +63,8 @@ export function Gemm(a: Value, b: Value, c: Value | null, attrs: GemmAttrs = {})
 // With P = A', Q = B': dP = α dY Qᵀ, dQ = α Pᵀ dY, dC = β dY; then undo the transposes.
 defineGrad('Gemm', ({ node, x, dy, needs }) => {
   const alpha = node.attrs.alpha instanceof FloatAttr ? node.attrs.alpha.value : 1;
-  const beta = node.attrs.beta instanceof FloatAttr ? node.attrs.beta.value : 1;
+  // beta is stored as a 32-bit FLOAT attribute: the forward pass scales C by fround(beta).
+  const beta = node.attrs.beta instanceof FloatAttr ? Math.fround(node.attrs.beta.value) : 1;
   const transA = node.attrs.transA === 1;
   const transB = node.attrs.transB === 1;
   const scale = (v: Value, s: number) => (s === 1 ? v : Mul(v, s));

@@ -118,7 +118,8 @@ export function Slice(x: Value, starts: Value | readonly number[], ends: Value |
   }
   return g.addNode('Slice', inputs, {}, [{ dtype: x.dtype, shape }])[0];
 }
-// dX is dY padded with zeros back to X's shape (steps of 1 only).
+// dX is dY padded with zeros back to X's shape (steps of 1 only). An empty slice (end ≤ start
+// after clamping) pads at the end only up to start, so the padded size is still the dim.
 defineGrad('Slice', ({ x, dy }) => {
   const [data, startsV, endsV, axesV, stepsV] = x as Value[];
   const axes = constInts(axesV)!.map((a) => normAxis(a, data.rank));
@@ -133,11 +134,11 @@ defineGrad('Slice', ({ x, dy }) => {
       const dim = data.shape![a] as number;
       const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
       pads[a] = clamp(starts[i]);
-      pads[r + a] = dim - clamp(ends[i]);
+      pads[r + a] = dim - Math.max(clamp(ends[i]), clamp(starts[i]));
     });
     return [Pad(dy[0]!, pads)];
   }
-  // Runtime pads: begin = start clamped, end = dim − end clamped (computed with int64 ops).
+  // Runtime pads: begin = start clamped, end = dim − max(end clamped, start clamped) (int64 ops).
   const g = graphOf(dy[0]);
   const dims = shapeOf(data);
   const zeros = zerosLike(dims);
@@ -153,7 +154,8 @@ defineGrad('Slice', ({ x, dy }) => {
   };
   const s = norm(startsV);
   const e = norm(endsV);
-  const endPad = g.addNode('Sub', [e.dimsAt, e.clamped], {}, [{ dtype: 'int64', shape: [axes.length] }])[0];
+  const endAt = g.addNode('Max', [e.clamped, s.clamped], {}, [{ dtype: 'int64', shape: [axes.length] }])[0];
+  const endPad = g.addNode('Sub', [e.dimsAt, endAt], {}, [{ dtype: 'int64', shape: [axes.length] }])[0];
   const scatter = (vals: Value) =>
     g.addNode('ScatterElements', [zeros, s.ax, vals], { axis: 0 }, [{ dtype: 'int64', shape: [r] }])[0];
   const pads = Concat([scatter(s.clamped), scatter(endPad)], 0);

@@ -1,5 +1,10 @@
 // One finite-difference check per gradient rule (float64, ONNX Runtime CPU).
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph } from '../../../src/engine/graph/ir';
+import { gradients } from '../../../src/engine/autodiff/index';
+import { serializeModel } from '../../../src/engine/graph/onnx';
+import { Session } from '../../../src/engine/runtime/session';
 import { type GradInput, gradCheck } from '../../helpers/gradcheck';
 import * as op from '../../../src/engine/ops/index';
 
@@ -87,6 +92,17 @@ for (const [transA, transB, sa, sb, sc] of GEMMS) {
     gradCheck([f('a', ...sa), f('b', ...sb), f('c', ...sc)], (a, b, c) => op.Gemm(a, b, c, { alpha: 0.75, beta: -1.5, transA, transB })));
 }
 test('Gemm without C, default alpha', () => gradCheck([f('a', 3, 2), f('b', 4, 3)], (a, b) => op.Gemm(a, b, null, { transA: true, transB: true })));
+// ONNX stores beta as a 32-bit float, so dC is exactly fround(beta) · dY (finite differences can't see 1e-8).
+test('Gemm: dC uses beta as ONNX Runtime does (float32 attribute)', async () => {
+  const g = new Graph();
+  const [a, b, c] = [g.input('a', 'float64', [2, 3]), g.input('b', 'float64', [3, 2]), g.input('c', 'float64', [2, 2])];
+  const dc = gradients(op.ReduceSum(op.Gemm(a, b, c, { beta: 0.1 }), null, false), [c]).get(c)!;
+  g.output(dc, 'dc');
+  const s = await Session.create(serializeModel(g), { threads: 1 });
+  const z = (n: number) => new Float64Array(n);
+  const out = await s.run({ a: { dtype: 'float64', shape: [2, 3], data: z(6) }, b: { dtype: 'float64', shape: [3, 2], data: z(6) }, c: { dtype: 'float64', shape: [2, 2], data: z(4) } });
+  assert.deepEqual(Array.from(out.dc.data as Float64Array), new Array(4).fill(Math.fround(0.1)));
+});
 test('Gemm with scalar-broadcast C [1]', () => gradCheck([f('a', 2, 3), f('b', 3, 4), f('c', 1)], (a, b, c) => op.Gemm(a, b, c, { beta: 2 })));
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +142,10 @@ test('Slice, runtime int64 starts/ends (dynamic pads)', () =>
 test('Slice, runtime int64 starts/ends, clamped below 0', () =>
   gradCheck([f('x', 4, 3), i64('s', [1], [-9]), i64('e', [1], [2])], (x, s, e) => op.Slice(x, s, e, [0])));
 
+test('Slice, empty (end before start): the gradient keeps X\'s shape', () => gradCheck([f('x', 5, 2)], (x) => op.Slice(x, [3], [1], [0])));
+test('Slice, empty, runtime starts/ends', () =>
+  gradCheck([f('x', 5, 2), i64('s', [1], [3]), i64('e', [1], [-4])], (x, s, e) => op.Add(op.ReduceSum(op.Slice(x, s, e, [0]), null, false), op.ReduceSum(x, [0], false))));
+
 test('Pad', () => gradCheck([f('x', 2, 3)], (x) => op.Pad(x, [1, 0, 0, 2])));
 test('Split into 3, recombined out of order', () => gradCheck([f('x', 2, 4)], (x) => {
   const [p, q, r] = op.Split(x, [1, 2, 1], 1);
@@ -149,8 +169,8 @@ test('Gather axis 1, 2-D indices', () => gradCheck([f('x', 3, 4), i64('i', [2, 2
 test('Gather axis 1 of a 3-D tensor, scalar index', () => gradCheck([f('x', 2, 3, 2), i64('i', [], [2])], (x, i) => op.Gather(x, i, 1)));
 test('GatherElements axis 0, repeated indices', () =>
   gradCheck([f('x', 3, 2), i64('i', [4, 2], [0, 2, 2, 2, 1, 0, 0, 2])], (x, i) => op.GatherElements(x, i, 0)));
-test('GatherElements axis 1, repeated indices', () =>
-  gradCheck([f('x', 2, 3), i64('i', [2, 4], [0, 0, 2, 1, 1, 1, 2, 2])], (x, i) => op.GatherElements(x, i, 1)));
+test('GatherElements axis 1, repeated and negative indices', () =>
+  gradCheck([f('x', 2, 3), i64('i', [2, 4], [0, -3, 2, 1, 1, 1, -1, 2])], (x, i) => op.GatherElements(x, i, 1)));
 
 // ---------------------------------------------------------------------------------------------
 // Fan-out (the walker accumulates a value's gradient over its uses)
