@@ -4,8 +4,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEVICES, type Device } from '../engine/runtime/session';
 import { runBench } from './bench';
-import { EXIT, reportError } from './output';
+import { EXIT, InputError, reportError } from './output';
 import { runScore } from './score';
+import { runRuns } from './runs';
 import { version } from '../../package.json';
 
 const intArg = (name: string) => (v: string) => {
@@ -30,8 +31,8 @@ export function buildProgram(): Command {
   const program = new Command('loralab')
     .description('LoRA fine-tuning experiments on ONNX Runtime: score, train, compare and merge adapters.')
     .version(version)
-    .showHelpAfterError('(run loralab --help for usage)')
-    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) })
+    // Parse errors are not printed here: `main` reports them as one `loralab: error:` line.
+    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => undefined })
     .exitOverride();
 
   program
@@ -59,6 +60,13 @@ export function buildProgram(): Command {
     .option('--json', 'print the figures as one JSON object on stdout')
     .action((o) => guarded(o.json, () => runBench({ ...o, device: o.device as Device })));
 
+  program
+    .command('runs')
+    .description('list training runs, newest first: status, step, last train and validation loss')
+    .option('--runs-dir <dir>', 'folder holding the run folders (default: .loralab/runs under the current directory)')
+    .option('--json', 'print {"runs": [{"id", "name", "status", "step", "train_loss", "val_loss", "run_dir"}]} on stdout')
+    .action((o) => guarded(o.json, () => runRuns(o)));
+
   return program;
 }
 
@@ -69,7 +77,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as { code?: string; exitCode?: number };
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-    if (err.code?.startsWith('commander.')) return EXIT.invalidInput;
+    if (err.code?.startsWith('commander.')) {
+      // e.g. "error: option '--device <device>' argument 'x' is invalid. Allowed choices are …"
+      const what = String((e as Error).message).replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+      const first = argv.find((a) => !a.startsWith('-'));
+      const command = program.commands.find((c) => c.name() === first)?.name();
+      const help = command ? `loralab ${command} --help` : 'loralab --help';
+      return reportError(new InputError(`${what}; run "${help}" for usage`), argv.includes('--json'));
+    }
     return reportError(e, jsonMode);
   }
   return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;

@@ -22,14 +22,18 @@ export interface ScoreArgs {
 }
 
 export async function runScore(args: ScoreArgs): Promise<void> {
-  if ((args.text === undefined) === (args.file === undefined)) {
-    throw new InputError('score needs exactly one of --text STR or --file PATH');
+  if (args.text !== undefined && args.file !== undefined) {
+    throw new InputError('--text and --file were both given; score takes one text: pass either --text STR or --file PATH');
+  }
+  if (args.text === undefined && args.file === undefined) {
+    throw new InputError('no text to score: pass --text STR or --file PATH (--file - reads stdin)');
   }
   let text = args.text;
   if (args.file === '-') text = await readStdin();
   else if (args.file !== undefined) {
     text = await readFile(args.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new InputError(`${args.file}: cannot read (${e.code ?? e.message}); check the path given to --file`);
+      const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a folder, not a text file' : `cannot read (${e.code ?? e.message})`;
+      throw new InputError(`${args.file}: ${why}; check the path given to --file`);
     });
   }
   const tokenizer = await loadTokenizer(args.model);

@@ -3,7 +3,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openCheckpoint } from '../weights/index';
+import { SAFE_WEIGHTS_INDEX_NAME, openCheckpoint } from '../weights/index';
+import { describeJsonError } from '../weights/errors';
 import { toFloat32 } from '../weights/dtype';
 import type { HostTensor } from '../tensor';
 import { llamaFamily } from './llama';
@@ -39,12 +40,17 @@ export async function loadModelConfig(dir: string): Promise<ModelConfigInfo> {
   if (!st.isDirectory()) throw new ModelError(`${dir}: not a folder; --model takes a Hugging Face model folder (config.json, tokenizer.json, *.safetensors)`);
   const file = join(dir, 'config.json');
   const text = await readFile(file, 'utf8').catch(() => null);
-  if (text === null) throw new ModelError(`${file}: missing; a Hugging Face model folder needs config.json (download the full model repository, not just the weights)`);
+  if (text === null) {
+    if (await stat(join(dir, 'adapter_config.json')).then(() => true, () => false)) {
+      throw new ModelError(`${dir}: is a PEFT adapter folder (adapter_config.json), not a model folder; pass the base model folder as the model (adapter_config.json names it in base_model_name_or_path) and this folder as the adapter`);
+    }
+    throw new ModelError(`${file}: missing; a Hugging Face model folder needs config.json (download the full model repository, not just the weights)`);
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new ModelError(`${file}:${jsonErrorLine(text, e)}: invalid JSON (${(e as Error).message}); fix or re-download the file`);
+    throw new ModelError(`${file}: not valid JSON (${describeJsonError(text, e).replace(/\s*\n\s*/g, ' ')}); fix the file or re-download it`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelError(`${file}: must hold a JSON object`);
   const obj = raw as Record<string, unknown>;
@@ -56,12 +62,6 @@ export async function loadModelConfig(dir: string): Promise<ModelConfigInfo> {
   return { dir, raw: obj, config: family.resolveConfig(obj, file), family };
 }
 
-function jsonErrorLine(text: string, e: unknown): number {
-  const m = /position (\d+)/.exec((e as Error).message);
-  if (!m) return 1;
-  return text.slice(0, Number(m[1])).split('\n').length;
-}
-
 /**
  * Reads the checkpoint tensors a family needs, as float32, checking each shape.
  *
@@ -69,16 +69,21 @@ function jsonErrorLine(text: string, e: unknown): number {
  */
 export async function loadWeights(info: ModelConfigInfo): Promise<WeightSource> {
   const ckpt = await openCheckpoint(info.dir);
+  // The file to name when a tensor is missing: the single safetensors file, else the shard index.
+  const where = ckpt.files.length === 1 ? ckpt.files[0].path : join(info.dir, SAFE_WEIGHTS_INDEX_NAME);
+  const c = info.config;
+  const mismatch = 'the weights do not match config.json — re-download the model, or fix config.json';
+  const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
   const tensors = new Map<string, HostTensor>();
   try {
     for (const { name, shape, optional } of info.family.weightNames(info.config)) {
       if (!ckpt.has(name)) {
         if (optional) continue;
-        throw new ModelError(`${info.dir}: checkpoint has no tensor "${name}" that ${info.config.model_type} with this config.json needs; the weights do not match config.json`);
+        throw new ModelError(`${where}: tensor "${name}" is missing, but config.json (${c.model_type}, ${c.num_hidden_layers} layers) needs it; ${mismatch}`);
       }
       const meta = ckpt.info(name);
       if (meta.shape.length !== shape.length || meta.shape.some((d, i) => d !== shape[i])) {
-        throw new ModelError(`${meta.path}: tensor "${name}" has shape [${meta.shape}] but config.json implies [${shape}]; the weights do not match config.json`);
+        throw new ModelError(`${meta.path}: tensor "${name}" has shape ${fmt(meta.shape)} but config.json implies ${fmt(shape)}; ${mismatch}`);
       }
       const t = await ckpt.read(name);
       tensors.set(name, { dtype: 'float32', shape: meta.shape, data: toFloat32(t) });

@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeJsonError } from '../weights/errors';
 import { TokenizerError, errorMessage } from './errors';
 
 /** A parsed JSON object (the top level of every file read here must be an object). */
@@ -61,11 +62,11 @@ export function parseJsonObject(text: string, path: string): JsonObject {
     value = JSON.parse(text);
   } catch (e) {
     throw new TokenizerError(
-      `${path} is not valid JSON (${errorMessage(e)}); re-download it or re-save it with transformers' save_pretrained`,
+      `${path}: not valid JSON (${errorMessage(describeJsonError(text, e))}); fix the file, re-download it or re-save it with transformers' save_pretrained`,
       path, e);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TokenizerError(`${path} does not hold a JSON object; re-download it or re-save it with transformers' save_pretrained`, path);
+    throw new TokenizerError(`${path}: does not hold a JSON object; re-download it or re-save it with transformers' save_pretrained`, path);
   }
   return value as JsonObject;
 }
@@ -88,17 +89,23 @@ export async function readTokenizerFiles(modelDir: string): Promise<TokenizerFil
   try {
     isDir = (await stat(modelDir)).isDirectory();
   } catch (e) {
-    if (!isNotFound(e)) throw new TokenizerError(`model folder ${modelDir} cannot be read (${errorMessage(e)})`, modelDir, e);
-    throw new TokenizerError(`model folder ${modelDir} does not exist; pass the folder that holds the model's tokenizer.json and config.json`, modelDir);
+    if (!isNotFound(e)) throw new TokenizerError(`${modelDir}: model folder cannot be read (${errorMessage(e)}); check the path and its permissions`, modelDir, e);
+    throw new TokenizerError(`${modelDir}: model folder does not exist; pass a local Hugging Face model folder (config.json, tokenizer.json, *.safetensors)`, modelDir);
   }
   if (!isDir) {
-    throw new TokenizerError(`${modelDir} is not a folder; pass the Hugging Face model folder that holds tokenizer.json, not a file in it`, modelDir);
+    throw new TokenizerError(`${modelDir}: is not a folder; pass the Hugging Face model folder that holds tokenizer.json, not a file in it`, modelDir);
   }
   const tokenizerPath = join(modelDir, FILES.tokenizer);
   const tokenizerText = await readOptionalText(tokenizerPath);
   if (tokenizerText === undefined) {
+    if ((await readOptionalText(join(modelDir, 'adapter_config.json'))) !== undefined) {
+      throw new TokenizerError(
+        `${modelDir}: is a PEFT adapter folder (adapter_config.json), not a model folder; pass the base model folder as the model ` +
+        `(adapter_config.json names it in base_model_name_or_path) and this folder as the adapter`,
+        modelDir);
+    }
     throw new TokenizerError(
-      `tokenizer.json not found in ${modelDir}: LoRA Lab needs the fast-tokenizer file; download it with the model, or create it with ` +
+      `${tokenizerPath}: not found; LoRA Lab needs the model's fast-tokenizer file tokenizer.json — download it with the model, or create it with ` +
       `AutoTokenizer.from_pretrained(...).save_pretrained(...) in transformers`,
       tokenizerPath);
   }

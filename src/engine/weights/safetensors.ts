@@ -663,7 +663,7 @@ async function noWeightsError(dir: string): Promise<WeightsError> {
   }
   const base = `no ${SAFE_WEIGHTS_NAME} or ${SAFE_WEIGHTS_INDEX_NAME} in ${dir}`;
   if (listing.includes('adapter_config.json')) {
-    return new WeightsError(dir, `${base}; this looks like a PEFT adapter folder — point "model" at the base model (adapter_config.json names it in base_model_name_or_path) and pass the adapter as init_adapter`);
+    return new WeightsError(dir, `${base}; this looks like a PEFT adapter folder — pass the base model folder as the model (adapter_config.json names it in base_model_name_or_path) and this folder as the adapter`);
   }
   if (listing.some((f) => /^pytorch_model.*\.bin(\.index\.json)?$/.test(f))) {
     return new WeightsError(dir, `${base}, only pytorch_model*.bin, which LoRA Lab cannot read; convert it once with transformers: python -c "from transformers import AutoModelForCausalLM as M; M.from_pretrained('${dir}').save_pretrained('${dir}', safe_serialization=True)" — or download the safetensors files from the Hub`);
@@ -675,5 +675,5 @@ async function noWeightsError(dir: string): Promise<WeightsError> {
   if (other.length > 0) {
     return new WeightsError(dir, `${base}, but ${other.map(q).join(', ')}; rename the file to ${SAFE_WEIGHTS_NAME} if it holds the full model in Hugging Face naming, or pass the file path itself`);
   }
-  return new WeightsError(dir, `${base}; LoRA Lab reads Hugging Face safetensors checkpoints (config.json + model.safetensors) — point "model" at such a folder, or convert a pytorch_model.bin with transformers' save_pretrained(safe_serialization=True)`);
+  return new WeightsError(dir, `${base}; LoRA Lab reads Hugging Face safetensors checkpoints (config.json + model.safetensors) — pass such a folder as the model, or convert a pytorch_model.bin with transformers' save_pretrained(safe_serialization=True)`);
 }

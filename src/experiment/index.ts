@@ -1,0 +1,242 @@
+/**
+ * Experiment files (`*.lora.json`): JSON with comments, validated by the one JSON Schema in
+ * `schemas/lora-experiment.schema.json` (the same file VS Code's `jsonValidation` uses), with
+ * every default taken from that schema. Plain Node; no `vscode` import.
+ *
+ * Key names are PEFT's `LoraConfig` names in `lora`, Hugging Face `TrainingArguments` names in
+ * `training` and TRL's `SFTConfig` names in `data`.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { JsonDocument } from './document';
+import { ExperimentError, schemaProblems, type ExperimentProblem } from './errors';
+import { resolveModel, resolvePath } from './paths';
+import { EXPERIMENT_SCHEMA, experimentValidator } from './schema';
+
+export { ExperimentError, formatProblem, type ExperimentProblem } from './errors';
+export { isHubId, looksLikePath } from './paths';
+export { EXPERIMENT_FILE_SUFFIX, EXPERIMENT_SCHEMA, EXPERIMENT_SCHEMA_FILE, createAjv } from './schema';
+export { defaultExperiment } from './template';
+
+/** Execution provider; `auto` = CUDA, else WebGPU, else CPU. */
+export type ExperimentDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+
+/** Hugging Face `lr_scheduler_type` values we implement, with HF semantics. */
+export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
+
+/** `data`: TRL `SFTConfig` names. Paths are absolute once parsed. */
+export interface DataConfig {
+  /** Training file (absolute): `.jsonl` (`{"text"}`, `{"prompt","completion"}`, `{"messages"}`) or `.txt`. */
+  train: string;
+  /** Validation file (absolute), a fraction in (0, 1) of the training documents, or null for none. */
+  validation: string | number | null;
+  /** Tokens per sequence (≥ 2); longer records are truncated. */
+  max_seq_length: number;
+  /** Concatenate records into full `max_seq_length` sequences. */
+  packing: boolean;
+  /** Loss on completions / assistant turns only. */
+  completion_only_loss: boolean;
+  /** Skip unreadable records instead of failing. */
+  skip_bad_records: boolean;
+}
+
+/** `lora`: PEFT `LoraConfig` names. */
+export interface LoraSettings {
+  /** Rank (≥ 1). */
+  r: number;
+  /** Scaling numerator (> 0): scale = lora_alpha / r, or lora_alpha / √r with `use_rslora`. */
+  lora_alpha: number;
+  /** Dropout probability on the LoRA branch input, in [0, 1). */
+  lora_dropout: number;
+  /** `"all-linear"`, a list of module name suffixes, or a full-match regular expression. */
+  target_modules: string | string[];
+  /** Scale by lora_alpha / √r instead of lora_alpha / r. */
+  use_rslora: boolean;
+}
+
+/** `training`: Hugging Face `TrainingArguments` names. Steps are optimizer steps. */
+export interface TrainingConfig {
+  /** Peak AdamW learning rate (> 0). */
+  learning_rate: number;
+  lr_scheduler_type: LrSchedulerType;
+  /** Linear warmup steps (≥ 0); wins over `warmup_ratio` when > 0. */
+  warmup_steps: number;
+  /** Warmup as a fraction of `max_steps`, in [0, 1]; used when `warmup_steps` is 0. */
+  warmup_ratio: number;
+  /** Optimizer steps to train for (≥ 1). */
+  max_steps: number;
+  /** Sequences per forward/backward pass (≥ 1). */
+  per_device_train_batch_size: number;
+  /** Passes per optimizer step (≥ 1). */
+  gradient_accumulation_steps: number;
+  /** AdamW decoupled weight decay (≥ 0). */
+  weight_decay: number;
+  /** Global gradient L2-norm clip (≥ 0); 0 disables clipping. */
+  max_grad_norm: number;
+  /** AdamW β1, in [0, 1). */
+  adam_beta1: number;
+  /** AdamW β2, in [0, 1). */
+  adam_beta2: number;
+  /** AdamW ε (> 0). */
+  adam_epsilon: number;
+  /** Validation loss every N optimizer steps (≥ 1), and at step 0. */
+  eval_steps: number;
+  /** Checkpoint every N optimizer steps (≥ 1). */
+  save_steps: number;
+  /** A `metrics.jsonl` line every N optimizer steps (≥ 1). */
+  logging_steps: number;
+  /** Random seed (0 … 2³²−1). */
+  seed: number;
+}
+
+/** A fully resolved experiment: every default applied, every local path absolute. */
+export interface ExperimentConfig {
+  /** Experiment name; letters, digits, `.`, `_`, `-` (a folder name). */
+  name: string;
+  /** Absolute path of a local model folder, or a Hub id `owner/name` (see `parseExperiment`). */
+  model: string;
+  /** Absolute path of a PEFT adapter folder to continue from, or null. */
+  init_adapter: string | null;
+  data: DataConfig;
+  lora: LoraSettings;
+  training: TrainingConfig;
+  device: ExperimentDevice;
+}
+
+/**
+ * Parses and validates the text of an experiment file.
+ *
+ * - JSON with comments and trailing commas (jsonc-parser). On syntax errors only those are
+ *   reported (a broken document would give misleading schema errors).
+ * - Validated by the schema with ajv (all errors at once); missing keys take the schema's
+ *   defaults. Duplicate keys and target_modules regular expressions that do not compile are
+ *   errors too.
+ * - Paths are resolved against the folder of `file`: `data.train`, `data.validation` when a
+ *   string, `init_adapter` (always paths; `~` is the home folder). `model` is a local path if it
+ *   starts with `./`, `../`, `/` or `~`, or if it exists relative to that folder; otherwise it is
+ *   kept as a Hub id when it matches `owner/name` (and resolved as a path when it does not).
+ *
+ * @param text the file's content
+ * @param file the file's path, as it should appear in messages; relative to the current folder
+ * @returns the resolved config
+ * @throws ExperimentError listing every problem as `file:line: /pointer: message`
+ */
+export function parseExperiment(text: string, file: string): ExperimentConfig {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const doc = new JsonDocument(text);
+  const syntax = doc.syntaxProblems();
+  if (syntax.length > 0) throw new ExperimentError(sortByLine(syntax.map((p) => ({ file, ...p }))));
+
+  const problems: ExperimentProblem[] = doc.duplicateKeys().map((p) => ({ file, ...p }));
+  const data = doc.value;
+  const validate = experimentValidator();
+  if (!validate(data)) problems.push(...schemaProblems(validate.errors ?? [], doc, file));
+  problems.push(...semanticProblems(data, doc, file));
+  if (problems.length > 0) throw new ExperimentError(sortByLine(problems));
+
+  return resolveConfig(data as ExperimentConfig, dirname(resolve(file)));
+}
+
+/**
+ * The validated value as plain objects (jsonc-parser makes prototype-less ones) in the schema's
+ * key order, without `$schema`, with paths resolved against `baseDir`.
+ */
+function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
+  const { data, lora, training } = v;
+  return {
+    name: v.name,
+    model: resolveModel(v.model, baseDir),
+    init_adapter: v.init_adapter === null ? null : resolvePath(v.init_adapter, baseDir),
+    data: {
+      train: resolvePath(data.train, baseDir),
+      validation: typeof data.validation === 'string' ? resolvePath(data.validation, baseDir) : data.validation,
+      max_seq_length: data.max_seq_length,
+      packing: data.packing,
+      completion_only_loss: data.completion_only_loss,
+      skip_bad_records: data.skip_bad_records,
+    },
+    lora: {
+      r: lora.r,
+      lora_alpha: lora.lora_alpha,
+      lora_dropout: lora.lora_dropout,
+      target_modules: Array.isArray(lora.target_modules) ? [...lora.target_modules] : lora.target_modules,
+      use_rslora: lora.use_rslora,
+    },
+    training: {
+      learning_rate: training.learning_rate,
+      lr_scheduler_type: training.lr_scheduler_type,
+      warmup_steps: training.warmup_steps,
+      warmup_ratio: training.warmup_ratio,
+      max_steps: training.max_steps,
+      per_device_train_batch_size: training.per_device_train_batch_size,
+      gradient_accumulation_steps: training.gradient_accumulation_steps,
+      weight_decay: training.weight_decay,
+      max_grad_norm: training.max_grad_norm,
+      adam_beta1: training.adam_beta1,
+      adam_beta2: training.adam_beta2,
+      adam_epsilon: training.adam_epsilon,
+      eval_steps: training.eval_steps,
+      save_steps: training.save_steps,
+      logging_steps: training.logging_steps,
+      seed: training.seed,
+    },
+    device: v.device,
+  };
+}
+
+/**
+ * Reads and parses an experiment file (UTF-8).
+ *
+ * @param path the file; relative paths are taken from the current folder and kept as written in messages
+ * @throws ExperimentError when the file cannot be read (`x.lora.json: file not found`) or is invalid
+ */
+export async function loadExperiment(path: string): Promise<ExperimentConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EISDIR'
+          ? 'is a folder, not an experiment file'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied'
+            : `cannot be read (${(e as Error).message})`;
+    throw new ExperimentError([{ file: path, line: 0, pointer: '', message }]);
+  }
+  return parseExperiment(text, path);
+}
+
+/**
+ * Why a string cannot be an experiment name (for an input box's validation), or undefined
+ * when it can. Same rule as the schema's `name`.
+ */
+export function experimentNameProblem(name: string): string | undefined {
+  const node = EXPERIMENT_SCHEMA.properties.name;
+  if (name.length === 0) return 'must not be empty';
+  if (name.length > node.maxLength) return `must be at most ${node.maxLength} characters long`;
+  if (!new RegExp(node.pattern, 'u').test(name)) return node.patternErrorMessage;
+  return undefined;
+}
+
+/** Checks the schema cannot express: `target_modules` as a regular expression must compile. */
+function semanticProblems(data: unknown, doc: JsonDocument, file: string): ExperimentProblem[] {
+  const lora = (data as { lora?: { target_modules?: unknown } } | undefined)?.lora;
+  const target = lora?.target_modules;
+  if (typeof target !== 'string' || target === 'all-linear' || target === '') return [];
+  try {
+    new RegExp(`^(?:${target})$`);
+    return [];
+  } catch (e) {
+    const reason = (e as Error).message.split(': ').at(-1);
+    const pointer = '/lora/target_modules';
+    return [{ file, line: doc.lineOfPointer(pointer), pointer, message: `is not a valid regular expression (${reason})` }];
+  }
+}
+
+/** Problems in line order (stable: the same line keeps the order they were found in). */
+function sortByLine(problems: ExperimentProblem[]): ExperimentProblem[] {
+  return problems.map((p, i) => ({ p, i })).sort((a, b) => a.p.line - b.p.line || a.i - b.i).map(({ p }) => p);
+}

@@ -1,0 +1,67 @@
+/** The commented starting point of a new experiment file ("New Experiment" in the editor). */
+
+/**
+ * A new `*.lora.json` text: every key written out with its default (validation 0.05, as
+ * most users want a validation curve) and a comment saying what it does.
+ *
+ * @param name experiment name (letters, digits, `.`, `_`, `-`; see `experimentNameProblem`)
+ * @param model local model folder (relative to the new file's folder) or Hub id `owner/name`
+ * @param train training data file, relative to the new file's folder
+ * @returns JSONC text that `parseExperiment` accepts when `name` is valid
+ */
+export function defaultExperiment(name: string, model: string, train: string): string {
+  const q = (s: string) => JSON.stringify(s);
+  return `// LoRA Lab experiment. Hover a key for its documentation; a key left out takes its default.
+// Relative paths are resolved against this file's folder.
+{
+  // Runs are written to <runs dir>/<name>-<date>-<time>/: letters, digits, ".", "_" and "-".
+  "name": ${q(name)},
+  // A local Hugging Face model folder (config.json, tokenizer.json, *.safetensors) or a Hub id (owner/name).
+  "model": ${q(model)},
+  // A PEFT adapter folder to continue training from; null starts a fresh adapter.
+  "init_adapter": null,
+
+  // Data, with TRL SFTConfig names.
+  "data": {
+    "train": ${q(train)},                 // .jsonl ({"text"} | {"prompt","completion"} | {"messages"}) or .txt
+    "validation": 0.05,                   // a file, a fraction of the training documents, or null for none
+    "max_seq_length": 512,                // tokens per sequence; longer records are truncated
+    "packing": false,                     // concatenate records into full-length sequences
+    "completion_only_loss": true,         // loss on completions / assistant turns only
+    "skip_bad_records": false             // skip unreadable records instead of stopping
+  },
+
+  // PEFT LoraConfig. The update is scaled by lora_alpha / r (lora_alpha / sqrt(r) with use_rslora).
+  "lora": {
+    "r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.0,
+    "target_modules": "all-linear",       // or a list such as ["q_proj", "v_proj"], or a regular expression
+    "use_rslora": false
+  },
+
+  // Hugging Face TrainingArguments (AdamW). Steps are optimizer steps.
+  // Defaults follow "LoRA Without Regret": all linear layers, about 10x the full fine-tuning rate.
+  "training": {
+    "learning_rate": 2e-4,
+    "lr_scheduler_type": "constant_with_warmup", // constant | constant_with_warmup | linear | cosine
+    "warmup_steps": 10,                   // wins over warmup_ratio when > 0
+    "warmup_ratio": 0.0,                  // fraction of max_steps, used when warmup_steps is 0
+    "max_steps": 500,
+    "per_device_train_batch_size": 8,     // sequences per forward/backward pass
+    "gradient_accumulation_steps": 1,     // passes per optimizer step
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,                 // 0 disables clipping
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.999,
+    "adam_epsilon": 1e-8,
+    "eval_steps": 50,                     // validation loss every N steps, and at step 0
+    "save_steps": 100,                    // resumable checkpoint every N steps
+    "logging_steps": 1,                   // a metrics.jsonl line every N steps
+    "seed": 0
+  },
+
+  "device": "auto"                        // auto | cpu | cuda | webgpu
+}
+`;
+}

@@ -1,0 +1,24 @@
+/**
+ * The run store: run folders (`run.json`, `metrics.jsonl`, `log.txt`, `checkpoints/step-<n>/`,
+ * `adapter/`), shared by the CLI, the trainer process and the VS Code extension. Plain Node:
+ * no `vscode` and no `onnxruntime-node` import.
+ */
+export * from './types';
+export { RunError } from './errors';
+export { isProcessAlive } from './fsutil';
+export {
+  ADAPTER_DIR,
+  CHECKPOINTS_DIR,
+  LOG_FILE,
+  RUN_FILE,
+  createRun,
+  effectiveStatus,
+  openRun,
+  parseRunJson,
+  runTimestamp,
+  sanitizeRunName,
+  type RunHandle,
+} from './run';
+export { METRICS_FILE, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, tailMetrics } from './metrics';
+export { CHECKPOINT_MARKER, latestCheckpoint, listCheckpoints, writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
+export { defaultRunsDir, listRuns, summarizeRun } from './list';

@@ -1,0 +1,217 @@
+/**
+ * `metrics.jsonl`: one JSON object per logged step, append-only. Readers ignore a torn last
+ * line (no trailing newline: the writer was killed mid-write) and skip corrupt lines elsewhere;
+ * the next append terminates a torn line so every later row stays parseable.
+ */
+import { promises as fsp } from 'node:fs';
+import * as nodePath from 'node:path';
+import { RunError } from './errors';
+import { appendLines, errnoCode } from './fsutil';
+import { METRICS_FIELDS, type MetricsRead, type MetricsRow, type MetricsTail } from './types';
+
+export const METRICS_FILE = 'metrics.jsonl';
+
+/**
+ * Serialises a row as one line (with '\n'), fields in the documented order, absent fields left out.
+ * Throws a `RangeError` when `step` is not a non-negative integer or any present field is not a
+ * finite number (JSON has no NaN/Infinity: the trainer's NaN guard must stop before logging).
+ */
+export function formatMetricsRow(row: MetricsRow): string {
+  const out: Record<string, number> = {};
+  for (const k of METRICS_FIELDS) {
+    const v = row[k];
+    if (v === undefined) {
+      if (k === 'step' || k === 'time') throw new RangeError(`metrics row: ${k} is required`);
+      continue;
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`metrics row at step ${row.step}: ${k} is ${String(v)}, expected a finite number`);
+    out[k] = v;
+  }
+  if (!Number.isInteger(out.step) || out.step < 0) throw new RangeError(`metrics row: step ${out.step} is not a non-negative integer`);
+  return `${JSON.stringify(out)}\n`;
+}
+
+/** Parses one line into a row; undefined when it is not a valid row (unknown fields are dropped). */
+export function parseMetricsLine(line: string): MetricsRow | undefined {
+  const text = line.trim();
+  if (!text) return undefined;
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return undefined;
+  const o = obj as Record<string, unknown>;
+  if (typeof o.step !== 'number' || !Number.isFinite(o.step) || typeof o.time !== 'number' || !Number.isFinite(o.time)) return undefined;
+  const row: MetricsRow = { step: o.step, time: o.time };
+  for (const k of METRICS_FIELDS) {
+    const v = o[k];
+    if (typeof v === 'number' && Number.isFinite(v)) row[k] = v;
+  }
+  return row;
+}
+
+/**
+ * Appends one row to `<runDir>/metrics.jsonl` (creating it), repairing a torn last line first.
+ * Throws `RangeError` for an invalid row (see `formatMetricsRow`) before touching the file.
+ */
+export async function appendMetricsRow(runDir: string, row: MetricsRow): Promise<void> {
+  const line = formatMetricsRow(row);
+  await appendLines(nodePath.join(runDir, METRICS_FILE), line);
+}
+
+/** Splits a buffer into complete lines; `rest` is the bytes after the last '\n' (a torn or partial line). */
+function splitComplete(buf: Buffer): { lines: string[]; consumed: number } {
+  const end = buf.lastIndexOf(0x0a);
+  if (end < 0) return { lines: [], consumed: 0 };
+  const lines = buf.subarray(0, end).toString('utf8').split('\n');
+  return { lines, consumed: end + 1 };
+}
+
+function parseLines(lines: string[]): { rows: MetricsRow[]; skipped: number } {
+  const rows: MetricsRow[] = [];
+  let skipped = 0;
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    const row = parseMetricsLine(line);
+    if (row) rows.push(row);
+    else skipped++;
+  }
+  return { rows, skipped };
+}
+
+async function missingRunDir(runDir: string): Promise<never | void> {
+  try {
+    const st = await fsp.stat(runDir);
+    if (!st.isDirectory()) throw new RunError(runDir, `${runDir}: not a folder; pass a run folder (under .loralab/runs)`);
+  } catch (e) {
+    if (e instanceof RunError) throw e;
+    throw new RunError(runDir, `${runDir}: no such run folder`, { cause: e });
+  }
+}
+
+/**
+ * Every row of `<runDir>/metrics.jsonl`, in file order. A torn last line (no trailing newline)
+ * is ignored (`torn: true`); complete lines that are not valid rows are skipped and counted in
+ * `skipped`, never thrown. A run without `metrics.jsonl` has no rows. Throws `RunError` when
+ * `runDir` itself does not exist.
+ */
+export async function readMetrics(runDir: string): Promise<MetricsRead> {
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(nodePath.join(runDir, METRICS_FILE));
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw e;
+    await missingRunDir(runDir);
+    return Object.assign([] as MetricsRow[], { skipped: 0, torn: false });
+  }
+  const { lines, consumed } = splitComplete(buf);
+  const { rows, skipped } = parseLines(lines);
+  const torn = buf.subarray(consumed).toString('utf8').trim().length > 0;
+  return Object.assign(rows, { skipped, torn });
+}
+
+/**
+ * Rows of the complete lines of `<runDir>/metrics.jsonl` after byte `offset`, for live following:
+ * call again with the returned `offset`. A partial last line is not consumed (it is read once its
+ * newline arrives; if it was torn by a crash, the next append terminates it and it is counted in
+ * `skipped` then). A missing file returns no rows and the same offset. If the file is shorter
+ * than `offset` (replaced), it is read from the start and `reset` is true.
+ */
+export async function tailMetrics(runDir: string, offset: number): Promise<MetricsTail> {
+  if (!Number.isInteger(offset) || offset < 0) throw new RangeError(`tailMetrics: offset ${offset} is not a non-negative integer`);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(nodePath.join(runDir, METRICS_FILE), 'r');
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw e;
+    return { rows: [], offset, skipped: 0, reset: false };
+  }
+  try {
+    const { size } = await fh.stat();
+    let start = offset;
+    let reset = false;
+    if (size < offset) {
+      start = 0;
+      reset = true;
+    }
+    const len = size - start;
+    if (len === 0) return { rows: [], offset: start, skipped: 0, reset };
+    const buf = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const { bytesRead } = await fh.read(buf, got, len - got, start + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const { lines, consumed } = splitComplete(buf.subarray(0, got));
+    const { rows, skipped } = parseLines(lines);
+    return { rows, offset: start + consumed, skipped, reset };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The last logged `train_loss` and `val_loss` (and the last row's step) of a run, reading
+ * `metrics.jsonl` backwards in chunks so long runs cost little. A torn last line is ignored.
+ */
+export async function lastMetrics(runDir: string): Promise<{ step: number | null; train_loss: number | null; val_loss: number | null }> {
+  const out = { step: null as number | null, train_loss: null as number | null, val_loss: null as number | null };
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(nodePath.join(runDir, METRICS_FILE), 'r');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return out;
+    throw e;
+  }
+  try {
+    const { size } = await fh.stat();
+    const CHUNK = 64 * 1024;
+    let pos = size;
+    let carry = Buffer.alloc(0); // bytes after `pos` not yet split into lines (starts with a partial line)
+    let first = true;
+    while (pos > 0 && (out.train_loss === null || out.val_loss === null || out.step === null)) {
+      const n = Math.min(CHUNK, pos);
+      pos -= n;
+      const chunk = Buffer.alloc(n);
+      await fh.read(chunk, 0, n, pos);
+      let buf = Buffer.concat([chunk, carry]);
+      if (first) {
+        // drop a torn tail (bytes after the last newline)
+        const end = buf.lastIndexOf(0x0a);
+        buf = end < 0 ? Buffer.alloc(0) : buf.subarray(0, end + 1);
+        if (end < 0 && pos > 0) {
+          carry = Buffer.alloc(0);
+          continue; // the whole chunk is one torn line; keep looking before it
+        }
+        first = false;
+      }
+      // keep the first (possibly partial) line for the next round unless at the file start
+      let startIdx = 0;
+      if (pos > 0) {
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) {
+          carry = buf;
+          continue;
+        }
+        startIdx = nl + 1;
+        carry = buf.subarray(0, startIdx);
+      } else {
+        carry = Buffer.alloc(0);
+      }
+      const lines = buf.subarray(startIdx).toString('utf8').split('\n');
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const row = parseMetricsLine(lines[i]);
+        if (!row) continue;
+        if (out.step === null) out.step = row.step;
+        if (out.train_loss === null && row.train_loss !== undefined) out.train_loss = row.train_loss;
+        if (out.val_loss === null && row.val_loss !== undefined) out.val_loss = row.val_loss;
+      }
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * A training run end to end: experiment → model, data, run directory → optimizer steps with
+ * evaluation, logging and checkpoints → final PEFT adapter. Shared by `loralab train`
+ * (in-process) and the trainer process the extension forks (`main.ts`).
+ *
+ * Step k (0-based) = `gradient_accumulation_steps` forward/backward passes; the loss is the
+ * token mean over all of them (each pass's mean gradient weighted by its token count), then
+ * one clipped AdamW update with the scheduled learning rate for k. Metrics `step` counts
+ * optimizer steps done.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, readdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { type Batch, DataLoader, type Example, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
+import { CausalLM } from '../engine/infer/causal-lm';
+import { initLora, loraScaling } from '../engine/lora/index';
+import { type DownloadProgress, resolveModel } from '../engine/models/hub';
+import type { Device } from '../engine/runtime/session';
+import type { HostTensor } from '../engine/tensor';
+import { loadTokenizer } from '../engine/tokenizer/index';
+import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
+import { learningRate } from '../engine/train/schedule';
+import { mulberry32 } from '../engine/models/random';
+import { type LoraConfigInput, peftKey, readPeftAdapter } from '../engine/weights/peft';
+import { type ExperimentConfig, loadExperiment } from '../experiment/index';
+import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, latestCheckpoint, openRun } from '../runs/index';
+import { type TrainerState, readCheckpoint, writeCheckpointFiles } from './checkpoint';
+import { version as ENGINE_VERSION } from '../../package.json';
+
+export interface TrainRequest {
+  experimentFile?: string;
+  /** Run directory to resume (its run.json holds the config). */
+  resume?: string;
+  /** Local model folder overriding the experiment's `model`. */
+  model?: string;
+  runsDir?: string;
+  maxSteps?: number;
+  device?: Device;
+  threads?: number;
+}
+
+export interface TrainHooks {
+  onDownload?(p: DownloadProgress): void;
+  onRun?(info: { runDir: string; id: string; resumedFromStep: number | null; maxSteps: number; provider: string; startStep: number }): void;
+  onMetrics?(row: MetricsRow): void;
+  onCheckpoint?(step: number, dir: string): void;
+  onLog?(line: string): void;
+  /** After every optimizer step (for progress bars). */
+  onStep?(step: number, maxSteps: number, info: { loss: number; tokensPerS: number; elapsedS: number }): void;
+}
+
+export type TrainStatus = 'completed' | 'failed' | 'stopped';
+
+export interface TrainOutcome {
+  status: TrainStatus;
+  runDir: string;
+  adapterDir: string | null;
+  step: number;
+  error?: string;
+}
+
+/** Set `requested` to stop after the current step (with a checkpoint). */
+export interface StopToken {
+  requested: boolean;
+}
+
+/** Error before a run directory exists (bad experiment, model, data): exit code 2. */
+export class TrainSetupError extends Error {}
+
+/**
+ * Runs (or resumes) a training run. Errors in the setup (experiment, model, data) throw; once
+ * the run directory exists, failures are recorded in run.json and returned as `failed`.
+ */
+export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, stop: StopToken = { requested: false }): Promise<TrainOutcome> {
+  const log = (line: string) => hooks.onLog?.(line);
+  // --- configuration -----------------------------------------------------------------------
+  let run: RunHandle | null = null;
+  let config: ExperimentConfig;
+  let experimentFile: string | null = null;
+  let resumeFrom: { step: number; dir: string } | null = null;
+  if (req.resume) {
+    run = await openRun(req.resume);
+    const json = await run.read();
+    config = json.config as ExperimentConfig;
+    experimentFile = json.experiment_file;
+    if (json.status === 'completed' && !req.maxSteps) {
+      throw new TrainSetupError(`${run.dir}: the run already completed (${json.step} steps); pass --max-steps N to train it further`);
+    }
+    resumeFrom = await latestCheckpoint(run.dir);
+    config = { ...config, training: { ...config.training, max_steps: req.maxSteps ?? json.max_steps } };
+  } else {
+    if (!req.experimentFile) throw new TrainSetupError('train needs an experiment file (FILE.lora.json) or --resume RUN_DIR');
+    experimentFile = req.experimentFile;
+    config = await loadExperiment(req.experimentFile);
+    if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
+  }
+  if (req.model) config = { ...config, model: req.model };
+  if (req.device) config = { ...config, device: req.device };
+  const tc = config.training;
+
+  // --- model, tokenizer, data --------------------------------------------------------------
+  const modelDir = await resolveModel(config.model, hooks.onDownload);
+  const tokenizer = await loadTokenizer(modelDir);
+  const dataset = await loadDataset(config.data, tokenizer, tc.seed);
+  if (dataset.train.length === 0) throw new TrainSetupError(`${config.data.train}: no training examples after tokenization`);
+  for (const s of dataset.skipped) log(`skipped ${s.file}:${s.line}: ${s.reason}`);
+
+  // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation.
+  const initAdapter = !resumeFrom && config.init_adapter ? await readPeftAdapter(config.init_adapter) : null;
+  const loraCfg = {
+    r: initAdapter?.config.r ?? config.lora.r,
+    lora_alpha: initAdapter?.config.lora_alpha ?? config.lora.lora_alpha,
+    use_rslora: initAdapter?.config.use_rslora ?? config.lora.use_rslora,
+  };
+  if (initAdapter && (loraCfg.r !== config.lora.r || loraCfg.lora_alpha !== config.lora.lora_alpha)) {
+    log(`init_adapter has r=${loraCfg.r}, lora_alpha=${loraCfg.lora_alpha}; using those instead of the experiment's r=${config.lora.r}, lora_alpha=${config.lora.lora_alpha}`);
+  }
+  const threads = req.threads;
+  const train = await CausalLM.load(modelDir, {
+    device: config.device,
+    threads,
+    targetModules: initAdapter ? [...initAdapter.modules.keys()] : config.lora.target_modules,
+    loraDropout: config.lora.lora_dropout > 0 ? { ratio: config.lora.lora_dropout, seed: tc.seed * 1000 + (resumeFrom?.step ?? 0) } : null,
+    outputs: { loss: true, grads: true },
+  });
+  const modules = [...train.loraModules];
+  if (modules.length === 0) throw new TrainSetupError(`lora.target_modules ${JSON.stringify(config.lora.target_modules)} matches no linear layer of ${modelDir}; use "all-linear" or names like q_proj`);
+  const evalLm = dataset.validation.length
+    ? await CausalLM.load(modelDir, { device: train.provider as Device, threads, targetModules: modules, outputs: { loss: true } })
+    : null;
+
+  let params = new Map<string, HostTensor>();
+  let adam: AdamState;
+  let state: TrainerState;
+  if (resumeFrom) {
+    const ck = await readCheckpoint(resumeFrom.dir);
+    params = ck.params;
+    adam = ck.adam;
+    state = ck.state;
+  } else {
+    const rand = mulberry32(tc.seed);
+    for (const m of modules) {
+      const { in: inF, out: outF } = train.lm.lora.shapes.get(m)!;
+      const w = initAdapter?.modules.get(m) ?? initLora(loraCfg.r, inF, outF, rand);
+      params.set(peftKey(m, 'A'), w.A);
+      params.set(peftKey(m, 'B'), w.B);
+    }
+    adam = initAdamState(params);
+    state = { step: 0, data: { epoch: 0, index: 0 }, elapsed_s: 0, tokens: 0, seed: tc.seed, train_loss: null };
+  }
+  const scaling = loraScaling(loraCfg.r, loraCfg.lora_alpha, loraCfg.use_rslora);
+  const scalingFeed: HostTensor = { dtype: 'float32', shape: [modules.length], data: new Float32Array(modules.length).fill(scaling) };
+  const peftConfig: LoraConfigInput = {
+    r: loraCfg.r,
+    lora_alpha: loraCfg.lora_alpha,
+    use_rslora: loraCfg.use_rslora,
+    lora_dropout: config.lora.lora_dropout,
+    target_modules: [...new Set(modules.map((m) => m.split('.').pop()!))].sort(),
+    base_model_name_or_path: config.model,
+  };
+  const optimizer = await AdamW.create(new Map([...params].map(([k, v]) => [k, v.shape])), tc, { device: train.provider as Device, threads });
+  const loaderOpts = { batchSize: tc.per_device_train_batch_size, seed: tc.seed, packing: config.data.packing, maxSeqLength: config.data.max_seq_length, padTokenId: tokenizer.padTokenId };
+  const loader = DataLoader.restore(dataset.train, loaderOpts, state.data);
+
+  // --- run directory -----------------------------------------------------------------------
+  if (!run) {
+    run = await createRun(req.runsDir ?? defaultRunsDir(), config.name, {
+      experiment_file: experimentFile,
+      config,
+      model: { path: modelDir, sha256: await modelFingerprint(modelDir) },
+      dataset: {
+        train_sha256: await fingerprint(config.data.train),
+        validation_sha256: typeof config.data.validation === 'string' ? await fingerprint(config.data.validation) : null,
+      },
+      provider: train.provider,
+      engine_version: ENGINE_VERSION,
+      max_steps: tc.max_steps,
+    });
+  } else {
+    await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config });
+  }
+  const runLog = async (line: string) => {
+    log(line);
+    await run!.log(line);
+  };
+  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: resumeFrom?.step ?? null, maxSteps: tc.max_steps, provider: train.provider, startStep: state.step });
+  await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}; ${modules.length} LoRA modules, r=${loraCfg.r}, lora_alpha=${loraCfg.lora_alpha}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
+
+  const feedsFor = () => {
+    train.setLoraFeeds({ ...Object.fromEntries(params), lora_scaling: scalingFeed });
+  };
+  const validate = async (): Promise<number | null> => {
+    if (!evalLm) return null;
+    evalLm.setLoraFeeds({ ...Object.fromEntries(params), lora_scaling: scalingFeed });
+    let sum = 0;
+    let count = 0;
+    for (const b of evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId)) {
+      const res = await evalLm.run(b);
+      sum += res.loss! * b.tokens;
+      count += b.tokens;
+    }
+    return count ? sum / count : null;
+  };
+  const checkpoint = async () => {
+    const dir = await run!.writeCheckpoint(state.step, (tmp) => writeCheckpointFiles(tmp, peftConfig, params, modules, adam, { ...state, data: loader.state() }));
+    await run!.update({ step: state.step });
+    hooks.onCheckpoint?.(state.step, dir);
+    await runLog(`checkpoint step ${state.step}: ${dir}`);
+  };
+  const emit = async (row: MetricsRow) => {
+    await run!.appendMetrics(row);
+    hooks.onMetrics?.(row);
+  };
+
+  const t0 = performance.now() - state.elapsed_s * 1000;
+  const elapsed = () => (performance.now() - t0) / 1000;
+  let windowLoss = 0;
+  let windowSteps = 0;
+  let windowTokens = 0;
+  let windowStart = performance.now();
+  try {
+    if (!resumeFrom) {
+      const val = await validate();
+      if (val !== null) {
+        await emit({ step: 0, time: round(elapsed()), val_loss: val, tokens: 0 });
+        await runLog(`step 0: val_loss ${val.toFixed(4)}`);
+      }
+    }
+    while (state.step < tc.max_steps) {
+      const k = state.step;
+      const lr = learningRate(tc, k);
+      feedsFor();
+      let lossSum = 0;
+      let targetTokens = 0;
+      let inputTokens = 0;
+      let grads: Map<string, HostTensor> | null = null;
+      for (let micro = 0; micro < tc.gradient_accumulation_steps; micro++) {
+        const batch = loader.next();
+        const res = await train.run(batch);
+        inputTokens += countTokens(batch);
+        if (batch.tokens === 0) continue;
+        lossSum += res.loss! * batch.tokens;
+        targetTokens += batch.tokens;
+        grads = accumulate(grads, res.grads!, batch.tokens);
+      }
+      const loss = targetTokens ? lossSum / targetTokens : NaN;
+      if (!Number.isFinite(loss) || !grads) {
+        throw new TrainingDiverged(`train loss became ${loss} at step ${k + 1}; the last good checkpoint is kept — lower training.learning_rate or check the data`);
+      }
+      for (const g of grads.values()) {
+        const d = g.data as Float32Array;
+        for (let i = 0; i < d.length; i++) d[i] /= targetTokens;
+      }
+      const gradNorm = await optimizer.step(params, grads, adam, lr);
+      if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; the last good checkpoint is kept — lower training.learning_rate or set training.max_grad_norm`);
+      state.step = k + 1;
+      state.tokens += inputTokens;
+      state.train_loss = loss;
+      state.elapsed_s = elapsed();
+      windowLoss += loss;
+      windowSteps++;
+      windowTokens += inputTokens;
+      const tokensPerS = windowTokens / Math.max(1e-9, (performance.now() - windowStart) / 1000);
+      hooks.onStep?.(state.step, tc.max_steps, { loss, tokensPerS, elapsedS: state.elapsed_s });
+      const last = state.step === tc.max_steps;
+      const doEval = state.step % tc.eval_steps === 0 || last;
+      const doLog = state.step % tc.logging_steps === 0 || last;
+      const val = doEval ? await validate() : null;
+      if (doLog || val !== null) {
+        const row: MetricsRow = { step: state.step, time: round(elapsed()) };
+        if (doLog) {
+          Object.assign(row, { train_loss: windowLoss / windowSteps, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: round(tokensPerS) });
+          windowLoss = windowSteps = windowTokens = 0;
+          windowStart = performance.now();
+        }
+        if (val !== null) row.val_loss = val;
+        await emit(row);
+      }
+      if (state.step % tc.save_steps === 0 || last || stop.requested) await checkpoint();
+      if (stop.requested && !last) {
+        await run.update({ status: 'stopped', step: state.step });
+        await runLog(`stopped at step ${state.step} (resume with: loralab train --resume ${run.dir})`);
+        return { status: 'stopped', runDir: run.dir, adapterDir: null, step: state.step };
+      }
+    }
+    await run.writeAdapter((tmp) => writeCheckpointFilesAdapterOnly(tmp, peftConfig, params, modules));
+    await run.update({ status: 'completed', step: state.step });
+    await runLog(`completed ${state.step} steps; adapter: ${run.adapterDir}`);
+    return { status: 'completed', runDir: run.dir, adapterDir: run.adapterDir, step: state.step };
+  } catch (e) {
+    const message = (e as Error).message.split('\n')[0];
+    await run.update({ status: 'failed', error: message, step: state.step }).catch(() => undefined);
+    await run.log(`failed: ${message}`).catch(() => undefined);
+    return { status: 'failed', runDir: run.dir, adapterDir: null, step: state.step, error: message };
+  } finally {
+    await train.release();
+    await evalLm?.release();
+    await optimizer.release();
+  }
+}
+
+export class TrainingDiverged extends Error {}
+
+async function writeCheckpointFilesAdapterOnly(dir: string, cfg: LoraConfigInput, params: Map<string, HostTensor>, modules: readonly string[]): Promise<void> {
+  const { writePeftAdapter } = await import('../engine/weights/peft');
+  const { toModules } = await import('./checkpoint');
+  await writePeftAdapter(dir, cfg, toModules(params, modules));
+}
+
+/** acc += weight · g (allocating acc on first use). */
+function accumulate(acc: Map<string, HostTensor> | null, g: Map<string, HostTensor>, weight: number): Map<string, HostTensor> {
+  const out = acc ?? new Map<string, HostTensor>();
+  for (const [k, t] of g) {
+    const src = t.data as Float32Array;
+    let dst = out.get(k);
+    if (!dst) {
+      dst = { dtype: 'float32', shape: t.shape, data: new Float32Array(src.length) };
+      out.set(k, dst);
+    }
+    const d = dst.data as Float32Array;
+    for (let i = 0; i < src.length; i++) d[i] += src[i] * weight;
+  }
+  return out;
+}
+
+function countTokens(b: Batch): number {
+  let n = 0;
+  for (const row of b.attentionMask) for (const v of row) if (v !== 0) n++;
+  return n;
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * A cheap model fingerprint: sha256 over config.json and every safetensors header (names,
+ * dtypes, shapes, offsets) plus file sizes — hashing gigabytes of weights at each start would
+ * cost minutes; the header identifies a checkpoint for all practical purposes.
+ */
+export async function modelFingerprint(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  h.update(await readFile(join(dir, 'config.json')));
+  for (const f of (await readdir(dir)).filter((n) => n.endsWith('.safetensors')).sort()) {
+    const fh = await open(join(dir, f));
+    try {
+      const { size } = await fh.stat();
+      const len = Buffer.alloc(8);
+      await fh.read(len, 0, 8, 0);
+      const n = Math.min(Number(len.readBigUInt64LE()), size - 8, 100 * 2 ** 20);
+      const header = Buffer.alloc(Math.max(0, n));
+      await fh.read(header, 0, header.length, 8);
+      h.update(f).update(String(size)).update(header);
+    } finally {
+      await fh.close();
+    }
+  }
+  return h.digest('hex');
+}
+
+export type { Example };

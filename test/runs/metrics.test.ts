@@ -1,0 +1,144 @@
+// metrics.jsonl: append, read, torn-line handling, live tailing, last values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RunError, createRun, lastMetrics, readMetrics, tailMetrics, type MetricsRow } from '../../src/runs/index';
+import { sampleInit, tempDir } from './helpers';
+
+const ROWS: MetricsRow[] = [
+  { step: 0, time: 0.5, val_loss: 5.25 },
+  { step: 1, time: 1.25, train_loss: 5.5, lr: 2e-5, grad_norm: 3.5, tokens: 4096, tokens_per_s: 3276.8 },
+  { step: 2, time: 2.5, train_loss: 5.125, lr: 4e-5, grad_norm: 2.75, tokens: 8192, tokens_per_s: 3300 },
+];
+
+test('appendMetrics writes one JSON line per row in field order; readMetrics returns them', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'm', sampleInit());
+  assert.deepEqual([...(await readMetrics(h.dir))], []);
+  for (const r of ROWS) await h.appendMetrics(r);
+  const text = await readFile(join(h.dir, 'metrics.jsonl'), 'utf8');
+  assert.equal(
+    text,
+    '{"step":0,"time":0.5,"val_loss":5.25}\n' +
+      '{"step":1,"time":1.25,"train_loss":5.5,"lr":0.00002,"grad_norm":3.5,"tokens":4096,"tokens_per_s":3276.8}\n' +
+      '{"step":2,"time":2.5,"train_loss":5.125,"lr":0.00004,"grad_norm":2.75,"tokens":8192,"tokens_per_s":3300}\n',
+  );
+  const got = await readMetrics(h.dir);
+  assert.deepEqual([...got], ROWS);
+  assert.equal(got.skipped, 0);
+  assert.equal(got.torn, false);
+
+  // invalid rows are refused before anything is written
+  await assert.rejects(h.appendMetrics({ step: 3, time: 3, train_loss: NaN }), /train_loss is NaN, expected a finite number/);
+  await assert.rejects(h.appendMetrics({ step: 1.5, time: 3 }), /step 1.5 is not a non-negative integer/);
+  assert.equal(await readFile(join(h.dir, 'metrics.jsonl'), 'utf8'), text);
+
+  // concurrent appends from one process all land as whole lines
+  await Promise.all(Array.from({ length: 50 }, (_, i) => h.appendMetrics({ step: 10 + i, time: 10 + i, train_loss: i })));
+  const all = await readMetrics(h.dir);
+  assert.equal(all.length, 53);
+  assert.deepEqual(all.slice(3).map((r) => r.step).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => 10 + i));
+  await assert.rejects(readMetrics(join(dir, 'nope')), (e: unknown) => e instanceof RunError && /no such run folder/.test(e.message));
+});
+
+test('a torn last line is ignored by readMetrics and terminated by the next appendMetrics', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'torn', sampleInit());
+  const file = join(h.dir, 'metrics.jsonl');
+  await h.appendMetrics(ROWS[0]);
+  await h.appendMetrics(ROWS[1]);
+  await appendFile(file, '{"step":2,"time":2.5,"train_lo'); // a crash mid-write
+  const r1 = await readMetrics(h.dir);
+  assert.deepEqual([...r1], ROWS.slice(0, 2));
+  assert.equal(r1.torn, true);
+  assert.equal(r1.skipped, 0);
+
+  await h.appendMetrics(ROWS[2]);
+  const text = await readFile(file, 'utf8');
+  assert.ok(text.endsWith('"train_lo\n{"step":2,"time":2.5,"train_loss":5.125,"lr":0.00004,"grad_norm":2.75,"tokens":8192,"tokens_per_s":3300}\n'), text);
+  const r2 = await readMetrics(h.dir);
+  assert.deepEqual([...r2], ROWS);
+  assert.equal(r2.torn, false);
+  assert.equal(r2.skipped, 1, 'the repaired torn line is now a skipped middle line');
+});
+
+test('corrupt middle lines are skipped and counted, not thrown', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'corrupt', sampleInit());
+  await writeFile(
+    join(h.dir, 'metrics.jsonl'),
+    '{"step":0,"time":0,"val_loss":4}\n' + 'garbage\n' + '\n' + '[1,2]\n' + '{"time":3}\n' + '{"step":1,"time":1,"train_loss":3.5,"extra":"x"}\n' + '{"step":2,"ti',
+  );
+  const r = await readMetrics(h.dir);
+  assert.deepEqual([...r], [
+    { step: 0, time: 0, val_loss: 4 },
+    { step: 1, time: 1, train_loss: 3.5 },
+  ]);
+  assert.equal(r.skipped, 3); // garbage, [1,2], {"time":3}; the blank line is not counted
+  assert.equal(r.torn, true);
+});
+
+test('tailMetrics returns only complete new lines; a partial line waits for the next call', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'tail', sampleInit());
+  const file = join(h.dir, 'metrics.jsonl');
+  assert.deepEqual(await tailMetrics(h.dir, 0), { rows: [], offset: 0, skipped: 0, reset: false }); // no file yet
+
+  await h.appendMetrics(ROWS[0]);
+  const t1 = await tailMetrics(h.dir, 0);
+  assert.deepEqual(t1.rows, [ROWS[0]]);
+  assert.equal(t1.offset, (await stat(file)).size);
+
+  const line1 = '{"step":1,"time":1.25,"train_loss":5.5,"lr":0.00002,"grad_norm":3.5,"tokens":4096,"tokens_per_s":3276.8}\n';
+  await appendFile(file, line1.slice(0, 20)); // a writer mid-line
+  const t2 = await tailMetrics(h.dir, t1.offset);
+  assert.deepEqual(t2.rows, []);
+  assert.equal(t2.offset, t1.offset, 'the partial line is not consumed');
+
+  await appendFile(file, line1.slice(20) + '{"step":2,"time":2.5,"train_loss":5.125,"lr":0.00004,"grad_norm":2.75,"tokens":8192,"tokens_per_s":3300}\n{"step":3');
+  const t3 = await tailMetrics(h.dir, t2.offset);
+  assert.deepEqual(t3.rows, ROWS.slice(1));
+  assert.equal(t3.offset, (await stat(file)).size - '{"step":3'.length);
+
+  // the file was replaced by a shorter one: start over
+  await writeFile(file, '{"step":0,"time":0}\n');
+  const t4 = await tailMetrics(h.dir, t3.offset);
+  assert.equal(t4.reset, true);
+  assert.deepEqual(t4.rows, [{ step: 0, time: 0 }]);
+  assert.equal(t4.offset, 20);
+});
+
+test('tailMetrics counts bytes, not characters (multi-byte UTF-8 in a skipped line)', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'utf8', sampleInit());
+  const file = join(h.dir, 'metrics.jsonl');
+  await writeFile(file, '{"note":"αβγ"}\n');
+  const a = await tailMetrics(h.dir, 0);
+  assert.equal(a.offset, Buffer.byteLength('{"note":"αβγ"}\n'));
+  assert.equal(a.skipped, 1);
+  await h.appendMetrics({ step: 5, time: 9 });
+  const b = await tailMetrics(h.dir, a.offset);
+  assert.deepEqual(b.rows, [{ step: 5, time: 9 }]);
+});
+
+test('lastMetrics finds the last train and val loss far back in a long file, ignoring a torn tail', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'long', sampleInit());
+  const lines: string[] = [];
+  for (let s = 0; s <= 3000; s++) {
+    const row: MetricsRow = { step: s, time: s * 0.1, train_loss: 6 - s / 1000, lr: 2e-4, tokens: s * 4096 };
+    if (s === 1000) row.val_loss = 4.75; // ~200 KB before the end: several 64 KiB chunks back
+    lines.push(JSON.stringify(row));
+  }
+  await writeFile(join(h.dir, 'metrics.jsonl'), lines.join('\n') + '\n{"step":3001,"time":300.1,"train_loss":0.1,"val_loss":0.2');
+  const last = await lastMetrics(h.dir);
+  assert.deepEqual(last, { step: 3000, train_loss: 3, val_loss: 4.75 });
+  assert.deepEqual(await lastMetrics(join(dir, 'no-such-run')), { step: null, train_loss: null, val_loss: null });
+});
