@@ -7,6 +7,7 @@ import { runBench } from './bench';
 import { EXIT, InputError, reportError } from './output';
 import { runScore } from './score';
 import { runRuns } from './runs';
+import { runTrain } from './train';
 import { version } from '../../package.json';
 
 const intArg = (name: string) => (v: string) => {
@@ -59,6 +60,21 @@ export function buildProgram(): Command {
     .option('--iters <n>', 'timed iterations (median reported)', intArg('--iters'), 3)
     .option('--json', 'print the figures as one JSON object on stdout')
     .action((o) => guarded(o.json, () => runBench({ ...o, device: o.device as Device })));
+
+  program
+    .command('train')
+    .description('train a LoRA adapter from an experiment file (or resume a run); writes a run folder under --runs-dir')
+    .argument('[file]', 'experiment file (*.lora.json)')
+    .option('--resume <run_dir>', 'continue a stopped or crashed run from its last checkpoint')
+    .option('--model <dir>', 'local Hugging Face model folder (overrides the experiment\'s "model")')
+    .option('--max-steps <n>', 'optimizer steps (overrides training.max_steps)', intArg('--max-steps'))
+    .option('--runs-dir <dir>', 'folder for run folders (default: .loralab/runs under the current directory)')
+    .addOption(new Option('--device <device>', 'execution provider (default: the experiment\'s "device")').choices(DEVICES as string[]))
+    .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
+    .option('--json', 'print one JSON event per line on stdout (run, metrics, checkpoint, done, error)')
+    .action((file, o) => guarded(o.json, async () => {
+      process.exitCode = await runTrain({ ...o, file, device: o.device as Device | undefined });
+    }));
 
   program
     .command('runs')

@@ -6,6 +6,9 @@ import { ModelError } from '../engine/models/types';
 import { WeightsError } from '../engine/weights/errors';
 import { LoraError } from '../engine/lora/index';
 import { TokenizerError } from '../engine/tokenizer/index';
+import { DataError } from '../engine/data/index';
+import { ExperimentError } from '../experiment/index';
+import { RunError } from '../runs/index';
 
 export const EXIT = { ok: 0, failed: 1, invalidInput: 2, signal: 130 } as const;
 
@@ -14,7 +17,9 @@ export class InputError extends Error {}
 
 /** Whether an error is about the user's input (files, arguments) rather than a failure. */
 export function isInputError(e: unknown): boolean {
-  return e instanceof InputError || e instanceof ModelError || e instanceof WeightsError || e instanceof LoraError || e instanceof TokenizerError;
+  return e instanceof InputError || e instanceof ModelError || e instanceof WeightsError || e instanceof LoraError ||
+    e instanceof TokenizerError || e instanceof DataError || e instanceof ExperimentError || e instanceof RunError ||
+    (e instanceof Error && e.name === 'TrainSetupError');
 }
 
 /** Human text to stderr. */
@@ -27,11 +32,16 @@ export function emitJson(obj: unknown): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
 }
 
-/** Prints a one-line error (first line of the message only) and returns the exit code to use. */
+/**
+ * Prints an error and returns the exit code to use. Errors are one line (the first line of the
+ * message), except an experiment file's problems, which are listed one per line
+ * (`file:line: /pointer: message`).
+ */
 export function reportError(e: unknown, json: boolean): number {
-  const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  const text = e instanceof Error ? e.message : String(e);
+  const lines = e instanceof ExperimentError ? text.split('\n').filter(Boolean) : [text.split('\n')[0]];
   const code = isInputError(e) ? EXIT.invalidInput : EXIT.failed;
-  if (json) emitJson({ event: 'error', message, exit_code: code });
-  process.stderr.write(`loralab: error: ${message}\n`);
+  if (json) emitJson({ event: 'error', message: lines.join('\n'), exit_code: code });
+  for (const line of lines) process.stderr.write(`loralab: error: ${line}\n`);
   return code;
 }

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { type Batch, DataLoader, type Example, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
 import { CausalLM } from '../engine/infer/causal-lm';
 import { initLora, loraScaling } from '../engine/lora/index';
@@ -66,7 +66,9 @@ export interface StopToken {
 }
 
 /** Error before a run directory exists (bad experiment, model, data): exit code 2. */
-export class TrainSetupError extends Error {}
+export class TrainSetupError extends Error {
+  override name = 'TrainSetupError';
+}
 
 /**
  * Runs (or resumes) a training run. Errors in the setup (experiment, model, data) throw; once
@@ -91,7 +93,7 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     config = { ...config, training: { ...config.training, max_steps: req.maxSteps ?? json.max_steps } };
   } else {
     if (!req.experimentFile) throw new TrainSetupError('train needs an experiment file (FILE.lora.json) or --resume RUN_DIR');
-    experimentFile = req.experimentFile;
+    experimentFile = resolvePath(req.experimentFile);
     config = await loadExperiment(req.experimentFile);
     if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
   }

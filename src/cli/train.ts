@@ -1,0 +1,122 @@
+/**
+ * `loralab train FILE.lora.json` / `loralab train --resume RUN_DIR`: trains in this process,
+ * a progress bar on stderr (plain lines when stderr is not a terminal), `--json` events on
+ * stdout (`run`, `metrics` with exactly the metrics.jsonl fields, `checkpoint`, `done`,
+ * `error`). Ctrl-C / SIGTERM finish the current step, write a checkpoint and exit 130.
+ */
+import { SingleBar } from 'cli-progress';
+import type { Device } from '../engine/runtime/session';
+import { type StopToken, type TrainOutcome, runTraining } from '../trainer/run';
+import { EXIT, InputError, emitJson, info } from './output';
+
+export interface TrainArgs {
+  file?: string;
+  resume?: string;
+  model?: string;
+  maxSteps?: number;
+  runsDir?: string;
+  device?: Device;
+  threads?: number;
+  json?: boolean;
+}
+
+function fmtDuration(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
+}
+
+/** Returns the process exit code (0 completed, 1 failed, 130 stopped). */
+export async function runTrain(args: TrainArgs): Promise<number> {
+  if (!args.file && !args.resume) throw new InputError('train needs an experiment file (loralab train FILE.lora.json) or --resume RUN_DIR');
+  if (args.file && args.resume) throw new InputError('give either an experiment file or --resume RUN_DIR, not both');
+  const stop: StopToken = { requested: false };
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      info(`\nloralab: ${sig} again: aborting without a checkpoint (the last checkpoint is kept)`);
+      process.exit(EXIT.signal);
+    }
+    stop.requested = true;
+    info(`\nloralab: ${sig}: finishing this step and writing a checkpoint (press Ctrl-C again to abort now)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const tty = Boolean(process.stderr.isTTY) && !args.json;
+  let bar: SingleBar | null = null;
+  let dlBar: SingleBar | null = null;
+  let startStep = 0;
+  let lastPrinted = 0;
+  let outcome: TrainOutcome;
+  try {
+    outcome = await runTraining(
+      { experimentFile: args.file, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads },
+      {
+        onDownload: (p) => {
+          if (!tty) return;
+          dlBar ??= new SingleBar({ format: 'downloading {file} [{bar}] {percentage}% {value}/{total} MiB', stream: process.stderr, hideCursor: true });
+          const mib = (x: number) => Math.round(x / 2 ** 20);
+          if (!dlBar.isActive) dlBar.start(mib(p.total), 0, { file: p.file });
+          dlBar.update(mib(p.done), { file: p.file });
+          if (p.done >= p.total) dlBar.stop();
+        },
+        onRun: (r) => {
+          startStep = r.startStep;
+          if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });
+          info(`run ${r.id} (${r.runDir}) on ${r.provider}${r.resumedFromStep !== null ? `, resuming at step ${r.resumedFromStep}` : ''}`);
+          if (tty) {
+            bar = new SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss} | {tps} tok/s | ETA {eta_h}', stream: process.stderr, hideCursor: true, etaBuffer: 20 });
+            bar.start(r.maxSteps, r.startStep, { loss: '-', tps: '-', eta_h: '?' });
+          }
+        },
+        onStep: (step, max, s) => {
+          const done = step - startStep;
+          const eta = done > 0 ? ((max - step) * s.elapsedS) / Math.max(1, step) : NaN;
+          if (bar) bar.update(step, { loss: s.loss.toFixed(4), tps: Math.round(s.tokensPerS), eta_h: fmtDuration(eta) });
+          else if (!args.json && (performance.now() - lastPrinted > 2000 || step === max)) {
+            lastPrinted = performance.now();
+            info(`step ${step}/${max}  loss ${s.loss.toFixed(4)}  ${Math.round(s.tokensPerS)} tok/s  ETA ${fmtDuration(eta)}`);
+          }
+        },
+        onMetrics: (row) => {
+          if (args.json) emitJson({ event: 'metrics', ...row });
+          if (row.val_loss !== undefined) {
+            const line = `step ${row.step}: val_loss ${row.val_loss.toFixed(4)}`;
+            if (bar) bar.stop();
+            info(line);
+            if (bar && row.step < (bar as SingleBar).getTotal()) (bar as SingleBar).start((bar as SingleBar).getTotal(), row.step, {});
+          }
+        },
+        onCheckpoint: (step, dir) => {
+          if (args.json) emitJson({ event: 'checkpoint', step, dir });
+        },
+        onLog: (line) => {
+          if (line.startsWith('skipped ')) info(line);
+        },
+      },
+      stop,
+    );
+  } finally {
+    (bar as SingleBar | null)?.stop();
+    (dlBar as SingleBar | null)?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (args.json) emitJson({ event: 'done', status: outcome.status, run_dir: outcome.runDir, adapter_dir: outcome.adapterDir, step: outcome.step, ...(outcome.error ? { error: outcome.error } : {}) });
+  if (outcome.status === 'completed') {
+    info(`done: ${outcome.step} steps; adapter in ${outcome.adapterDir}`);
+    return EXIT.ok;
+  }
+  if (outcome.status === 'stopped') {
+    info(`stopped at step ${outcome.step}; resume with: loralab train --resume ${outcome.runDir}`);
+    return EXIT.signal;
+  }
+  if (args.json) emitJson({ event: 'error', message: outcome.error, exit_code: EXIT.failed });
+  info(`loralab: error: ${outcome.error}`);
+  info(`run ${outcome.runDir} failed at step ${outcome.step}; its last checkpoint is kept`);
+  return EXIT.failed;
+}
