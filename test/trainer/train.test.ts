@@ -105,8 +105,8 @@ test('init_adapter continues from an existing PEFT adapter (lr 0 leaves it uncha
   assert.equal(saved.config.r, 4);
   assert.equal(saved.config.lora_alpha, 8);
   for (const [m, w] of start.modules) {
-    assert.deepEqual(Array.from(saved.modules.get(m)!.A.data), Array.from(w.A.data), m);
-    assert.deepEqual(Array.from(saved.modules.get(m)!.B.data), Array.from(w.B.data), m);
+    assert.deepEqual(Array.from(saved.modules.get(m)!.A.data as Float32Array), Array.from(w.A.data as Float32Array), m);
+    assert.deepEqual(Array.from(saved.modules.get(m)!.B.data as Float32Array), Array.from(w.B.data as Float32Array), m);
   }
 });
 

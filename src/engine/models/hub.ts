@@ -88,7 +88,8 @@ export async function resolveModel(spec: string, onProgress?: (p: DownloadProgre
     onProgress?.({ file: '', done: total, total });
     return dir;
   } catch (e) {
-    const cause = (e as Error).message.split('\n')[0];
+    const raw = (e as Error).message.split('\n')[0];
+    const cause = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(raw) ? `the Hub could not be reached: ${raw}` : raw;
     throw new ModelError(
       `could not download "${spec}" from the Hugging Face Hub (${cause}). If you are offline, download it elsewhere ` +
         `(huggingface-cli download ${spec} --local-dir DIR) and pass --model DIR (or set "model" in the experiment to that folder); ` +
