@@ -7,6 +7,13 @@
  */
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+
+// ONNX Runtime's own logger prints provider-load failures in colour on stderr; we report them
+// ourselves, once, in words.
+ort.env.logLevel = 'fatal';
 import type { HostTensor, DType } from '../tensor';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
@@ -23,6 +30,35 @@ export interface SessionOptions {
 /** Providers this build of onnxruntime-node lists (what it was compiled with). */
 export function supportedBackends(): string[] {
   return ort.listSupportedBackends().map((b) => b.name);
+}
+
+/**
+ * The providers `auto` tries, in order: CUDA when its provider library is installed beside the
+ * binding, WebGPU when a GPU API loader is likely present (always on macOS/Windows; on Linux
+ * when a Vulkan loader is found), then CPU. Probing a provider that cannot load costs little,
+ * but its native libraries print warnings, so obviously absent ones are skipped.
+ */
+export function autoOrder(): ('cpu' | 'cuda' | 'webgpu')[] {
+  const order: ('cpu' | 'cuda' | 'webgpu')[] = [];
+  if (cudaLibraryPresent()) order.push('cuda');
+  if (process.platform !== 'linux' || vulkanLoaderPresent()) order.push('webgpu');
+  order.push('cpu');
+  return order;
+}
+
+function cudaLibraryPresent(): boolean {
+  try {
+    const binding = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
+    const dir = join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch);
+    return existsSync(join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
+function vulkanLoaderPresent(): boolean {
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 
 /**
@@ -44,7 +80,7 @@ export class Session {
   static async create(model: Uint8Array | string, opts: SessionOptions = {}): Promise<Session> {
     const device = opts.device ?? 'cpu';
     const threads = opts.threads ?? availableParallelism();
-    const order: ('cpu' | 'cuda' | 'webgpu')[] = device === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [device];
+    const order: ('cpu' | 'cuda' | 'webgpu')[] = device === 'auto' ? autoOrder() : [device];
     const errors: string[] = [];
     for (const ep of order) {
       if (ep !== 'cpu' && !supportedBackends().includes(ep)) {
@@ -68,7 +104,7 @@ export class Session {
       }
     }
     const hint = device === 'cuda'
-      ? ' CUDA needs the onnxruntime-node CUDA provider libraries (reinstall onnxruntime-node without ONNXRUNTIME_NODE_INSTALL=skip) plus CUDA 12 and cuDNN 9; use --device cpu or auto meanwhile.'
+      ? ' CUDA needs ONNX Runtime\'s CUDA provider libraries (install them with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install) plus the CUDA 12 and cuDNN 9 runtime; use --device auto or cpu meanwhile.'
       : device === 'webgpu' ? ' WebGPU needs a Vulkan/Metal/D3D12 driver; use --device cpu or auto meanwhile.' : '';
     throw new RuntimeError(`could not start ONNX Runtime on device "${device}": ${errors.join('; ')}.${hint}`);
   }
