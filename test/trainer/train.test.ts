@@ -146,3 +146,19 @@ test('packing and prompt/completion data train (completion-only loss)', async ()
   assert.ok(r.every((x) => Number.isFinite(x.train_loss)));
   assert.ok(r[2].train_loss! < r[0].train_loss!, 'loss falls on a repeated completion');
 });
+
+test('lora_dropout > 0 trains (dropout on the LoRA input) and changes the trajectory', async () => {
+  const plain = makeExperiment({ training: { max_steps: 4, eval_steps: 100, save_steps: 100 } });
+  const drop = makeExperiment({ lora: { lora_dropout: 0.3 }, training: { max_steps: 4, eval_steps: 100, save_steps: 100 } });
+  const a = await runTraining({ experimentFile: plain.file, runsDir: plain.runsDir, threads: 1 });
+  const b = await runTraining({ experimentFile: drop.file, runsDir: drop.runsDir, threads: 1 });
+  assert.equal(b.status, 'completed', b.error);
+  const ma = (await readMetrics(a.runDir)).filter((r) => r.train_loss !== undefined);
+  const mb = (await readMetrics(b.runDir)).filter((r) => r.train_loss !== undefined);
+  assert.ok(mb.every((r) => Number.isFinite(r.train_loss)));
+  // Step 1 (B = 0, lr 0) is identical; later steps differ because of the masks.
+  assert.ok(Math.abs(ma[0].train_loss! - mb[0].train_loss!) < 1e-6);
+  assert.ok(Math.abs(ma[3].train_loss! - mb[3].train_loss!) > 1e-6);
+  const cfg = JSON.parse(readFileSync(join(b.adapterDir!, 'adapter_config.json'), 'utf8'));
+  assert.equal(cfg.lora_dropout, 0.3);
+});
