@@ -67,7 +67,7 @@ export function buildProgram(): Command {
     .argument('[file]', 'experiment file (*.lora.json)')
     .option('--resume <run_dir>', 'continue a stopped or crashed run from its last checkpoint')
     .option('--model <dir>', 'local Hugging Face model folder (overrides the experiment\'s "model")')
-    .option('--max-steps <n>', 'optimizer steps (overrides training.max_steps)', intArg('--max-steps'))
+    .option('--max-steps <n>', 'total optimizer steps of the run (overrides training.max_steps; with --resume, the new total, not steps to add)', intArg('--max-steps'))
     .option('--runs-dir <dir>', 'folder for run folders (default: .loralab/runs under the current directory)')
     .addOption(new Option('--device <device>', 'execution provider (default: the experiment\'s "device")').choices(DEVICES as string[]))
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))

@@ -51,4 +51,6 @@ export async function runRuns(o: RunsOptions): Promise<void> {
     return;
   }
   for (const line of formatRunsTable(list)) info(line);
+  const resumable = list.filter((r) => r.status === 'crashed' || r.status === 'stopped');
+  if (resumable.length) info(`resume a stopped or crashed run with: loralab train --resume ${resumable[0].run_dir}`);
 }

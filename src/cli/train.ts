@@ -2,7 +2,8 @@
  * `loralab train FILE.lora.json` / `loralab train --resume RUN_DIR`: trains in this process,
  * a progress bar on stderr (plain lines when stderr is not a terminal), `--json` events on
  * stdout (`run`, `metrics` with exactly the metrics.jsonl fields, `checkpoint`, `done`,
- * `error`). Ctrl-C / SIGTERM finish the current step, write a checkpoint and exit 130.
+ * `error`). Ctrl-C / SIGTERM finish the current step, write a checkpoint and exit 130; before
+ * training has started (model and data still loading) they exit 130 at once.
  */
 import { SingleBar } from 'cli-progress';
 import type { Device } from '../engine/runtime/session';
@@ -34,8 +35,15 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   if (args.file && args.resume) throw new InputError('give either an experiment file or --resume RUN_DIR, not both');
   const stop: StopToken = { requested: false };
   let signals = 0;
+  let started = false;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    if (!started) {
+      // Still loading the model and data: there is no step to finish and nothing to checkpoint.
+      if (args.json) emitJson({ event: 'error', message: 'stopped before training started (nothing to checkpoint)', exit_code: EXIT.signal });
+      info(`\nloralab: ${sig}: stopped before training started (nothing to checkpoint)`);
+      process.exit(EXIT.signal);
+    }
     if (signals > 1) {
       info(`\nloralab: ${sig} again: aborting without a checkpoint (the last checkpoint is kept)`);
       process.exit(EXIT.signal);
@@ -65,6 +73,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (p.done >= p.total) dlBar.stop();
         },
         onRun: (r) => {
+          started = true;
           startStep = r.startStep;
           if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });
           info(`run ${r.id} (${r.runDir}) on ${r.provider}${r.resumedFromStep !== null ? `, resuming at step ${r.resumedFromStep}` : ''}`);

@@ -92,10 +92,29 @@ async function missingRunDir(runDir: string): Promise<never | void> {
 }
 
 /**
- * Every row of `<runDir>/metrics.jsonl`, in file order. A torn last line (no trailing newline)
- * is ignored (`torn: true`); complete lines that are not valid rows are skipped and counted in
- * `skipped`, never thrown. A run without `metrics.jsonl` has no rows. Throws `RunError` when
- * `runDir` itself does not exist.
+ * Drops rows orphaned by a resume: a run resumed from checkpoint c appends rows from step c + 1
+ * on (from 0 when it had no checkpoint), after whatever the killed or failed process logged past
+ * c. A row whose step is not above the previous kept row's starts the series over from there:
+ * every kept row with a step ≥ it is dropped. So the result has strictly increasing steps and
+ * shows the history the run's current state descends from.
+ */
+function dropOrphanedRows(rows: MetricsRow[]): MetricsRow[] {
+  const out: MetricsRow[] = [];
+  for (const row of rows) {
+    while (out.length && out[out.length - 1].step >= row.step) out.pop();
+    out.push(row);
+  }
+  return out;
+}
+
+/**
+ * Every row of `<runDir>/metrics.jsonl`, in file order, less the rows a resume made obsolete:
+ * when a row's step is not above the previous one (a resumed run re-logs the steps after its
+ * checkpoint), the earlier rows from that step on are dropped, so steps strictly increase. A
+ * torn last line (no trailing newline) is ignored (`torn: true`); complete lines that are not
+ * valid rows are skipped and counted in `skipped`, never thrown. A run without `metrics.jsonl`
+ * has no rows. Throws `RunError` when `runDir` itself does not exist. (`tailMetrics` returns
+ * rows as written: a live reader applies the same rule when a step goes back.)
  */
 export async function readMetrics(runDir: string): Promise<MetricsRead> {
   let buf: Buffer;
@@ -109,7 +128,7 @@ export async function readMetrics(runDir: string): Promise<MetricsRead> {
   const { lines, consumed } = splitComplete(buf);
   const { rows, skipped } = parseLines(lines);
   const torn = buf.subarray(consumed).toString('utf8').trim().length > 0;
-  return Object.assign(rows, { skipped, torn });
+  return Object.assign(dropOrphanedRows(rows), { skipped, torn });
 }
 
 /**

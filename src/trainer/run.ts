@@ -24,7 +24,7 @@ import { learningRate } from '../engine/train/schedule';
 import { mulberry32 } from '../engine/models/random';
 import { type LoraConfigInput, peftKey, readPeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
-import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, latestCheckpoint, openRun } from '../runs/index';
+import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
 import { type TrainerState, readCheckpoint, writeCheckpointFiles } from './checkpoint';
 import { version as ENGINE_VERSION } from '../../package.json';
 
@@ -86,11 +86,19 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     const json = await run.read();
     config = json.config as ExperimentConfig;
     experimentFile = json.experiment_file;
+    // Two trainers writing one run folder would interleave checkpoints and metrics.
+    if (json.status === 'running' && json.pid !== process.pid && (!json.hostname || json.hostname === hostname()) && isProcessAlive(json.pid)) {
+      throw new TrainSetupError(`${run.dir}: the run is still running (pid ${json.pid}); stop it first (Ctrl-C in its terminal, or kill -INT ${json.pid}), then resume`);
+    }
     if (json.status === 'completed' && !req.maxSteps) {
       throw new TrainSetupError(`${run.dir}: the run already completed (${json.step} steps); pass --max-steps N to train it further`);
     }
     resumeFrom = await latestCheckpoint(run.dir);
-    config = { ...config, training: { ...config.training, max_steps: req.maxSteps ?? json.max_steps } };
+    const maxSteps = req.maxSteps ?? json.max_steps;
+    if (resumeFrom && maxSteps <= resumeFrom.step) {
+      throw new TrainSetupError(`${run.dir}: its last checkpoint is at step ${resumeFrom.step}, so max steps ${maxSteps} leaves nothing to train; pass --max-steps N with N > ${resumeFrom.step}`);
+    }
+    config = { ...config, training: { ...config.training, max_steps: maxSteps } };
   } else {
     if (!req.experimentFile) throw new TrainSetupError('train needs an experiment file (FILE.lora.json) or --resume RUN_DIR');
     experimentFile = resolvePath(req.experimentFile);
