@@ -1,7 +1,8 @@
 // Bundles the Node entry points into dist/. `onnxruntime-node` (native) and `vscode`
-// (provided by the editor) stay external.
+// (provided by the editor) stay external. The webviews (browser code) go to dist/webview/.
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
+import { webviewBuildOptions } from './webview/build.mjs';
 
 const common = {
   bundle: true,
@@ -32,3 +33,6 @@ if (existsSync('src/extension/main.ts')) {
     format: 'cjs',
   });
 }
+
+// Webviews: browser IIFE bundles with their CSS (dist/webview/dashboard.js + .css).
+await esbuild.build(webviewBuildOptions('dist/webview'));
