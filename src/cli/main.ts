@@ -30,7 +30,7 @@ async function guarded(json: boolean | undefined, fn: () => Promise<void>): Prom
 
 export function buildProgram(): Command {
   const program = new Command('loralab')
-    .description('LoRA fine-tuning experiments on ONNX Runtime: score, train, compare and merge adapters.')
+    .description('LoRA fine-tuning experiments on ONNX Runtime: train adapters, list runs, score text, benchmark.')
     .version(version)
     // Parse errors are not printed here: `main` reports them as one `loralab: error:` line.
     .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => undefined })
@@ -39,7 +39,7 @@ export function buildProgram(): Command {
   program
     .command('score')
     .description('per-token negative log-likelihood (natural log), mean NLL and perplexity of a text')
-    .requiredOption('--model <dir>', 'local Hugging Face model folder (config.json, tokenizer.json, *.safetensors)')
+    .requiredOption('--model <dir>', 'local Hugging Face model folder (config.json, tokenizer.json, *.safetensors) or a Hub id')
     .option('--adapter <dir>', 'PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)')
     .option('--text <str>', 'text to score')
     .option('--file <path>', 'UTF-8 text file to score (- reads stdin)')

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { CausalLM } from '../engine/infer/causal-lm';
 import { scoreTokens } from '../engine/infer/score';
 import { loadTokenizer } from '../engine/tokenizer/index';
+import { resolveModel } from '../engine/models/hub';
 import { readPeftAdapter } from '../engine/weights/peft';
 import type { Device } from '../engine/runtime/session';
 import { InputError, emitJson, info } from './output';
@@ -36,11 +37,15 @@ export async function runScore(args: ScoreArgs): Promise<void> {
       throw new InputError(`${args.file}: ${why}; check the path given to --file`);
     });
   }
-  const tokenizer = await loadTokenizer(args.model);
+  if (args.maxLength !== undefined && args.maxLength < 2) throw new InputError(`--max-length ${args.maxLength} is too short: a window needs at least 2 tokens (one to predict from, one to predict)`);
+  // Same text normalisation as the training data reader: no BOM, LF line ends.
+  text = text!.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+  const model = await resolveModel(args.model);
+  const tokenizer = await loadTokenizer(model);
   const ids = tokenizer.encode(text!);
   if (ids.length < 2) throw new InputError('the text is empty: there is no token to score');
   const adapter = args.adapter ? { adapter: await readPeftAdapter(args.adapter), source: args.adapter } : null;
-  const lm = await CausalLM.load(args.model, { device: args.device, threads: args.threads, adapter, outputs: { loss: true } });
+  const lm = await CausalLM.load(model, { device: args.device, threads: args.threads, adapter, outputs: { loss: true } });
   const res = await scoreTokens(lm, ids, args.maxLength);
   await lm.release();
   if (args.json) {

@@ -45,7 +45,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
       process.exit(EXIT.signal);
     }
     if (signals > 1) {
-      info(`\nloralab: ${sig} again: aborting without a checkpoint (the last checkpoint is kept)`);
+      info(`\nloralab: ${sig} again: aborting now without a new checkpoint (earlier checkpoints, if any, are kept; the run shows as crashed and can be resumed)`);
       process.exit(EXIT.signal);
     }
     stop.requested = true;

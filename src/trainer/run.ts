@@ -9,7 +9,8 @@
  * optimizer steps done.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, readdir } from 'node:fs/promises';
+import { open, readFile, readdir, rm } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { type Batch, DataLoader, type Example, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
@@ -75,6 +76,18 @@ export class TrainSetupError extends Error {
  * the run directory exists, failures are recorded in run.json and returned as `failed`.
  */
 export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, stop: StopToken = { requested: false }): Promise<TrainOutcome> {
+  const locked: string[] = [];
+  try {
+    return await trainRun(req, hooks, stop, async (dir) => {
+      await acquireLock(dir);
+      locked.push(dir);
+    });
+  } finally {
+    for (const dir of locked) await releaseLock(dir);
+  }
+}
+
+async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, lock: (runDir: string) => Promise<void>): Promise<TrainOutcome> {
   const log = (line: string) => hooks.onLog?.(line);
   // --- configuration -----------------------------------------------------------------------
   let run: RunHandle | null = null;
@@ -90,6 +103,7 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     if (json.status === 'running' && json.pid !== process.pid && (!json.hostname || json.hostname === hostname()) && isProcessAlive(json.pid)) {
       throw new TrainSetupError(`${run.dir}: the run is still running (pid ${json.pid}); stop it first (Ctrl-C in its terminal, or kill -INT ${json.pid}), then resume`);
     }
+    await lock(run.dir);
     if (json.status === 'completed' && !req.maxSteps) {
       throw new TrainSetupError(`${run.dir}: the run already completed (${json.step} steps); pass --max-steps N to train it further`);
     }
@@ -105,7 +119,8 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     config = await loadExperiment(req.experimentFile);
     if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
   }
-  if (req.model) config = { ...config, model: req.model };
+  // A local --model is stored absolute, so a resume from another folder finds the same model.
+  if (req.model) config = { ...config, model: existsSync(req.model) ? resolvePath(req.model) : req.model };
   if (req.device) config = { ...config, device: req.device };
   const tc = config.training;
 
@@ -114,6 +129,21 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
   const tokenizer = await loadTokenizer(modelDir);
   const dataset = await loadDataset(config.data, tokenizer, tc.seed);
   if (dataset.train.length === 0) throw new TrainSetupError(`${config.data.train}: no training examples after tokenization`);
+  if (config.data.validation !== null && config.data.validation !== 0 && dataset.validation.length === 0) {
+    throw new TrainSetupError(`${typeof config.data.validation === 'string' ? config.data.validation : config.data.train}: no validation example is left after tokenization and truncation to max_seq_length ${config.data.max_seq_length}; raise data.max_seq_length or set data.validation to null`);
+  }
+  if (req.resume && run) {
+    // Resuming must see the same model and data, or "continue exactly" silently breaks.
+    const json = await run.read();
+    const modelSha = await modelFingerprint(modelDir);
+    if (json.model.sha256 && json.model.sha256 !== modelSha) {
+      throw new TrainSetupError(`${modelDir}: this model differs from the one the run started with (${json.model.path}); resume with --model pointing at the original model folder`);
+    }
+    const trainSha = await fingerprint(config.data.train);
+    if (json.dataset.train_sha256 && json.dataset.train_sha256 !== trainSha) {
+      throw new TrainSetupError(`${config.data.train}: the training data changed since the run started, so its data order cannot be continued; restore the file or start a new run`);
+    }
+  }
   for (const s of dataset.skipped) log(`skipped ${s.file}:${s.line}: ${s.reason}`);
 
   // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation.
@@ -135,7 +165,15 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     outputs: { loss: true, grads: true },
   });
   const modules = [...train.loraModules];
-  if (modules.length === 0) throw new TrainSetupError(`lora.target_modules ${JSON.stringify(config.lora.target_modules)} matches no linear layer of ${modelDir}; use "all-linear" or names like q_proj`);
+  const where = experimentFile ?? 'the experiment';
+  if (modules.length === 0) throw new TrainSetupError(`${where}: lora.target_modules ${JSON.stringify(config.lora.target_modules)} matches no linear layer of ${modelDir}; use "all-linear" or names like q_proj`);
+  const maxRank = Math.min(...modules.map((m) => Math.min(train.lm.lora.shapes.get(m)!.in, train.lm.lora.shapes.get(m)!.out)));
+  if (loraCfg.r > maxRank) {
+    throw new TrainSetupError(`${where}: lora.r ${loraCfg.r} is larger than the smallest targeted layer (${maxRank} features), so the update cannot have that rank; use r ≤ ${maxRank}`);
+  }
+  if (config.data.max_seq_length > train.config.max_position_embeddings) {
+    throw new TrainSetupError(`${where}: data.max_seq_length ${config.data.max_seq_length} is longer than the model's context (max_position_embeddings ${train.config.max_position_embeddings}); use at most ${train.config.max_position_embeddings}`);
+  }
   const evalLm = dataset.validation.length
     ? await CausalLM.load(modelDir, { device: train.provider as Device, threads, targetModules: modules, outputs: { loss: true } })
     : null;
@@ -175,7 +213,9 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
 
   // --- run directory -----------------------------------------------------------------------
   if (!run) {
-    run = await createRun(req.runsDir ?? defaultRunsDir(), config.name, {
+    const runsDir = req.runsDir ?? defaultRunsDir();
+    if (existsSync(runsDir) && !statSync(runsDir).isDirectory()) throw new TrainSetupError(`${runsDir}: is a file, not a folder; pass --runs-dir a folder for run folders`);
+    run = await createRun(runsDir, config.name, {
       experiment_file: experimentFile,
       config,
       model: { path: modelDir, sha256: await modelFingerprint(modelDir) },
@@ -194,7 +234,9 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
     log(line);
     await run!.log(line);
   };
+  if (!req.resume) await lock(run.dir);
   hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: resumeFrom?.step ?? null, maxSteps: tc.max_steps, provider: train.provider, startStep: state.step });
+  if (req.resume && !resumeFrom) await runLog('the run has no checkpoint yet: starting over from step 0');
   await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}; ${modules.length} LoRA modules, r=${loraCfg.r}, lora_alpha=${loraCfg.lora_alpha}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
 
   const feedsFor = () => {
@@ -256,14 +298,14 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
       }
       const loss = targetTokens ? lossSum / targetTokens : NaN;
       if (!Number.isFinite(loss) || !grads) {
-        throw new TrainingDiverged(`train loss became ${loss} at step ${k + 1}; the last good checkpoint is kept — lower training.learning_rate or check the data`);
+        throw new TrainingDiverged(`train loss became ${loss} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or check the data`);
       }
       for (const g of grads.values()) {
         const d = g.data as Float32Array;
         for (let i = 0; i < d.length; i++) d[i] /= targetTokens;
       }
       const gradNorm = await optimizer.step(params, grads, adam, lr);
-      if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; the last good checkpoint is kept — lower training.learning_rate or set training.max_grad_norm`);
+      if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or set training.max_grad_norm`);
       state.step = k + 1;
       state.tokens += inputTokens;
       state.train_loss = loss;
@@ -311,6 +353,44 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
 }
 
 export class TrainingDiverged extends Error {}
+
+async function keptNote(runDir: string): Promise<string> {
+  const last = await latestCheckpoint(runDir);
+  return last ? `the last good checkpoint (step ${last.step}) is kept` : 'no checkpoint was written yet';
+}
+
+const LOCK_FILE = '.lock';
+
+/**
+ * One trainer per run folder: creates `<run>/.lock` holding our pid (exclusive create). A lock
+ * whose process is gone is stale and taken over. @throws TrainSetupError when another live
+ * process holds it.
+ */
+async function acquireLock(runDir: string): Promise<void> {
+  const path = join(runDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (pid && pid !== process.pid && isProcessAlive(pid)) {
+        throw new TrainSetupError(`${runDir}: another trainer (pid ${pid}) is writing this run; stop it first (kill -INT ${pid}), then resume`);
+      }
+      await rm(path, { force: true });
+    }
+  }
+  throw new TrainSetupError(`${runDir}: could not lock the run folder (${LOCK_FILE}); try again`);
+}
+
+async function releaseLock(runDir: string): Promise<void> {
+  const path = join(runDir, LOCK_FILE);
+  const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+  if (pid === process.pid) await rm(path, { force: true });
+}
 
 async function writeCheckpointFilesAdapterOnly(dir: string, cfg: LoraConfigInput, params: Map<string, HostTensor>, modules: readonly string[]): Promise<void> {
   const { writePeftAdapter } = await import('../engine/weights/peft');

@@ -162,3 +162,32 @@ test('lora_dropout > 0 trains (dropout on the LoRA input) and changes the trajec
   const cfg = JSON.parse(readFileSync(join(b.adapterDir!, 'adapter_config.json'), 'utf8'));
   assert.equal(cfg.lora_dropout, 0.3);
 });
+
+test('setup guards: rank above the layer width, context overflow, a file as runs dir', async () => {
+  const big = makeExperiment({ lora: { r: 100 }, training: { max_steps: 1 } });
+  await assert.rejects(runTraining({ experimentFile: big.file, runsDir: big.runsDir }), /lora\.r 100 is larger than the smallest targeted layer \(32 features\)/);
+  const long = makeExperiment({ data: { max_seq_length: 4096 }, training: { max_steps: 1 } });
+  await assert.rejects(runTraining({ experimentFile: long.file, runsDir: long.runsDir }), /max_seq_length 4096 is longer than the model's context \(max_position_embeddings 512\)/);
+  const f = makeExperiment({ training: { max_steps: 1 } });
+  writeFileSync(join(f.dir, 'afile'), 'x');
+  await assert.rejects(runTraining({ experimentFile: f.file, runsDir: join(f.dir, 'afile') }), /afile: is a file, not a folder/);
+});
+
+test('resume refuses changed training data and a run folder locked by a live trainer', async () => {
+  const exp = makeExperiment({ training: { max_steps: 6, save_steps: 2, eval_steps: 100 } });
+  const stop = { requested: false };
+  const first = await runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 }, { onStep: (s) => { if (s === 2) stop.requested = true; } }, stop);
+  assert.equal(first.status, 'stopped');
+  // A live process holds the lock: refused.
+  writeFileSync(join(first.runDir, '.lock'), `${process.ppid}\n`);
+  await assert.rejects(runTraining({ resume: first.runDir }), /another trainer \(pid \d+\) is writing this run/);
+  // A stale lock (dead pid) is taken over; but the data changed: refused.
+  writeFileSync(join(first.runDir, '.lock'), '999999999\n');
+  const train = join(exp.dir, 'train.txt');
+  const original = readFileSync(train);
+  writeFileSync(train, original.subarray(0, 20_000));
+  await assert.rejects(runTraining({ resume: first.runDir }), /training data changed since the run started/);
+  writeFileSync(train, original);
+  const done = await runTraining({ resume: first.runDir, threads: 1 });
+  assert.equal(done.status, 'completed');
+});

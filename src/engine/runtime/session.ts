@@ -100,7 +100,10 @@ export class Session {
           : await ort.InferenceSession.create(model, options);
         return new Session(s, ep);
       } catch (e) {
-        errors.push(`${ep}: ${(e as Error).message.split('\n')[0]}`);
+        // ORT prefixes the cause with its source location; keep the sentence a user can act on.
+        const raw = (e as Error).message.split('\n')[0];
+        const cause = /(Failed to [^]*)$/.exec(raw)?.[1] ?? raw;
+        errors.push(`${ep}: ${cause.trim()}`);
       }
     }
     const hint = device === 'cuda'
