@@ -1,42 +1,50 @@
 /**
- * VS Code entry point. `activate()` reads as a table of contents: one context owns every
- * disposable, commands come from one table, and nothing here loads onnxruntime-node — ML
- * work runs in a forked child (the bundled CLI) so a native crash cannot take the editor down.
+ * VS Code entry point. `activate()` reads as a table of contents: one context (`LoraLab`) owns
+ * every disposable, grouped by lifetime (the extension's, a run's); commands come from one
+ * table. Nothing here loads onnxruntime-node: training runs in forked trainer processes
+ * (`dist/trainer.js`), so a native crash or a long graph build cannot freeze the editor.
  */
 import * as vscode from 'vscode';
-import { scoreActiveFile } from './score';
+import { registerCommands } from './commands';
+import { LoraLab } from './context';
+import { registerCodeLens } from './experiments/codelens';
+import { registerExperimentsView } from './experiments/tree';
+import { registerTrainingReports } from './training/reports';
+import { registerTrainingStatusBar } from './training/statusBar';
 
-export interface LoraLabContext {
-  extension: vscode.ExtensionContext;
-  output: vscode.OutputChannel;
-}
+/** How long closing the window waits for trainers to checkpoint and exit. */
+const STOP_TIMEOUT_MS = 10_000;
 
-type CommandHandler = (ctx: LoraLabContext) => Promise<void>;
-
-/** Every command of the extension; ids match `contributes.commands` in package.json. */
-const COMMANDS: Record<string, CommandHandler> = {
-  'loralab.scoreFile': scoreActiveFile,
-};
+let lab: LoraLab | undefined;
 
 export function activate(extension: vscode.ExtensionContext): void {
-  const output = vscode.window.createOutputChannel('LoRA Lab');
-  extension.subscriptions.push(output);
-  const ctx: LoraLabContext = { extension, output };
-  for (const [id, handler] of Object.entries(COMMANDS)) {
-    extension.subscriptions.push(
-      vscode.commands.registerCommand(id, async () => {
-        try {
-          await handler(ctx);
-        } catch (e) {
-          const msg = (e as Error).message;
-          output.appendLine(`error: ${msg}`);
-          void vscode.window.showErrorMessage(`LoRA Lab: ${msg}`);
-        }
-      }),
-    );
-  }
+  lab = new LoraLab(extension); // output channel, trainer supervisor, runs index, experiment files, dashboards
+  registerCommands(lab); // the command table
+  registerExperimentsView(lab); // experiment files → runs → checkpoints
+  registerCodeLens(lab); // "▶ Start run" / "Open dashboard" in experiment files
+  registerTrainingStatusBar(lab); // step, loss and ETA of each training run
+  registerTrainingReports(lab); // trainer logs to the output channel; notifications when a run ends
+  followRuns(lab); // runs dirs of the workspace folders, `loralab.runsDir` and live trainers
+  void lab.experiments.rescan();
 }
 
-export function deactivate(): void {
-  // Disposables are released through extension.subscriptions.
+/** Stops every trainer of this window (each finishes its step and writes a checkpoint), waiting at most 10 s. */
+export async function deactivate(): Promise<void> {
+  await lab?.supervisor.stopAll(STOP_TIMEOUT_MS);
+  lab = undefined;
+}
+
+/** Which runs dirs are followed, and rescans as soon as a trainer reports (polling covers the rest: CLI runs, other windows). */
+function followRuns(lab: LoraLab): void {
+  lab.followRunsDirs();
+  lab.own(vscode.workspace.onDidChangeWorkspaceFolders(() => lab.followRunsDirs()));
+  lab.own(vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration('loralab.runsDir') && lab.followRunsDirs()));
+  lab.own(vscode.workspace.onDidGrantWorkspaceTrust(() => lab.followRunsDirs())); // restricted settings apply now
+  lab.own(
+    lab.supervisor.onEvent((e) => {
+      if (e.type === 'started') lab.followRunsDirs();
+      else if (e.type === 'exited') void lab.runs.refresh().then(() => lab.followRunsDirs());
+      else if (e.job.runDir && (e.type === 'run' || e.type === 'metrics' || e.type === 'checkpoint')) lab.runs.refreshSoon(e.job.runDir);
+    }),
+  );
 }

@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import type { LoraLabContext } from './main';
+import type { LoraLab } from './context';
 
 interface ScoreJson {
   token_ids: number[];
@@ -14,7 +14,7 @@ interface ScoreJson {
   perplexity: number;
 }
 
-export async function scoreActiveFile(ctx: LoraLabContext): Promise<void> {
+export async function scoreActiveFile(ctx: LoraLab): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!editor) throw new Error('open a text file to score first');
   let model = vscode.workspace.getConfiguration('loralab').get<string>('modelPath') ?? '';
@@ -34,7 +34,7 @@ export async function scoreActiveFile(ctx: LoraLabContext): Promise<void> {
   void vscode.window.showInformationMessage(`Perplexity ${result.perplexity.toFixed(3)} (mean NLL ${result.mean_nll.toFixed(4)} over ${result.nll.length} tokens)`);
 }
 
-function runCliScore(ctx: LoraLabContext, model: string, text: string, token: vscode.CancellationToken): Promise<ScoreJson | null> {
+function runCliScore(ctx: LoraLab, model: string, text: string, token: vscode.CancellationToken): Promise<ScoreJson | null> {
   return new Promise((resolve, reject) => {
     const cli = join(ctx.extension.extensionPath, 'dist', 'cli.js');
     const child = fork(cli, ['score', '--model', model, '--file', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] });

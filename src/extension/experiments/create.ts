@@ -1,0 +1,60 @@
+/**
+ * "New Experiment" without the dialogs: from the chosen folder, name, model and data file, the
+ * path and text of a new `*.lora.json` (every default written out, paths relative to the new
+ * file's folder). Plain; no `vscode` import.
+ */
+import * as nodePath from 'node:path';
+import { EXPERIMENT_FILE_SUFFIX, defaultExperiment, experimentNameProblem, looksLikePath } from '../../experiment/index';
+
+export type ModelChoice = { kind: 'local'; dir: string } | { kind: 'hub'; id: string };
+
+export interface NewExperiment {
+  /** Folder the file is written to (absolute). */
+  folder: string;
+  name: string;
+  model: ModelChoice;
+  /** Training data file (absolute). */
+  train: string;
+}
+
+/** `p` relative to `folder`, with '/' separators; absolute when there is no relative form (another drive). */
+function relativeRef(folder: string, p: string): string {
+  const rel = nodePath.relative(folder, p);
+  if (nodePath.isAbsolute(rel)) return rel;
+  return rel.split(nodePath.sep).join('/') || '.';
+}
+
+/**
+ * How the experiment names a local model folder: relative to the file, always starting with
+ * `./` or `../` (a bare `models/tiny` would read as the Hub id `models/tiny`).
+ */
+export function modelReference(folder: string, dir: string): string {
+  const rel = relativeRef(folder, dir);
+  return looksLikePath(rel) ? rel : `./${rel}`;
+}
+
+/** A valid experiment name from a file name: its stem with every other character turned into '-'. */
+export function suggestName(file: string): string {
+  const stem = nodePath.basename(file).replace(/\.[^.]*$/, '');
+  const name = stem
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+    .slice(0, 100);
+  return experimentNameProblem(name) ? 'experiment' : name;
+}
+
+/** `<folder>/<name>.lora.json`, or `<name>-2.lora.json`, `-3`… when taken. */
+export function freeExperimentPath(folder: string, name: string, exists: (path: string) => boolean): string {
+  for (let k = 1; ; k++) {
+    const file = nodePath.join(folder, `${name}${k === 1 ? '' : `-${k}`}${EXPERIMENT_FILE_SUFFIX}`);
+    if (!exists(file)) return file;
+  }
+}
+
+/** The text of the new file. Throws when the name is not a valid experiment name. */
+export function newExperimentText(choice: NewExperiment): string {
+  const problem = experimentNameProblem(choice.name);
+  if (problem) throw new Error(`experiment name "${choice.name}" ${problem}`);
+  const model = choice.model.kind === 'hub' ? choice.model.id : modelReference(choice.folder, choice.model.dir);
+  return defaultExperiment(choice.name, model, relativeRef(choice.folder, choice.train));
+}

@@ -1,0 +1,190 @@
+/**
+ * The Experiments view as plain data: experiment files → their runs → checkpoints, with the
+ * label, description, icon and `contextValue` of every node. `tree.ts` only turns these nodes
+ * into `vscode.TreeItem`s; the `when` clauses of `package.json` `menus` match the
+ * `contextValue`s listed in `CONTEXT_VALUES`. Plain; no `vscode` import.
+ */
+import * as nodePath from 'node:path';
+import type { RunStatus } from '../../runs/index';
+import { EXPERIMENT_FILE_SUFFIX } from '../../experiment/index';
+import { describeProgress, formatLoss } from '../format';
+import { samePath } from '../runs/location';
+import type { RunEntry } from '../runs/watcher';
+
+/** What a node stands for; commands invoked on a node receive it (see `targets.ts`). */
+export type Target =
+  | { kind: 'experiment'; file: string }
+  | { kind: 'run'; runDir: string }
+  | { kind: 'checkpoint'; runDir: string; dir: string; step: number }
+  | { kind: 'group' };
+
+/** Statuses from which `loralab train --resume` continues (from the last checkpoint, else from step 0). */
+export const RESUMABLE: readonly RunStatus[] = ['stopped', 'crashed', 'failed'];
+
+const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'stopped', 'crashed'];
+
+/** `run-<status>`, with `-resumable` for the statuses Resume Run applies to. */
+export function runContextValue(status: RunStatus): string {
+  return `run-${status}${RESUMABLE.includes(status) ? '-resumable' : ''}`;
+}
+
+/** Every `contextValue` the tree produces. */
+export const CONTEXT_VALUES: readonly string[] = ['experiment', 'experiment-runs', ...RUN_STATUSES.map(runContextValue), 'checkpoint', 'runs-group'];
+
+/** A codicon id (`loading~spin` spins) and an optional theme color id. */
+export interface NodeIcon {
+  id: string;
+  color?: string;
+}
+
+export interface TreeNode {
+  /** Stable across refreshes (keeps selection and expansion). */
+  id: string;
+  label: string;
+  description?: string;
+  tooltip?: string;
+  /** What a screen reader says (the status is otherwise only in the icon). */
+  ariaLabel: string;
+  icon: NodeIcon;
+  contextValue: string;
+  collapsible: 'none' | 'collapsed' | 'expanded';
+  children: TreeNode[];
+  target: Target;
+  /** File or folder the node stands for. */
+  path?: string;
+}
+
+export interface ExperimentFile {
+  /** Absolute path of the `*.lora.json` file. */
+  file: string;
+  /** The workspace folder holding it (labels are relative to it), or null. */
+  workspaceFolder: string | null;
+}
+
+export interface ExperimentsInput {
+  experiments: readonly ExperimentFile[];
+  /** Runs of every followed runs dir, in any order. */
+  runs: readonly RunEntry[];
+  /** Experiment files whose trainer is loading (no run folder yet). */
+  starting?: readonly string[];
+  /** For path comparison (case-insensitive on win32 / darwin). */
+  platform?: NodeJS.Platform;
+}
+
+export const STATUS_ICONS: Record<RunStatus, NodeIcon> = {
+  running: { id: 'loading~spin' },
+  completed: { id: 'pass', color: 'testing.iconPassed' },
+  failed: { id: 'error', color: 'testing.iconFailed' },
+  stopped: { id: 'debug-pause' },
+  crashed: { id: 'warning', color: 'list.warningForeground' },
+};
+
+const STATUS_WORDS: Record<RunStatus, string> = {
+  running: 'running',
+  completed: 'completed',
+  failed: 'failed',
+  stopped: 'stopped',
+  crashed: 'crashed (its process is gone)',
+};
+
+/** Newest first, as `listRuns` orders them. */
+const newestFirst = (a: RunEntry, b: RunEntry) => (a.created_at === b.created_at ? b.id.localeCompare(a.id) : a.created_at < b.created_at ? 1 : -1);
+
+/** The top-level nodes: one per experiment file (sorted by path), then "Other runs" when some runs belong to none. */
+export function buildTree(input: ExperimentsInput): TreeNode[] {
+  const same = (a: string, b: string) => samePath(a, b, input.platform);
+  const runs = [...input.runs].sort(newestFirst);
+  const claimed = new Set<RunEntry>();
+  const experiments = [...input.experiments].sort((a, b) => (a.workspaceFolder ?? '').localeCompare(b.workspaceFolder ?? '') || a.file.localeCompare(b.file));
+  const nodes = experiments.map((exp) => {
+    const mine = runs.filter((r) => r.experiment_file !== null && same(r.experiment_file, exp.file));
+    mine.forEach((r) => claimed.add(r));
+    const starting = (input.starting ?? []).some((f) => same(f, exp.file));
+    return experimentNode(exp, mine, starting);
+  });
+  const others = runs.filter((r) => !claimed.has(r));
+  if (others.length) {
+    nodes.push({
+      id: 'group:other-runs',
+      label: 'Other runs',
+      description: `${others.length} without an experiment file in this workspace`,
+      ariaLabel: `Other runs, ${others.length} without an experiment file in this workspace`,
+      tooltip: 'Runs whose experiment file is not in this workspace (moved, deleted, or outside the folders)',
+      icon: { id: 'history' },
+      contextValue: 'runs-group',
+      collapsible: 'collapsed',
+      children: others.map(runNode),
+      target: { kind: 'group' },
+    });
+  }
+  return nodes;
+}
+
+function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean): TreeNode {
+  const base = nodePath.basename(exp.file);
+  const running = runs.filter((r) => r.status === 'running').length;
+  const description = [relativeFolder(exp), starting ? 'starting…' : running ? `${running} running` : '']
+    .filter(Boolean)
+    .join(' · ');
+  return {
+    id: `experiment:${exp.file}`,
+    label: base,
+    description: description || undefined,
+    ariaLabel: [base, 'experiment', description].filter(Boolean).join(', '),
+    tooltip: `${exp.file}\n${runs.length === 1 ? '1 run' : `${runs.length} runs`}${starting ? '; a trainer is loading the model and data' : ''}`,
+    icon: { id: starting ? 'loading~spin' : 'beaker' },
+    contextValue: runs.length ? 'experiment-runs' : 'experiment',
+    collapsible: runs.length ? 'expanded' : 'none',
+    children: runs.map(runNode),
+    target: { kind: 'experiment', file: exp.file },
+    path: exp.file,
+  };
+}
+
+/** One run: its id, `step 40/120 · loss 3.217`, a status icon, its checkpoints as children. */
+export function runNode(run: RunEntry): TreeNode {
+  const lines = [run.id, `${STATUS_WORDS[run.status]}`, describeProgress(run)];
+  if (run.val_loss !== null) lines[2] += ` · val loss ${formatLoss(run.val_loss)}`;
+  if (run.status === 'failed' && run.error) lines.push(`error: ${run.error}`);
+  if (RESUMABLE.includes(run.status)) {
+    const last = run.checkpoints.at(-1);
+    lines.push(last ? `Resume Run continues from the checkpoint at step ${last.step}` : 'Resume Run starts over (no checkpoint was written)');
+  }
+  lines.push(run.run_dir);
+  return {
+    id: `run:${run.run_dir}`,
+    label: run.id,
+    description: describeProgress(run),
+    ariaLabel: `${run.id}, ${STATUS_WORDS[run.status]}, ${describeProgress(run)}`,
+    tooltip: lines.join('\n'),
+    icon: STATUS_ICONS[run.status],
+    contextValue: runContextValue(run.status),
+    collapsible: run.checkpoints.length ? 'collapsed' : 'none',
+    children: run.checkpoints.map((c) => ({
+      id: `checkpoint:${c.dir}`,
+      label: `step-${c.step}`,
+      tooltip: `checkpoint at step ${c.step}\n${c.dir}`,
+      ariaLabel: `checkpoint at step ${c.step}`,
+      icon: { id: 'save' },
+      contextValue: 'checkpoint',
+      collapsible: 'none' as const,
+      children: [],
+      target: { kind: 'checkpoint' as const, runDir: run.run_dir, dir: c.dir, step: c.step },
+      path: c.dir,
+    })),
+    target: { kind: 'run', runDir: run.run_dir },
+    path: run.run_dir,
+  };
+}
+
+/** The experiment file's folder relative to its workspace folder, with '/' ('' at the root; absolute outside a folder). */
+export function relativeFolder(exp: ExperimentFile): string {
+  const dir = nodePath.dirname(exp.file);
+  const rel = exp.workspaceFolder ? nodePath.relative(exp.workspaceFolder, dir) : dir;
+  return rel && rel !== '.' ? rel.split(nodePath.sep).join('/') : '';
+}
+
+/** Whether a path names an experiment file. */
+export function isExperimentFile(path: string): boolean {
+  return path.endsWith(EXPERIMENT_FILE_SUFFIX);
+}

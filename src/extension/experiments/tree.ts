@@ -1,0 +1,71 @@
+/** The Experiments view: `model.ts` nodes as `vscode.TreeItem`s, rebuilt when files, runs or trainers change. */
+import * as vscode from 'vscode';
+import type { LoraLab } from '../context';
+import { EXPERIMENTS_VIEW } from '../manifest';
+import { type TreeNode, buildTree } from './model';
+
+const COLLAPSIBLE = {
+  none: vscode.TreeItemCollapsibleState.None,
+  collapsed: vscode.TreeItemCollapsibleState.Collapsed,
+  expanded: vscode.TreeItemCollapsibleState.Expanded,
+} as const;
+
+class ExperimentsTree implements vscode.TreeDataProvider<TreeNode> {
+  private roots: TreeNode[] = [];
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly lab: LoraLab) {}
+
+  rebuild(): void {
+    this.roots = buildTree({
+      experiments: this.lab.experiments.list(),
+      runs: this.lab.runs.runs(),
+      starting: this.lab.supervisor.jobs().flatMap((j) => (j.phase === 'starting' && j.args.experimentFile ? [j.args.experimentFile] : [])),
+    });
+    this.changed.fire();
+  }
+
+  getChildren(node?: TreeNode): TreeNode[] {
+    return node ? node.children : this.roots;
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    const item = new vscode.TreeItem(node.label, COLLAPSIBLE[node.collapsible]);
+    item.id = node.id;
+    item.description = node.description;
+    item.tooltip = node.tooltip;
+    item.contextValue = node.contextValue;
+    item.iconPath = new vscode.ThemeIcon(node.icon.id, node.icon.color ? new vscode.ThemeColor(node.icon.color) : undefined);
+    item.accessibilityInformation = { label: node.ariaLabel };
+    if (node.target.kind === 'experiment') {
+      item.resourceUri = vscode.Uri.file(node.target.file); // problem and SCM decorations of the file
+      item.command = { title: 'Open', command: 'vscode.open', arguments: [item.resourceUri] };
+    } else if (node.target.kind === 'run') {
+      item.command = { title: 'Open Dashboard', command: 'loralab.openDashboard', arguments: [node] };
+    }
+    return item;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
+/** The Experiments view; read-only (with a note) in Restricted Mode. */
+export function registerExperimentsView(lab: LoraLab): void {
+  const tree = lab.own(new ExperimentsTree(lab));
+  const view = lab.own(vscode.window.createTreeView(EXPERIMENTS_VIEW, { treeDataProvider: tree, showCollapseAll: true }));
+  const note = () => (view.message = vscode.workspace.isTrusted ? undefined : 'Restricted Mode: runs can be viewed, not started.');
+  note();
+  lab.own(vscode.workspace.onDidGrantWorkspaceTrust(note));
+  let timer: NodeJS.Timeout | undefined;
+  const soon = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => tree.rebuild(), 50);
+  };
+  lab.own({ dispose: () => clearTimeout(timer) });
+  lab.own(lab.experiments.onDidChange(soon));
+  lab.own(lab.runs.onChange(soon));
+  lab.own(lab.supervisor.onEvent((e) => (e.type === 'started' || e.type === 'run' || e.type === 'exited') && soon()));
+}

@@ -1,0 +1,119 @@
+// package.json `contributes` against the code: the command table, the contextValues the tree
+// produces, view and webview ids, Workspace Trust.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { COMMANDS, COMMAND_CATEGORY, DASHBOARD_VIEW_TYPE, EXPERIMENTS_VIEW } from '../../src/extension/manifest';
+import { CONTEXT_VALUES } from '../../src/extension/experiments/model';
+import { ROOT } from '../helpers/paths';
+
+interface MenuItem {
+  command: string;
+  when?: string;
+  group?: string;
+}
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const contributes = pkg.contributes;
+const menus: Record<string, MenuItem[]> = contributes.menus;
+const allMenuItems = Object.values(menus).flat();
+
+test('every command of the table is declared, with category "LoRA Lab", its title and icon — and vice versa', () => {
+  const declared = new Map<string, { title: string; category: string; icon?: string }>(contributes.commands.map((c: { command: string }) => [c.command, c]));
+  assert.deepEqual([...declared.keys()].sort(), Object.keys(COMMANDS).sort());
+  for (const [id, spec] of Object.entries(COMMANDS)) {
+    const d = declared.get(id)!;
+    assert.equal(d.category, COMMAND_CATEGORY, id);
+    assert.equal(d.title, spec.title, id);
+    assert.equal(d.icon, 'icon' in spec ? spec.icon : undefined, id);
+  }
+  assert.equal(COMMAND_CATEGORY, 'LoRA Lab');
+});
+
+test('commands hidden from the palette are exactly those marked palette: false', () => {
+  const hidden = menus.commandPalette.filter((m) => m.when === 'false').map((m) => m.command).sort();
+  const marked = Object.entries(COMMANDS).filter(([, s]) => 'palette' in s && s.palette === false).map(([id]) => id).sort();
+  assert.deepEqual(hidden, marked);
+  for (const id of ['loralab.newExperiment', 'loralab.startRun', 'loralab.stopRun', 'loralab.resumeRun', 'loralab.openDashboard', 'loralab.refresh', 'loralab.scoreFile']) {
+    assert.ok(!hidden.includes(id), `${id} is in the palette`);
+  }
+});
+
+test('every menu item names a command of the table', () => {
+  for (const m of allMenuItems) assert.ok(m.command in COMMANDS, m.command);
+});
+
+/** The viewItem comparisons of a when clause: ==, != and =~ /regex/. */
+function viewItemClauses(when: string): { op: string; value: string }[] {
+  const out: { op: string; value: string }[] = [];
+  for (const m of when.matchAll(/viewItem\s*(==|!=|=~)\s*(\/(?:[^/\\]|\\.)*\/[a-z]*|[^\s&|)]+)/g)) out.push({ op: m[2].startsWith('/') ? '=~' : m[1], value: m[2] });
+  return out;
+}
+
+test('every viewItem in a `when` clause names a contextValue the tree produces (a regex matches at least one)', () => {
+  const items = menus['view/item/context'];
+  assert.ok(items.length > 0);
+  let clauses = 0;
+  for (const m of items) {
+    assert.ok(m.when?.includes(`view == ${EXPERIMENTS_VIEW}`), `${m.command}: scoped to the Experiments view`);
+    const found = viewItemClauses(m.when!);
+    assert.ok(found.length > 0, `${m.command}: ${m.when}`);
+    for (const { op, value } of found) {
+      clauses++;
+      if (op === '=~') {
+        const [, body, flags] = /^\/(.*)\/([a-z]*)$/.exec(value)!;
+        const re = new RegExp(body, flags);
+        assert.ok(CONTEXT_VALUES.some((v) => re.test(v)), `${m.command}: ${value} matches no contextValue`);
+      } else {
+        assert.ok(CONTEXT_VALUES.includes(value), `${m.command}: ${value} is not a contextValue`);
+      }
+    }
+  }
+  assert.ok(clauses >= items.length);
+  // the clause parser itself
+  assert.deepEqual(viewItemClauses('view == v && viewItem =~ /^run-.*-resumable$/ && viewItem != run-running'), [
+    { op: '=~', value: '/^run-.*-resumable$/' },
+    { op: '!=', value: 'run-running' },
+  ]);
+});
+
+test('context menus per status: stop only on running runs, resume on resumable ones, delete never on a running run', () => {
+  const whenOf = (cmd: string) => menus['view/item/context'].filter((m) => m.command === cmd).map((m) => m.when!);
+  const applies = (cmd: string, contextValue: string) =>
+    whenOf(cmd).some((w) =>
+      viewItemClauses(w).every(({ op, value }) => (op === '==' ? contextValue === value : op === '!=' ? contextValue !== value : new RegExp(value.slice(1, -1)).test(contextValue))),
+    );
+  assert.deepEqual(CONTEXT_VALUES.filter((v) => applies('loralab.stopRun', v)), ['run-running']);
+  assert.deepEqual(CONTEXT_VALUES.filter((v) => applies('loralab.resumeRun', v)).sort(), ['run-crashed-resumable', 'run-failed-resumable', 'run-stopped-resumable']);
+  assert.deepEqual(CONTEXT_VALUES.filter((v) => applies('loralab.startRun', v)), ['experiment', 'experiment-runs']);
+  assert.ok(!applies('loralab.deleteRun', 'run-running'));
+  assert.ok(applies('loralab.deleteRun', 'run-crashed-resumable'));
+  assert.ok(applies('loralab.openDashboard', 'experiment-runs') && !applies('loralab.openDashboard', 'experiment'));
+});
+
+test('Workspace Trust: limited support with a description; starting and resuming need a trusted workspace in every menu', () => {
+  const trust = pkg.capabilities.untrustedWorkspaces;
+  assert.equal(trust.supported, 'limited');
+  assert.ok(trust.description.length > 40);
+  assert.deepEqual(trust.restrictedConfigurations, ['loralab.runsDir']);
+  for (const m of allMenuItems.filter((x) => x.command === 'loralab.startRun' || x.command === 'loralab.resumeRun')) {
+    assert.match(m.when ?? '', /\bisWorkspaceTrusted\b/, `${m.command} in a menu`);
+  }
+});
+
+test('views, welcome, activation, settings and files the manifest points to', () => {
+  assert.deepEqual(contributes.viewsContainers.activitybar.map((c: { title: string }) => c.title), ['LoRA Lab']);
+  const container = contributes.viewsContainers.activitybar[0];
+  assert.deepEqual(contributes.views[container.id].map((v: { id: string; name: string }) => [v.id, v.name]), [[EXPERIMENTS_VIEW, 'Experiments']]);
+  assert.ok(existsSync(join(ROOT, container.icon)), container.icon);
+  const welcome = contributes.viewsWelcome.find((w: { view: string }) => w.view === EXPERIMENTS_VIEW);
+  assert.match(welcome.contents, /\[New Experiment\]\(command:loralab\.newExperiment\)/);
+  assert.ok(pkg.activationEvents.includes(`onWebviewPanel:${DASHBOARD_VIEW_TYPE}`));
+  assert.ok(pkg.activationEvents.includes('workspaceContains:**/*.lora.json'));
+  const runsDir = contributes.configuration.properties['loralab.runsDir'];
+  assert.equal(runsDir.type, 'string');
+  assert.equal(runsDir.default, '');
+  assert.equal(runsDir.scope, 'resource');
+  for (const v of contributes.jsonValidation) assert.ok(existsSync(join(ROOT, v.url)), v.url);
+  assert.equal(pkg.main, './dist/extension.cjs');
+});

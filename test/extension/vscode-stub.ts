@@ -1,0 +1,269 @@
+/**
+ * A small stand-in for the `vscode` module, enough to activate the bundled extension under plain
+ * Node and drive it: it records registrations (commands, tree view, CodeLens, status-bar items,
+ * webview panels, messages shown) and answers dialogs from a queue. Not a VS Code emulation:
+ * what it does not model (layout, real file events) the real-editor test covers.
+ */
+import { EventEmitter as NodeEmitter } from 'node:events';
+import { promises as fsp, readdirSync, statSync } from 'node:fs';
+import * as nodePath from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+type Listener<T> = (e: T) => unknown;
+
+export class EventEmitter<T> {
+  private readonly ee = new NodeEmitter();
+  readonly event = (l: Listener<T>) => {
+    this.ee.on('e', l);
+    return { dispose: () => this.ee.off('e', l) };
+  };
+  fire(e: T): void {
+    this.ee.emit('e', e);
+  }
+  dispose(): void {
+    this.ee.removeAllListeners();
+  }
+}
+
+const noEvent = () => ({ dispose: () => undefined });
+
+export class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly fsPath: string,
+  ) {}
+  static file(p: string): Uri {
+    return new Uri('file', nodePath.resolve(p));
+  }
+  static joinPath(base: Uri, ...parts: string[]): Uri {
+    return Uri.file(nodePath.join(base.fsPath, ...parts));
+  }
+  get path(): string {
+    return this.fsPath;
+  }
+  toString(): string {
+    return pathToFileURL(this.fsPath).href;
+  }
+}
+
+export class ThemeIcon {
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+export class TreeItem {
+  id?: string;
+  description?: string;
+  tooltip?: string;
+  contextValue?: string;
+  iconPath?: ThemeIcon;
+  resourceUri?: Uri;
+  command?: unknown;
+  accessibilityInformation?: unknown;
+  constructor(
+    readonly label: string,
+    readonly collapsibleState: number,
+  ) {}
+}
+export class Range {
+  constructor(
+    readonly startLine: number,
+    readonly startCharacter: number,
+    readonly endLine: number,
+    readonly endCharacter: number,
+  ) {}
+}
+export class CodeLens {
+  constructor(
+    readonly range: Range,
+    readonly command?: { title: string; command: string; arguments?: unknown[] },
+  ) {}
+}
+export const TreeItemCollapsibleState = { None: 0, Collapsed: 1, Expanded: 2 };
+export const StatusBarAlignment = { Left: 1, Right: 2 };
+export const ViewColumn = { Active: -1 };
+export const ProgressLocation = { Notification: 15 };
+
+/** What the extension did, for the test to look at. */
+export const recorded = {
+  commands: new Map<string, (...args: unknown[]) => unknown>(),
+  executed: [] as { id: string; args: unknown[] }[],
+  output: [] as string[],
+  messages: [] as { level: 'info' | 'warning' | 'error'; text: string }[],
+  statusItems: [] as { id: string; text: string; tooltip: string; visible: boolean; disposed: boolean }[],
+  trees: new Map<string, { getChildren(n?: unknown): unknown[]; getTreeItem(n: unknown): TreeItem; onDidChangeTreeData: (l: Listener<void>) => unknown }>(),
+  codeLens: [] as { provideCodeLenses(doc: { uri: Uri }): CodeLens[] }[],
+  panels: [] as StubPanel[],
+  serializers: new Map<string, { deserializeWebviewPanel(panel: StubPanel, state: unknown): Promise<void> }>(),
+  /** Answers for showQuickPick / showInputBox / showWarningMessage…, taken in order (undefined = dismissed). */
+  answers: [] as unknown[],
+};
+
+export class StubPanel {
+  readonly sent: unknown[] = [];
+  disposed = false;
+  active = true;
+  private readonly received = new EventEmitter<unknown>();
+  private readonly disposedEvent = new EventEmitter<void>();
+  readonly webview = {
+    html: '',
+    options: {} as unknown,
+    cspSource: 'vscode-webview://stub',
+    asWebviewUri: (u: Uri) => u,
+    postMessage: async (m: unknown) => {
+      this.sent.push(m);
+      return true;
+    },
+    onDidReceiveMessage: this.received.event,
+  };
+  constructor(
+    readonly viewType: string,
+    public title: string,
+    readonly options: unknown,
+  ) {}
+  /** The page posts a message to the host. */
+  fromPage(m: unknown): void {
+    this.received.fire(m);
+  }
+  reveal(): void {
+    this.active = true;
+  }
+  onDidChangeViewState = noEvent;
+  onDidDispose = (l: Listener<void>) => this.disposedEvent.event(l);
+  dispose(): void {
+    this.disposed = true;
+    this.disposedEvent.fire();
+  }
+}
+
+const answer = async () => recorded.answers.shift();
+
+let folders: { uri: Uri; name: string; index: number }[] = [];
+const settings = new Map<string, unknown>();
+const state = new Map<string, unknown>();
+
+/** Sets the workspace folder and the settings the stub reports. */
+export function setWorkspace(dir: string, config: Record<string, unknown> = {}): void {
+  folders = [{ uri: Uri.file(dir), name: nodePath.basename(dir), index: 0 }];
+  settings.clear();
+  for (const [k, v] of Object.entries(config)) settings.set(k, v);
+}
+
+function findFilesSync(dir: string, suffix: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = nodePath.join(dir, e.name);
+    if (e.isDirectory()) {
+      if (!['node_modules', '.git', '.loralab'].includes(e.name)) out.push(...findFilesSync(p, suffix));
+    } else if (e.name.endsWith(suffix)) out.push(p);
+  }
+  return out;
+}
+
+export const workspace = {
+  get workspaceFolders() {
+    return folders;
+  },
+  isTrusted: true,
+  textDocuments: [] as unknown[],
+  getWorkspaceFolder: (uri: Uri) => folders.find((f) => uri.fsPath === f.uri.fsPath || uri.fsPath.startsWith(f.uri.fsPath + nodePath.sep)),
+  getConfiguration: (section: string) => ({ get: <T>(key: string, dflt?: T) => (settings.has(`${section}.${key}`) ? settings.get(`${section}.${key}`) : dflt) as T }),
+  findFiles: async (glob: string) => {
+    const m = /\*\*\/\*(\.[\w.]+)$/.exec(glob);
+    if (!m) return [];
+    return folders.flatMap((f) => findFilesSync(f.uri.fsPath, m[1])).map((p) => Uri.file(p));
+  },
+  createFileSystemWatcher: () => ({ onDidCreate: noEvent, onDidDelete: noEvent, onDidChange: noEvent, dispose: () => undefined }),
+  onDidChangeWorkspaceFolders: noEvent,
+  onDidChangeConfiguration: noEvent,
+  onDidGrantWorkspaceTrust: noEvent,
+  asRelativePath: (p: string) => p,
+  fs: {
+    stat: async (u: Uri) => statSync(u.fsPath),
+    writeFile: (u: Uri, data: Uint8Array) => fsp.writeFile(u.fsPath, data),
+    delete: (u: Uri, o: { recursive?: boolean }) => fsp.rm(u.fsPath, { recursive: o.recursive, force: false }),
+  },
+};
+
+export const window = {
+  activeTextEditor: undefined as unknown,
+  createOutputChannel: () => ({
+    appendLine: (l: string) => recorded.output.push(l),
+    append: (t: string) => recorded.output.push(t),
+    show: () => undefined,
+    dispose: () => undefined,
+  }),
+  createTreeView: (id: string, o: { treeDataProvider: never }) => {
+    recorded.trees.set(id, o.treeDataProvider);
+    return { message: undefined as string | undefined, dispose: () => undefined };
+  },
+  createStatusBarItem: (id: string) => {
+    const item = { id, text: '', tooltip: '', visible: false, disposed: false, name: '', command: undefined as unknown, show: () => (item.visible = true), dispose: () => (item.disposed = true) };
+    recorded.statusItems.push(item);
+    return item;
+  },
+  createWebviewPanel: (viewType: string, title: string, _column: unknown, options: unknown) => {
+    const p = new StubPanel(viewType, title, options);
+    recorded.panels.push(p);
+    return p;
+  },
+  registerWebviewPanelSerializer: (viewType: string, s: never) => {
+    recorded.serializers.set(viewType, s);
+    return { dispose: () => recorded.serializers.delete(viewType) };
+  },
+  showInformationMessage: (text: string) => {
+    recorded.messages.push({ level: 'info', text });
+    return answer();
+  },
+  showWarningMessage: (text: string) => {
+    recorded.messages.push({ level: 'warning', text });
+    return answer();
+  },
+  showErrorMessage: (text: string) => {
+    recorded.messages.push({ level: 'error', text });
+    return answer();
+  },
+  setStatusBarMessage: (text: string) => {
+    recorded.messages.push({ level: 'info', text });
+    return { dispose: () => undefined };
+  },
+  showQuickPick: answer,
+  showInputBox: answer,
+  showOpenDialog: answer,
+  showTextDocument: async () => undefined,
+  withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => unknown) => task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: noEvent }),
+};
+
+export const commands = {
+  registerCommand: (id: string, fn: (...args: unknown[]) => unknown) => {
+    if (recorded.commands.has(id)) throw new Error(`command ${id} registered twice`);
+    recorded.commands.set(id, fn);
+    return { dispose: () => recorded.commands.delete(id) };
+  },
+  executeCommand: async (id: string, ...args: unknown[]) => {
+    recorded.executed.push({ id, args });
+    return recorded.commands.get(id)?.(...args);
+  },
+};
+
+export const languages = {
+  registerCodeLensProvider: (_selector: unknown, provider: never) => {
+    recorded.codeLens.push(provider);
+    return { dispose: () => undefined };
+  },
+};
+
+/** An ExtensionContext for `activate()`, rooted at the repository. */
+export function extensionContext(root: string) {
+  return {
+    subscriptions: [] as { dispose(): unknown }[],
+    extensionPath: root,
+    extensionUri: Uri.file(root),
+    asAbsolutePath: (rel: string) => nodePath.join(root, rel),
+    workspaceState: { get: <T>(k: string, d: T) => (state.has(k) ? state.get(k) : d) as T, update: async (k: string, v: unknown) => void state.set(k, v) },
+  };
+}
