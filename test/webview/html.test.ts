@@ -41,3 +41,10 @@ test('makeNonce: 32 alphanumerics, different every time', () => {
   }
   assert.equal(seen.size, 200);
 });
+
+test('VS Code for the Web passes a list of CSP sources: accepted, keywords other than self refused', () => {
+  const html = dashboardHtml({ scriptUri: 'https://x.vscode-cdn.net/d.js', styleUri: 'https://x.vscode-cdn.net/d.css', cspSource: "'self' https://*.vscode-cdn.net", nonce: 'abcdefghijklmnop1234', title: 't' });
+  assert.match(html, /script-src &#39;nonce-abcdefghijklmnop1234&#39;/);
+  assert.match(html, /style-src &#39;self&#39; https:\/\/\*\.vscode-cdn\.net/);
+  assert.throws(() => dashboardHtml({ scriptUri: 'a', styleUri: 'b', cspSource: "'self' 'unsafe-inline'", nonce: 'abcdefghijklmnop1234', title: 't' }));
+});

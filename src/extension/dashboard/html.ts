@@ -39,8 +39,12 @@ export function dashboardCsp(cspSource: string, nonce: string): string {
 
 export function dashboardHtml(o: DashboardHtmlOptions): string {
   if (!/^[A-Za-z0-9+/_-]{16,}={0,2}$/.test(o.nonce)) throw new Error('dashboardHtml: the nonce must be 16+ base64 characters');
-  if (/[;'"\s]/.test(o.cspSource.trim()) || !o.cspSource.trim()) throw new Error(`dashboardHtml: unexpected cspSource ${JSON.stringify(o.cspSource)}`);
-  const csp = dashboardCsp(o.cspSource.trim(), o.nonce);
+  // Desktop VS Code gives one source (`https://*.vscode-cdn.net`), VS Code for the Web
+  // (code-server, vscode.dev) a list: `'self' https://*.vscode-cdn.net`. Anything that could
+  // end the directive or add a keyword ('unsafe-inline', …) is refused.
+  const sources = o.cspSource.trim().split(/\s+/);
+  if (!o.cspSource.trim() || !sources.every((s) => s === "'self'" || /^[^;,'"]+$/.test(s))) throw new Error(`dashboardHtml: unexpected cspSource ${JSON.stringify(o.cspSource)}`);
+  const csp = dashboardCsp(sources.join(' '), o.nonce);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

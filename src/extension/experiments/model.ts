@@ -127,7 +127,9 @@ function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean
     .filter(Boolean)
     .join(' · ');
   return {
-    id: `experiment:${exp.file}`,
+    // VS Code remembers a tree item's expansion by id; a leaf that gains runs would stay
+    // collapsed, so an experiment with runs gets its own id (and starts expanded).
+    id: runs.length ? `experiment-runs:${exp.file}` : `experiment:${exp.file}`,
     label: base,
     description: description || undefined,
     ariaLabel: [base, 'experiment', description].filter(Boolean).join(', '),
