@@ -88,7 +88,10 @@ async function until<T>(what: string, get: () => Promise<T | undefined | null | 
 async function setupCodeServer(prefix: string): Promise<{ node: string; codeServer: string; chromium: string }> {
   const script = path.join(SHARED, 'vscode', 'setup.sh');
   if (!existsSync(script)) throw new Error(`VS Code e2e setup script missing: ${script}`);
-  const child = spawn('bash', [script, prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Under `npm test`, npm's own variables (npm_*, NODE) point nested npm runs at this Node 20;
+  // code-server's install must run on the Node 24 that setup.sh puts first on PATH.
+  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE' && k !== 'NODE_OPTIONS' && k !== 'INIT_CWD'));
+  const child = spawn('bash', [script, prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
