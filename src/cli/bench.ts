@@ -7,7 +7,8 @@ import { gradients } from '../engine/autodiff/index';
 import { serializeModel } from '../engine/graph/onnx';
 import { initLora, isTargeted } from '../engine/lora/index';
 import { llamaFamily } from '../engine/models/llama';
-import { mulberry32, randomWeights } from '../engine/models/random';
+import { randomWeights } from '../engine/models/random';
+import { createRng } from '../engine/data/random';
 import type { DecoderConfig } from '../engine/models/types';
 import { type Device, Session } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
@@ -50,7 +51,7 @@ async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, '
     for (const v of wrt) g.output(grads.get(v)!, `grad.${v.name}`);
   }
   const session = await Session.create(serializeModel(g), { device: args.device ?? 'cpu', threads: args.threads });
-  const rand = mulberry32(2);
+  const rand = createRng(2);
   const { batch: B, seq: T } = args;
   const ids = BigInt64Array.from({ length: B * T }, () => BigInt(Math.floor(rand() * cfg.vocab_size)));
   const feeds: Record<string, HostTensor> = {

@@ -24,21 +24,9 @@ export type ExperimentDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 /** Hugging Face `lr_scheduler_type` values we implement, with HF semantics. */
 export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
 
-/** `data`: TRL `SFTConfig` names. Paths are absolute once parsed. */
-export interface DataConfig {
-  /** Training file (absolute): `.jsonl` (`{"text"}`, `{"prompt","completion"}`, `{"messages"}`) or `.txt`. */
-  train: string;
-  /** Validation file (absolute), a fraction in (0, 1) of the training documents, or null for none. */
-  validation: string | number | null;
-  /** Tokens per sequence (≥ 2); longer records are truncated. */
-  max_seq_length: number;
-  /** Concatenate records into full `max_seq_length` sequences. */
-  packing: boolean;
-  /** Loss on completions / assistant turns only. */
-  completion_only_loss: boolean;
-  /** Skip unreadable records instead of failing. */
-  skip_bad_records: boolean;
-}
+/** `data`: TRL `SFTConfig` names (the engine's data config); paths are absolute once parsed. */
+export type { DataConfig } from '../engine/data/dataset';
+import type { DataConfig } from '../engine/data/dataset';
 
 /** `lora`: PEFT `LoraConfig` names. */
 export interface LoraSettings {

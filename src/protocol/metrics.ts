@@ -1,11 +1,18 @@
 /** One `metrics.jsonl` row as it travels over IPC and `--json` (same fields as the file). */
 export interface MetricsRowLike {
+  /** Optimizer steps done. */
   step: number;
+  /** Seconds since the start of the run (continues across resumes). */
   time: number;
+  /** Token-mean training loss over the logging window. */
   train_loss?: number;
+  /** Validation loss, when evaluated at this step. */
   val_loss?: number;
+  /** Learning rate used for this step. */
   lr?: number;
+  /** Global gradient norm before clipping. */
   grad_norm?: number;
+  /** Tokens processed so far (cumulative, padding excluded). */
   tokens?: number;
   tokens_per_s?: number;
 }

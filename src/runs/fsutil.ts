@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { writeAll } from '../engine/weights/atomic';
+import { syncDir } from '../engine/weights/atomic';
 
 const queues = new Map<string, Promise<unknown>>();
 
@@ -51,18 +52,7 @@ export function appendLines(path: string, text: string): Promise<void> {
   });
 }
 
-/** fsyncs a folder so renames and creations inside it are durable; ignored where unsupported (Windows). */
-export async function syncDir(dir: string): Promise<void> {
-  let dh: fsp.FileHandle | undefined;
-  try {
-    dh = await fsp.open(dir, 'r');
-    await dh.sync();
-  } catch {
-    // not supported on this platform / file system: renames are still atomic
-  } finally {
-    await dh?.close().catch(() => undefined);
-  }
-}
+export { syncDir };
 
 /** fsyncs every file below `dir`, then every folder (deepest first), then `dir` itself. */
 export async function syncTree(dir: string): Promise<void> {

@@ -58,23 +58,9 @@ export type RunInit = Omit<RunJson, RunJsonAuto> & Partial<Pick<RunJson, 'status
 /** A change to `run.json` (`id` and `created_at` never change; `updated_at` is set by `update`). */
 export type RunPatch = Partial<Omit<RunJson, 'id' | 'created_at' | 'updated_at'>>;
 
-/** One line of `metrics.jsonl`. */
-export interface MetricsRow {
-  /** Optimizer steps done. */
-  step: number;
-  /** Seconds since the start of the run. */
-  time: number;
-  /** Token-mean training loss over the step. */
-  train_loss?: number;
-  /** Validation loss, when evaluated at this step. */
-  val_loss?: number;
-  lr?: number;
-  /** Global gradient norm before clipping. */
-  grad_norm?: number;
-  /** Tokens trained on so far (cumulative). */
-  tokens?: number;
-  tokens_per_s?: number;
-}
+/** One line of `metrics.jsonl` (the same type travels over IPC and `--json`). */
+import type { MetricsRowLike } from '../protocol/metrics';
+export type MetricsRow = MetricsRowLike;
 
 /** The fields of a metrics row, in the order they are written. */
 export const METRICS_FIELDS = ['step', 'time', 'train_loss', 'val_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_s'] as const;

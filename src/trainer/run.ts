@@ -13,6 +13,7 @@ import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
+import { createRng } from '../engine/data/random';
 import { type Batch, DataLoader, type Example, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
 import { CausalLM } from '../engine/infer/causal-lm';
 import { initLora, loraScaling } from '../engine/lora/index';
@@ -22,7 +23,6 @@ import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
 import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
 import { learningRate } from '../engine/train/schedule';
-import { mulberry32 } from '../engine/models/random';
 import { type LoraConfigInput, peftKey, readPeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
 import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
@@ -67,6 +67,9 @@ export interface StopToken {
 }
 
 /** Error before a run directory exists (bad experiment, model, data): exit code 2. */
+/** Seed stream of the LoRA initialisation (data order and splits use their own streams). */
+const LORA_INIT_STREAM = 3;
+
 export class TrainSetupError extends Error {
   override name = 'TrainSetupError';
 }
@@ -187,7 +190,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     adam = ck.adam;
     state = ck.state;
   } else {
-    const rand = mulberry32(tc.seed);
+    const rand = createRng(tc.seed, LORA_INIT_STREAM);
     for (const m of modules) {
       const { in: inF, out: outF } = train.lm.lora.shapes.get(m)!;
       const w = initAdapter?.modules.get(m) ?? initLora(loraCfg.r, inF, outF, rand);

@@ -14,6 +14,7 @@ import { serializeModel } from '../../src/engine/graph/onnx';
 import { Session } from '../../src/engine/runtime/session';
 import { Mul, ReduceSum, constant } from '../../src/engine/ops/index';
 import type { HostTensor } from '../../src/engine/tensor';
+import { createRng } from '../../src/engine/data/random';
 
 export interface GradInput {
   name: string;
@@ -24,17 +25,8 @@ export interface GradInput {
   dtype?: 'float64' | 'int64' | 'bool';
 }
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic generator so failures reproduce. */
+export const rng = (seed: number): (() => number) => createRng(seed);
 
 export async function gradCheck(inputs: GradInput[], build: (...xs: Value[]) => Value, opts: { tol?: number; h?: number; seed?: number } = {}): Promise<void> {
   const tol = opts.tol ?? 1e-6;

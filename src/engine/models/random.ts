@@ -4,23 +4,12 @@
  * default bound), embeddings ~ U(−1, 1)·0.02·√3 (≈ std 0.02, HF `initializer_range`).
  */
 import type { HostTensor } from '../tensor';
+import { createRng } from '../data/random';
 import type { DecoderConfig, ModelFamily, WeightSource } from './types';
 import { ModelError } from './types';
 
-/** mulberry32: small, fast, seedable. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function randomWeights(family: ModelFamily, cfg: DecoderConfig, seed = 0): WeightSource {
-  const rand = mulberry32(seed);
+  const rand = createRng(seed);
   const tensors = new Map<string, HostTensor>();
   for (const { name, shape, optional } of family.weightNames(cfg)) {
     if (optional) continue;

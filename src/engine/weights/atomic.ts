@@ -51,7 +51,7 @@ export async function writeBytesAtomic(path: string, content: string | Uint8Arra
 }
 
 /** fsyncs a folder so a rename inside it survives a power loss; ignored where unsupported (Windows). */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   let dh: fsp.FileHandle | undefined;
   try {
     dh = await fsp.open(dir, 'r');
