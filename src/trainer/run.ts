@@ -331,6 +331,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
         }
         if (val !== null) row.val_loss = val;
         await emit(row);
+        if (val !== null) await runLog(`step ${state.step}: train_loss ${loss.toFixed(4)}, val_loss ${val.toFixed(4)}`);
       }
       if (state.step % tc.save_steps === 0 || last || stop.requested) await checkpoint();
       if (stop.requested && !last) {

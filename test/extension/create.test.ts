@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parseExperiment } from '../../src/experiment/index';
-import { freeExperimentPath, modelReference, newExperimentText, suggestName } from '../../src/extension/experiments/create';
+import { freeExperimentPath, modelFolderProblem, modelReference, newExperimentText, suggestName } from '../../src/extension/experiments/create';
 import { runsDirFor } from '../../src/extension/runs/location';
 import { describeProgress, etaSeconds, formatDuration } from '../../src/extension/format';
 import { jobStatusText } from '../../src/extension/training/progress';
@@ -29,7 +29,9 @@ test('the new file parses with every default and the chosen model and data, rela
 
 test('a local model is always written as a path, never as something that reads as a Hub id', () => {
   assert.equal(modelReference('/ws', '/ws/models/tiny'), './models/tiny');
-  assert.equal(modelReference('/ws/exp', '/shared/models/tiny'), '../../shared/models/tiny');
+  assert.equal(modelReference('/ws/exp', '/ws/models/tiny', '/ws'), '../models/tiny');
+  // Outside the workspace folder: absolute, so moving the workspace keeps it valid.
+  assert.equal(modelReference('/ws/exp', '/shared/models/tiny', '/ws'), '/shared/models/tiny');
   assert.equal(modelReference('/ws', '/ws'), '.');
 });
 
@@ -61,4 +63,11 @@ test('progress texts: description, duration, ETA and the status bar', () => {
   assert.equal(jobStatusText({ ...job, phase: 'starting' } as Job).text, '$(loading~spin) shakespeare: starting…');
   assert.equal(jobStatusText({ ...job, phase: 'stopping' } as Job).text, '$(loading~spin) shakespeare: stopping…');
   assert.equal(jobStatusText({ ...job, recent: [] } as Job).text, '$(loading~spin) shakespeare 20/100 · loss 3.217');
+});
+
+test('a model folder must hold config.json, tokenizer.json and safetensors weights', () => {
+  const have = (files: string[]) => (p: string) => files.some((f) => p.endsWith(`/${f}`));
+  assert.equal(modelFolderProblem('/m', have(['config.json', 'tokenizer.json', 'model.safetensors'])), null);
+  assert.equal(modelFolderProblem('/m', have(['config.json', 'tokenizer.json', 'model.safetensors.index.json'])), null);
+  assert.equal(modelFolderProblem('/ws/data', have([])), '/ws/data is not a Hugging Face model folder: it has no config.json, tokenizer.json, model.safetensors');
 });

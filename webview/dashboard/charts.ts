@@ -216,7 +216,7 @@ export class MetricChart {
     };
     const y = (logY
       ? { type: 'logarithmic', ticks: yTicks, grid: { color: t.grid }, border }
-      : { type: 'linear', ticks: yTicks, grid: { color: t.grid }, border, grace: '2%' }) as unknown as ScaleOptionsByType<'linear'>;
+      : { type: 'linear', ticks: yTicks, grid: { color: t.grid }, border, grace: '2%', ...(this.spec.name === 'lr' ? { min: 0 } : {}) }) as unknown as ScaleOptionsByType<'linear'>;
     return {
       animation: false,
       responsive: true,

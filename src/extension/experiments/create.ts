@@ -15,6 +15,8 @@ export interface NewExperiment {
   model: ModelChoice;
   /** Training data file (absolute). */
   train: string;
+  /** Workspace folder (absolute): local models inside it are written relative, others absolute. */
+  root?: string;
 }
 
 /** `p` relative to `folder`, with '/' separators; absolute when there is no relative form (another drive). */
@@ -25,12 +27,26 @@ function relativeRef(folder: string, p: string): string {
 }
 
 /**
- * How the experiment names a local model folder: relative to the file, always starting with
- * `./` or `../` (a bare `models/tiny` would read as the Hub id `models/tiny`).
+ * How the experiment names a local model folder: relative to the file when the model lies
+ * inside `root` (the workspace folder; the pair moves together), always starting with `./` or
+ * `../` (a bare `models/tiny` would read as the Hub id `models/tiny`); absolute otherwise, so
+ * moving the workspace does not break the reference.
  */
-export function modelReference(folder: string, dir: string): string {
+export function modelReference(folder: string, dir: string, root: string = folder): string {
+  const inside = nodePath.relative(root, dir);
+  if (inside.startsWith('..') || nodePath.isAbsolute(inside)) return nodePath.resolve(dir);
   const rel = relativeRef(folder, dir);
   return looksLikePath(rel) ? rel : `./${rel}`;
+}
+
+/**
+ * What is missing for `dir` to be a Hugging Face model folder LoRA Lab can load (config.json,
+ * tokenizer.json, model.safetensors or its index), or null when nothing is.
+ */
+export function modelFolderProblem(dir: string, exists: (path: string) => boolean): string | null {
+  const missing = ['config.json', 'tokenizer.json'].filter((f) => !exists(nodePath.join(dir, f)));
+  if (!exists(nodePath.join(dir, 'model.safetensors')) && !exists(nodePath.join(dir, 'model.safetensors.index.json'))) missing.push('model.safetensors');
+  return missing.length ? `${dir} is not a Hugging Face model folder: it has no ${missing.join(', ')}` : null;
 }
 
 /** A valid experiment name from a file name: its stem with every other character turned into '-'. */
@@ -55,6 +71,6 @@ export function freeExperimentPath(folder: string, name: string, exists: (path: 
 export function newExperimentText(choice: NewExperiment): string {
   const problem = experimentNameProblem(choice.name);
   if (problem) throw new Error(`experiment name "${choice.name}" ${problem}`);
-  const model = choice.model.kind === 'hub' ? choice.model.id : modelReference(choice.folder, choice.model.dir);
+  const model = choice.model.kind === 'hub' ? choice.model.id : modelReference(choice.folder, choice.model.dir, choice.root ?? choice.folder);
   return defaultExperiment(choice.name, model, relativeRef(choice.folder, choice.train));
 }

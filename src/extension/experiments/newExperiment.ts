@@ -9,7 +9,7 @@ import * as nodePath from 'node:path';
 import { experimentNameProblem, isHubId } from '../../experiment/index';
 import type { LoraLab } from '../context';
 import { NoTargetError } from '../targets';
-import { type ModelChoice, freeExperimentPath, newExperimentText, suggestName } from './create';
+import { type ModelChoice, freeExperimentPath, modelFolderProblem, newExperimentText, suggestName } from './create';
 import { SEARCH_EXCLUDE } from './files';
 
 const TITLE = 'LoRA Lab: New Experiment';
@@ -36,7 +36,7 @@ export async function newExperiment(lab: LoraLab): Promise<void> {
   });
   if (name === undefined) return;
   const file = freeExperimentPath(folder.uri.fsPath, name, existsSync);
-  const text = newExperimentText({ folder: nodePath.dirname(file), name, model, train });
+  const text = newExperimentText({ folder: nodePath.dirname(file), name, model, train, root: folder.uri.fsPath });
   const uri = vscode.Uri.file(file);
   await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
   lab.experiments.add(uri);
@@ -66,8 +66,14 @@ async function pickModel(): Promise<ModelChoice | undefined> {
   const picked = await vscode.window.showQuickPick(items, { title: `${TITLE} (1/3)`, placeHolder: 'Base model' });
   if (!picked?.value) return undefined;
   if (picked.value === 'browse') {
-    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder' });
-    return uris?.length ? { kind: 'local', dir: uris[0].fsPath } : undefined;
+    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder', title: `${TITLE}: base model folder` });
+    if (!uris?.length) return undefined;
+    const problem = modelFolderProblem(uris[0].fsPath, existsSync);
+    if (problem) {
+      void vscode.window.showErrorMessage(`LoRA Lab: ${problem}. Pick the folder that holds config.json, tokenizer.json and model.safetensors (e.g. one made by huggingface-cli download … --local-dir DIR).`);
+      return undefined;
+    }
+    return { kind: 'local', dir: uris[0].fsPath };
   }
   if (picked.value === 'hub') {
     const id = await vscode.window.showInputBox({
