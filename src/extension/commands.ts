@@ -101,6 +101,16 @@ async function startRun(lab: LoraLab, target: Target | undefined): Promise<void>
     if (choice) await vscode.window.showTextDocument(vscode.Uri.file(file));
     return;
   }
+  // The same experiment twice at once is usually a double click: same seed, same result.
+  const busy = lab.supervisor.jobs().filter((j) => j.args.experimentFile && samePath(j.args.experimentFile, file)).length;
+  if (busy) {
+    const choice = await vscode.window.showWarningMessage(
+      `${nodePath.basename(file)} is already training in this window.`,
+      { modal: true, detail: 'A second run of the same experiment uses the same seed and data order, so it repeats the first one. Change training.seed for a different run.' },
+      'Start Another Run',
+    );
+    if (choice !== 'Start Another Run') return;
+  }
   lab.supervisor.start({ experimentFile: file, runsDir: lab.runsDirForFile(file) }, name);
 }
 

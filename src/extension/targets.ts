@@ -60,7 +60,7 @@ export interface RunQuery {
   accept(run: RunEntry): boolean;
   /** Names the qualifying runs in messages: "running run", "resumable run". */
   what: string;
-  /** Take the newest qualifying run of an experiment without asking (Open Dashboard). */
+  /** Take a running, else the newest, qualifying run of an experiment without asking (Open Dashboard). */
   newest?: boolean;
 }
 
@@ -95,7 +95,8 @@ export async function resolveRun(target: Target | undefined, ctx: TargetContext,
   const qualifying = runs.filter(query.accept);
   if (experiment) {
     const mine = qualifying.filter((r) => r.experiment_file !== null && samePath(r.experiment_file, experiment));
-    if (mine.length === 1 || (mine.length > 1 && query.newest)) return mine[0];
+    // Open Dashboard: a run in progress first (the one the user is watching), else the newest.
+    if (mine.length === 1 || (mine.length > 1 && query.newest)) return mine.find((r) => r.status === 'running') ?? mine[0];
     if (mine.length > 1) return ctx.pick(mine.map(runItem), `${nodePath.basename(experiment)}: which ${query.what}?`);
     if (target) throw new NoTargetError(`${nodePath.basename(experiment)} has no ${query.what}`);
   }
