@@ -25,11 +25,31 @@ export function activate(extension: vscode.ExtensionContext): void {
   registerTrainingStatusBar(lab); // step, loss and ETA of each training run
   registerTrainingReports(lab); // trainer logs to the output channel; notifications when a run ends
   followRuns(lab); // runs dirs of the workspace folders, `loralab.runsDir` and live trainers
+  offerResumeAfterReload(lab); // runs this window stopped when it closed
   void lab.experiments.rescan();
+}
+
+/** workspaceState key: run folders whose trainers `deactivate()` stopped. */
+const STOPPED_ON_CLOSE = 'loralab.stoppedOnClose';
+
+/** After a reload: says which runs closing the window stopped, and offers to resume them. */
+function offerResumeAfterReload(lab: LoraLab): void {
+  const dirs = lab.extension.workspaceState.get<string[]>(STOPPED_ON_CLOSE, []);
+  if (!dirs.length) return;
+  void lab.extension.workspaceState.update(STOPPED_ON_CLOSE, undefined);
+  const names = dirs.map((d) => d.split(/[\\/]/).pop()).join(', ');
+  void vscode.window
+    .showInformationMessage(`LoRA Lab: closing the window stopped ${dirs.length === 1 ? 'a run' : `${dirs.length} runs`} with a checkpoint (${names}).`, 'Resume')
+    .then(async (choice) => {
+      if (choice !== 'Resume') return;
+      for (const dir of dirs) await vscode.commands.executeCommand('loralab.resumeRun', { kind: 'run', runDir: dir });
+    });
 }
 
 /** Stops every trainer of this window (each finishes its step and writes a checkpoint), waiting at most 10 s. */
 export async function deactivate(): Promise<void> {
+  const running = lab?.supervisor.jobs().map((j) => j.runDir).filter((d): d is string => typeof d === 'string') ?? [];
+  if (running.length) await lab?.extension.workspaceState.update(STOPPED_ON_CLOSE, running);
   await lab?.supervisor.stopAll(STOP_TIMEOUT_MS);
   lab = undefined;
 }

@@ -136,6 +136,7 @@ test('the bundled extension: tree, Start Run with the bundled trainer, dashboard
   ext.activate(context);
   const tree2 = stub.recorded.trees.get('loralab.experiments')!;
   assert.notEqual(tree2, tree, 'a new tree after the reload');
+  assert.ok(stub.recorded.messages.some((m) => /closing the window stopped a run with a checkpoint \(long-/.test(m.text)), 'the reload says which run closing the window stopped');
   const resumable = await until('the stopped run, resumable', () =>
     (tree2.getChildren() as Node[]).find((n) => n.label === 'long.lora.json')?.children.find((n) => n.contextValue === 'run-stopped-resumable'),
   );
