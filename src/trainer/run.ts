@@ -23,10 +23,10 @@ import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
 import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
 import { learningRate } from '../engine/train/schedule';
-import { type LoraConfigInput, peftKey, readPeftAdapter } from '../engine/weights/peft';
+import { type LoraConfigInput, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
 import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
-import { type TrainerState, readCheckpoint, writeCheckpointFiles } from './checkpoint';
+import { type TrainerState, readCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
 import { version as ENGINE_VERSION } from '../../package.json';
 
 export interface TrainRequest {
@@ -340,7 +340,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
         return { status: 'stopped', runDir: run.dir, adapterDir: null, step: state.step };
       }
     }
-    await run.writeAdapter((tmp) => writeCheckpointFilesAdapterOnly(tmp, peftConfig, params, modules));
+    await run.writeAdapter((tmp) => writePeftAdapter(tmp, peftConfig, toModules(params, modules)));
     await run.update({ status: 'completed', step: state.step });
     await runLog(`completed ${state.step} steps; adapter: ${run.adapterDir}`);
     return { status: 'completed', runDir: run.dir, adapterDir: run.adapterDir, step: state.step };
@@ -394,12 +394,6 @@ async function releaseLock(runDir: string): Promise<void> {
   const path = join(runDir, LOCK_FILE);
   const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
   if (pid === process.pid) await rm(path, { force: true });
-}
-
-async function writeCheckpointFilesAdapterOnly(dir: string, cfg: LoraConfigInput, params: Map<string, HostTensor>, modules: readonly string[]): Promise<void> {
-  const { writePeftAdapter } = await import('../engine/weights/peft');
-  const { toModules } = await import('./checkpoint');
-  await writePeftAdapter(dir, cfg, toModules(params, modules));
 }
 
 /** acc += weight · g (allocating acc on first use). */

@@ -11,7 +11,7 @@ import type { CausalLMGraph, DecoderConfig } from '../models/types';
 import { type Device, Session } from '../runtime/session';
 import type { HostTensor } from '../tensor';
 import { IGNORE_INDEX, causalLMLoss } from '../train/loss';
-import { type PeftAdapter, peftKey } from '../weights/peft';
+import type { PeftAdapter } from '../weights/peft';
 
 export interface CausalLMOptions {
   device?: Device;
@@ -161,4 +161,3 @@ export function shiftLabels(ids: readonly number[]): number[] {
   return ids.map((_, t) => (t + 1 < ids.length ? ids[t + 1] : IGNORE_INDEX));
 }
 
-export { peftKey };
