@@ -159,7 +159,8 @@ async function resumeRun(lab: LoraLab, target: Target | undefined): Promise<void
 async function revealRunFolder(lab: LoraLab, target: Target | undefined): Promise<void> {
   const run = await resolveRun(target, lab.targetContext(), { accept: () => true, what: 'run' });
   if (!run) return;
-  const uri = vscode.Uri.file(run.run_dir);
+  // A checkpoint row reveals the checkpoint itself (a PEFT adapter folder usable anywhere).
+  const uri = vscode.Uri.file(target?.kind === 'checkpoint' ? target.dir : run.run_dir);
   // The Explorer works in remote windows too; the OS file manager for folders outside the workspace.
   await vscode.commands.executeCommand(vscode.workspace.getWorkspaceFolder(uri) ? 'revealInExplorer' : 'revealFileInOS', uri);
 }
