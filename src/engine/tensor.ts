@@ -32,17 +32,28 @@ export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64' || dtype === 'float16' || dtype === 'bfloat16';
 }
 
+/** The typed-array class that holds each dtype (float16/bfloat16 as raw 16-bit patterns). */
+export function typedArrayFor(dtype: DType): { new (n: number): TensorData; new (buf: ArrayBuffer): TensorData } {
+  switch (dtype) {
+    case 'float32': return Float32Array;
+    case 'float64': return Float64Array;
+    case 'float16': case 'bfloat16': return Uint16Array;
+    case 'int64': return BigInt64Array;
+    case 'int32': return Int32Array;
+    case 'int8': return Int8Array;
+    case 'uint8': case 'bool': return Uint8Array;
+  }
+}
+
 /** Allocates a zero-filled typed array of the right class for a dtype. */
 export function allocData(dtype: DType, n: number): TensorData {
-  switch (dtype) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'float16': case 'bfloat16': return new Uint16Array(n);
-    case 'int64': return new BigInt64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'int8': return new Int8Array(n);
-    case 'uint8': case 'bool': return new Uint8Array(n);
-  }
+  return new (typedArrayFor(dtype))(n);
+}
+
+/** A float32 or float64 tensor converted to the other float width (the same tensor when it already matches). */
+export function castFloat(t: HostTensor, dtype: 'float32' | 'float64'): HostTensor {
+  if (t.dtype === dtype) return t;
+  return { dtype, shape: t.shape, data: dtype === 'float32' ? Float32Array.from(t.data as Float64Array) : Float64Array.from(t.data as Float32Array) };
 }
 
 /** Builds a HostTensor and checks that the data length matches the shape. */

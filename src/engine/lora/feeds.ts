@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { ADAPTER_WEIGHTS_NAME, type PeftAdapter, peftKey, peftScaling } from '../weights/peft';
-import type { HostTensor } from '../tensor';
+import { type HostTensor, castFloat } from '../tensor';
 import { LoraError, type LoraGraph } from './index';
 
 /**
@@ -50,8 +50,8 @@ export function adapterFeeds(lora: LoraGraph, adapter: PeftAdapter, allLinears: 
     };
     check('A', w.A, [r, inF]);
     check('B', w.B, [outF, r]);
-    feeds[peftKey(module, 'A')] = cast(w.A, dtype);
-    feeds[peftKey(module, 'B')] = cast(w.B, dtype);
+    feeds[peftKey(module, 'A')] = castFloat(w.A, dtype);
+    feeds[peftKey(module, 'B')] = castFloat(w.B, dtype);
     scaling[i] = peftScaling(adapter.config, module);
   });
   if (lora.modules.length) feeds.lora_scaling = { dtype, shape: [lora.modules.length], data: scaling };
@@ -83,9 +83,4 @@ function describeModules(module: string, allLinears: readonly string[]): string 
 function zeros(dtype: 'float32' | 'float64', shape: number[]): HostTensor {
   const n = shape[0] * shape[1];
   return { dtype, shape, data: dtype === 'float32' ? new Float32Array(n) : new Float64Array(n) };
-}
-
-function cast(t: HostTensor, dtype: 'float32' | 'float64'): HostTensor {
-  if (t.dtype === dtype) return t;
-  return { dtype, shape: t.shape, data: dtype === 'float32' ? Float32Array.from(t.data as Float64Array) : Float64Array.from(t.data as Float32Array) };
 }

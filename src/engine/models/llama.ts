@@ -17,7 +17,7 @@ import {
   Sigmoid, Slice, Softmax, Sqrt, Sub, Transpose, Unsqueeze, Where, scalar, shapeOf,
 } from '../ops/index';
 import { LoraGraph } from '../lora/index';
-import type { HostTensor } from '../tensor';
+import { type HostTensor, castFloat } from '../tensor';
 import { ModelError, type BuildOptions, type CausalLMGraph, type DecoderConfig, type ModelFamily, type RopeScaling, type WeightSource } from './types';
 
 /** The largest negative value used for masked attention scores (finite: no NaN on fully masked rows). */
@@ -182,12 +182,6 @@ function transpose2d(t: HostTensor): HostTensor {
   return { dtype: t.dtype, shape: [i, o], data: dst };
 }
 
-function castTensor(t: HostTensor, dtype: 'float32' | 'float64'): HostTensor {
-  if (t.dtype === dtype) return t;
-  const data = dtype === 'float64' ? Float64Array.from(t.data as Float32Array) : Float32Array.from(t.data as Float64Array);
-  return { dtype, shape: t.shape, data };
-}
-
 /** Builds the causal-LM forward graph (logits) of a Llama-family model. */
 export function buildLlama(cfg: DecoderConfig, weights: WeightSource, opts: BuildOptions = {}): CausalLMGraph {
   const dtype = opts.dtype ?? 'float32';
@@ -195,7 +189,7 @@ export function buildLlama(cfg: DecoderConfig, weights: WeightSource, opts: Buil
   const R = H / Hkv;
   const g = new Graph(`${cfg.model_type}`);
   const lora = new LoraGraph(g, opts.loraTargets ?? (() => false), opts.loraDropout ?? null);
-  const w = (name: string, shape: number[]) => castTensor(weights.get(name, shape), dtype);
+  const w = (name: string, shape: number[]) => castFloat(weights.get(name, shape), dtype);
   const init = (name: string, shape: number[]) => g.initializer(name, w(name, shape));
   const initT = (name: string, shape: number[]) => g.initializer(`${name}.T`, transpose2d(w(name, shape)));
 

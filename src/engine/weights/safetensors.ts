@@ -18,7 +18,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
-import { DType, DTYPE_SIZE, HostTensor, TensorData, numel } from '../tensor';
+import { type DType, DTYPE_SIZE, type HostTensor, type TensorData, numel, typedArrayFor } from '../tensor';
 import { toFloat32 } from './dtype';
 import { WeightsError, describeJsonError } from './errors';
 import { writeAll, writeFileAtomic } from './atomic';
@@ -182,15 +182,7 @@ function parseHeader(path: string, bytes: Uint8Array, headerLength: number, data
 
 /** A typed array of the right class over a whole, freshly allocated buffer. */
 function viewAs(dtype: DType, buf: ArrayBuffer): TensorData {
-  switch (dtype) {
-    case 'float32': return new Float32Array(buf);
-    case 'float64': return new Float64Array(buf);
-    case 'float16': case 'bfloat16': return new Uint16Array(buf);
-    case 'int64': return new BigInt64Array(buf);
-    case 'int32': return new Int32Array(buf);
-    case 'int8': return new Int8Array(buf);
-    case 'uint8': case 'bool': return new Uint8Array(buf);
-  }
+  return new (typedArrayFor(dtype))(buf);
 }
 
 /** Reverses the bytes of each element in place (only used on big-endian hosts). */
