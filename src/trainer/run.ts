@@ -25,7 +25,7 @@ import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer'
 import { learningRate } from '../engine/train/schedule';
 import { type LoraConfigInput, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
-import { type MetricsRow, type RunHandle, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
+import { type MetricsRow, type RunHandle, type RunJson, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
 import { type TrainerState, readCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
 import { version as ENGINE_VERSION } from '../../package.json';
 
@@ -97,9 +97,11 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   let config: ExperimentConfig;
   let experimentFile: string | null = null;
   let resumeFrom: { step: number; dir: string } | null = null;
+  let started: RunJson | null = null; // run.json as the resumed run left it
   if (req.resume) {
     run = await openRun(req.resume);
     const json = await run.read();
+    started = json;
     config = json.config as ExperimentConfig;
     experimentFile = json.experiment_file;
     // Two trainers writing one run folder would interleave checkpoints and metrics.
@@ -135,9 +137,9 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   if (config.data.validation !== null && config.data.validation !== 0 && dataset.validation.length === 0) {
     throw new TrainSetupError(`${typeof config.data.validation === 'string' ? config.data.validation : config.data.train}: no validation example is left after tokenization and truncation to max_seq_length ${config.data.max_seq_length}; raise data.max_seq_length or set data.validation to null`);
   }
-  if (req.resume && run) {
+  if (started) {
     // Resuming must see the same model and data, or "continue exactly" silently breaks.
-    const json = await run.read();
+    const json = started;
     const modelSha = await modelFingerprint(modelDir);
     if (json.model.sha256 && json.model.sha256 !== modelSha) {
       throw new TrainSetupError(`${modelDir}: this model differs from the one the run started with (${json.model.path}); resume with --model pointing at the original model folder`);
