@@ -104,7 +104,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.json) emitJson({ event: 'checkpoint', step, dir });
         },
         onLog: (line) => {
-          if (line.startsWith('skipped ')) info(line);
+          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ')) info(line);
         },
       },
       stop,

@@ -12,6 +12,7 @@ import { JsonDocument } from './document';
 import { ExperimentError, schemaProblems, type ExperimentProblem } from './errors';
 import { resolveModel, resolvePath } from './paths';
 import { EXPERIMENT_SCHEMA, experimentValidator } from './schema';
+import { peftPatternRegExp } from '../engine/weights/peft';
 
 export { ExperimentError, formatProblem, type ExperimentProblem } from './errors';
 export { isHubId, looksLikePath } from './paths';
@@ -40,6 +41,15 @@ export interface LoraSettings {
   target_modules: string | string[];
   /** Scale by lora_alpha / √r instead of lora_alpha / r. */
   use_rslora: boolean;
+  /**
+   * Per-module ranks overriding `r` (PEFT `LoraConfig.rank_pattern`): pattern → rank (≥ 1). A
+   * pattern is a regular expression matched against a dot-separated suffix of the module name,
+   * the first matching pattern wins (`peftPatternKey`). Optional in run.json files written
+   * before it existed.
+   */
+  rank_pattern?: Record<string, number>;
+  /** Per-module alphas overriding `lora_alpha` (PEFT `LoraConfig.alpha_pattern`): pattern → alpha (> 0), matched like `rank_pattern`. */
+  alpha_pattern?: Record<string, number>;
 }
 
 /** `training`: Hugging Face `TrainingArguments` names. Steps are optimizer steps. */
@@ -149,6 +159,8 @@ function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
       lora_dropout: lora.lora_dropout,
       target_modules: Array.isArray(lora.target_modules) ? [...lora.target_modules] : lora.target_modules,
       use_rslora: lora.use_rslora,
+      rank_pattern: { ...lora.rank_pattern },
+      alpha_pattern: { ...lora.alpha_pattern },
     },
     training: {
       learning_rate: training.learning_rate,
@@ -209,18 +221,39 @@ export function experimentNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Checks the schema cannot express: `target_modules` as a regular expression must compile. */
+/**
+ * Checks the schema cannot express: `target_modules` as a regular expression, and every key of
+ * `rank_pattern` / `alpha_pattern` (PEFT compiles them as regular expressions), must compile.
+ */
 function semanticProblems(data: unknown, doc: JsonDocument, file: string): ExperimentProblem[] {
-  const lora = (data as { lora?: { target_modules?: unknown } } | undefined)?.lora;
+  const lora = (data as { lora?: { target_modules?: unknown; rank_pattern?: unknown; alpha_pattern?: unknown } } | undefined)?.lora;
+  const problems: ExperimentProblem[] = [];
   const target = lora?.target_modules;
-  if (typeof target !== 'string' || target === 'all-linear' || target === '') return [];
-  try {
-    new RegExp(`^(?:${target})$`);
-    return [];
-  } catch (e) {
-    const reason = (e as Error).message.split(': ').at(-1);
+  if (typeof target === 'string' && target !== 'all-linear' && target !== '') {
+    const reason = regexProblem(() => new RegExp(`^(?:${target})$`));
     const pointer = '/lora/target_modules';
-    return [{ file, line: doc.lineOfPointer(pointer), pointer, message: `is not a valid regular expression (${reason})` }];
+    if (reason) problems.push({ file, line: doc.lineOfPointer(pointer), pointer, message: `is not a valid regular expression (${reason})` });
+  }
+  for (const field of ['rank_pattern', 'alpha_pattern'] as const) {
+    const patterns = lora?.[field];
+    if (typeof patterns !== 'object' || patterns === null || Array.isArray(patterns)) continue;
+    for (const key of Object.keys(patterns)) {
+      const reason = regexProblem(() => peftPatternRegExp(key));
+      if (!reason) continue;
+      const pointer = `/lora/${field}`;
+      problems.push({ file, line: doc.lineOfKey(pointer, key), pointer, message: `key ${JSON.stringify(key)} is not a valid regular expression (${reason}); PEFT matches these keys as regular expressions against module names` });
+    }
+  }
+  return problems;
+}
+
+/** Why `compile` throws (the engine's words after the last ": "), or undefined when it does not. */
+function regexProblem(compile: () => RegExp): string | undefined {
+  try {
+    compile();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split(': ').at(-1);
   }
 }
 

@@ -37,7 +37,9 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "lora_alpha": 32,
     "lora_dropout": 0.0,
     "target_modules": "all-linear",       // or a list such as ["q_proj", "v_proj"], or a regular expression
-    "use_rslora": false
+    "use_rslora": false,
+    "rank_pattern": {},                   // per-module r, e.g. {"q_proj": 8}: pattern (a module-name suffix regex) → rank
+    "alpha_pattern": {}                   // per-module lora_alpha, matched like rank_pattern
   },
 
   // Hugging Face TrainingArguments (AdamW). Steps are optimizer steps.

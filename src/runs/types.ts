@@ -30,7 +30,12 @@ export interface RunJson {
   /** The resolved experiment config. */
   config: unknown;
   model: { path: string; sha256: string | null };
-  dataset: { train_sha256: string | null; validation_sha256: string | null };
+  dataset: {
+    train_sha256: string | null;
+    validation_sha256: string | null;
+    /** What loading the data found (absent in runs made before it was recorded). */
+    report?: DataReportJson;
+  };
   /** Execution provider actually used (`cpu`, `cuda`, `webgpu`), null before it is known. */
   provider: string | null;
   engine_version: string;
@@ -44,6 +49,22 @@ export interface RunJson {
   error: string | null;
   /** Checkpoint step the latest resume started from. */
   resumed_from_step?: number | null;
+}
+
+/** `run.json`'s `dataset.report`: the data problems of the run's training and validation data. */
+export interface DataReportJson {
+  train_examples: number;
+  validation_examples: number;
+  /** Bad records left out (`skip_bad_records`). */
+  skipped: number;
+  /** Records cut to `max_seq_length`, and the longest (`tokens` is a lower bound when `at_least`). */
+  truncated: number;
+  longest_truncated: { file: string; line: number; tokens: number; at_least: boolean } | null;
+  /** Records with no token left to train on after truncation (left out), and the first of them as `file:line`. */
+  untrainable: number;
+  untrainable_records: string[];
+  /** Per file, the first record whose text holds a special token's string (trained as plain text). */
+  special_token_text: { file: string; line: number; token: string; records: number }[];
 }
 
 /** Fields `createRun` fills in itself. */

@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AdamState } from '../engine/train/optimizer';
 import type { HostTensor } from '../engine/tensor';
-import { type LoraConfigInput, type LoraWeights, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
+import { type LoraConfigInput, type LoraConfigJson, type LoraWeights, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { SafetensorsFile, writeSafetensors } from '../engine/weights/safetensors';
 import type { LoaderState } from '../engine/data/index';
 
@@ -48,12 +48,20 @@ export async function writeCheckpointFiles(dir: string, cfg: LoraConfigInput, pa
 }
 
 export interface LoadedCheckpoint {
+  /** The checkpoint's adapter_config.json (r, lora_alpha, rank_pattern, alpha_pattern, …). */
+  config: LoraConfigJson;
+  /** The adapted modules, in the adapter file's (sorted) order. */
+  modules: string[];
+  /** PEFT key → A [r_m, in] or B [out, r_m] (ranks may differ per module). */
   params: Map<string, HostTensor>;
   adam: AdamState;
   state: TrainerState;
 }
 
-/** Reads a checkpoint written by `writeCheckpointFiles`. @throws naming the file. */
+/**
+ * Reads a checkpoint written by `writeCheckpointFiles`; every Adam moment must have its
+ * parameter's shape. @throws naming the file.
+ */
 export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const adapter = await readPeftAdapter(dir);
   const params = new Map<string, HostTensor>();
@@ -61,12 +69,20 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     params.set(peftKey(m, 'A'), w.A);
     params.set(peftKey(m, 'B'), w.B);
   }
-  const opt = await SafetensorsFile.open(join(dir, OPTIMIZER_FILE));
+  const optPath = join(dir, OPTIMIZER_FILE);
+  const opt = await SafetensorsFile.open(optPath);
   const adam: AdamState = { t: Number(opt.metadata.adam_t ?? 0), m: new Map(), v: new Map() };
   try {
-    for (const k of params.keys()) {
-      adam.m.set(k, (await opt.read(`m/${k}`)).data as Float32Array);
-      adam.v.set(k, (await opt.read(`v/${k}`)).data as Float32Array);
+    for (const [k, p] of params) {
+      for (const which of ['m', 'v'] as const) {
+        const name = `${which}/${k}`;
+        if (!opt.has(name)) throw new Error(`${optPath}: has no moment "${name}"; the checkpoint is damaged — resume from an earlier one`);
+        const t = await opt.read(name);
+        if (t.shape.join(',') !== p.shape.join(',')) {
+          throw new Error(`${optPath}: moment "${name}" has shape [${t.shape.join(', ')}] but its parameter is [${p.shape.join(', ')}]; the checkpoint is damaged — resume from an earlier one`);
+        }
+        adam[which].set(k, t.data as Float32Array);
+      }
     }
   } finally {
     opt.close();
@@ -78,5 +94,5 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   } catch (e) {
     throw new Error(`${stateFile}: cannot read the trainer state (${(e as Error).message}); the checkpoint is damaged — resume from an earlier one`);
   }
-  return { params, adam, state };
+  return { config: adapter.config, modules: [...adapter.modules.keys()], params, adam, state };
 }

@@ -14,18 +14,19 @@ import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { createRng } from '../engine/data/random';
-import { type Batch, DataLoader, type Example, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
+import { type Batch, DataLoader, type Dataset, type Example, describeDataProblems, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
 import { CausalLM } from '../engine/infer/causal-lm';
-import { initLora, loraScaling } from '../engine/lora/index';
+import { adapterFeeds } from '../engine/lora/feeds';
+import { type LoraRankConfig, initLoraModules, rankAboveWidth, unusedPatternKeys } from '../engine/lora/index';
 import { type DownloadProgress, resolveModel } from '../engine/models/hub';
 import type { Device } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
 import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
 import { learningRate } from '../engine/train/schedule';
-import { type LoraConfigInput, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
+import { type LoraConfigJson, completeLoraConfig, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
-import { type MetricsRow, type RunHandle, type RunJson, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
+import { type DataReportJson, type MetricsRow, type RunHandle, type RunJson, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
 import { type TrainerState, readCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
 import { version as ENGINE_VERSION } from '../../package.json';
 
@@ -132,7 +133,18 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   // --- model, tokenizer, data --------------------------------------------------------------
   const modelDir = await resolveModel(config.model, hooks.onDownload);
   const tokenizer = await loadTokenizer(modelDir);
-  const dataset = await loadDataset(config.data, tokenizer, tc.seed);
+  // Progress every 2 s once loading takes a while; loadDataset yields to the event loop, so a
+  // Ctrl-C (handled by the caller) stops it at any moment.
+  const loadStart = performance.now();
+  let lastProgress = loadStart;
+  const dataset = await loadDataset(config.data, tokenizer, tc.seed, {
+    onProgress: (fraction) => {
+      const now = performance.now();
+      if (now - lastProgress < 2000) return;
+      lastProgress = now;
+      log(`data: tokenizing ${Math.floor(fraction * 100)}% (${Math.round((now - loadStart) / 1000)} s)`);
+    },
+  });
   if (dataset.train.length === 0) throw new TrainSetupError(`${config.data.train}: no training examples after tokenization`);
   if (config.data.validation !== null && config.data.validation !== 0 && dataset.validation.length === 0) {
     throw new TrainSetupError(`${typeof config.data.validation === 'string' ? config.data.validation : config.data.train}: no validation example is left after tokenization and truncation to max_seq_length ${config.data.max_seq_length}; raise data.max_seq_length or set data.validation to null`);
@@ -149,32 +161,49 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
       throw new TrainSetupError(`${config.data.train}: the training data changed since the run started, so its data order cannot be continued; restore the file or start a new run`);
     }
   }
-  for (const s of dataset.skipped) log(`skipped ${s.file}:${s.line}: ${s.reason}`);
+  // Data problems: shown now, and written to log.txt and run.json once the run folder exists.
+  const dataProblems = describeDataProblems(dataset, config.data.max_seq_length).map((l) => (l.startsWith('skipped ') ? l : `warning: ${l}`));
+  for (const line of dataProblems) log(line);
 
-  // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation.
+  // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation. Ranks,
+  // alphas and scalings come from the adapter's own config when there is one, so its shapes fit.
+  const ck = resumeFrom ? await readCheckpoint(resumeFrom.dir) : null;
   const initAdapter = !resumeFrom && config.init_adapter ? await readPeftAdapter(config.init_adapter) : null;
-  const loraCfg = {
-    r: initAdapter?.config.r ?? config.lora.r,
-    lora_alpha: initAdapter?.config.lora_alpha ?? config.lora.lora_alpha,
-    use_rslora: initAdapter?.config.use_rslora ?? config.lora.use_rslora,
+  const fromExperiment: LoraRankConfig = {
+    r: config.lora.r,
+    lora_alpha: config.lora.lora_alpha,
+    use_rslora: config.lora.use_rslora,
+    rank_pattern: config.lora.rank_pattern ?? {},
+    alpha_pattern: config.lora.alpha_pattern ?? {},
   };
-  if (initAdapter && (loraCfg.r !== config.lora.r || loraCfg.lora_alpha !== config.lora.lora_alpha)) {
-    log(`init_adapter has r=${loraCfg.r}, lora_alpha=${loraCfg.lora_alpha}; using those instead of the experiment's r=${config.lora.r}, lora_alpha=${config.lora.lora_alpha}`);
+  const given = ck?.config ?? initAdapter?.config;
+  const loraCfg: LoraRankConfig = given
+    ? { r: given.r, lora_alpha: given.lora_alpha, use_rslora: given.use_rslora ?? false, rank_pattern: given.rank_pattern ?? {}, alpha_pattern: given.alpha_pattern ?? {} }
+    : fromExperiment;
+  if (initAdapter && JSON.stringify(loraCfg) !== JSON.stringify(fromExperiment)) {
+    log(`init_adapter has ${describeRanks(loraCfg)}; using those instead of the experiment's ${describeRanks(fromExperiment)}`);
   }
   const threads = req.threads;
   const train = await CausalLM.load(modelDir, {
     device: config.device,
     threads,
-    targetModules: initAdapter ? [...initAdapter.modules.keys()] : config.lora.target_modules,
+    targetModules: ck ? ck.modules : initAdapter ? [...initAdapter.modules.keys()] : config.lora.target_modules,
     loraDropout: config.lora.lora_dropout > 0 ? { ratio: config.lora.lora_dropout, seed: tc.seed * 1000 + (resumeFrom?.step ?? 0) } : null,
     outputs: { loss: true, grads: true },
   });
   const modules = [...train.loraModules];
   const where = experimentFile ?? 'the experiment';
   if (modules.length === 0) throw new TrainSetupError(`${where}: lora.target_modules ${JSON.stringify(config.lora.target_modules)} matches no linear layer of ${modelDir}; use "all-linear" or names like q_proj`);
-  const maxRank = Math.min(...modules.map((m) => Math.min(train.lm.lora.shapes.get(m)!.in, train.lm.lora.shapes.get(m)!.out)));
-  if (loraCfg.r > maxRank) {
-    throw new TrainSetupError(`${where}: lora.r ${loraCfg.r} is larger than the smallest targeted layer (${maxRank} features), so the update cannot have that rank; use r ≤ ${maxRank}`);
+  const tooLarge = rankAboveWidth(train.lm.lora, loraCfg);
+  if (tooLarge && !given) {
+    const { module, r, max, patternKey } = tooLarge;
+    throw new TrainSetupError(patternKey === undefined
+      ? `${where}: lora.r ${r} is larger than the smallest targeted layer (${max} features), so the update cannot have that rank; use r ≤ ${max}, or give the narrow modules (such as ${module.split('.').pop()}) a lower rank with lora.rank_pattern`
+      : `${where}: lora.rank_pattern ${JSON.stringify(patternKey)}: ${r} is larger than ${module} (${max} features), so its update cannot have that rank; use at most ${max} for that pattern`);
+  }
+  for (const key of ['rank_pattern', 'alpha_pattern'] as const) {
+    const unused = unusedPatternKeys(loraCfg[key], modules);
+    if (unused.length) log(`lora.${key} ${unused.map((k) => JSON.stringify(k)).join(', ')} matches no targeted module (or only modules an earlier key decides); it has no effect`);
   }
   if (config.data.max_seq_length > train.config.max_position_embeddings) {
     throw new TrainSetupError(`${where}: data.max_seq_length ${config.data.max_seq_length} is longer than the model's context (max_position_embeddings ${train.config.max_position_embeddings}); use at most ${train.config.max_position_embeddings}`);
@@ -186,32 +215,32 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   let params = new Map<string, HostTensor>();
   let adam: AdamState;
   let state: TrainerState;
-  if (resumeFrom) {
-    const ck = await readCheckpoint(resumeFrom.dir);
-    params = ck.params;
+  if (ck) {
+    // In graph order, as a fresh run has them: the optimizer then sums the gradient norm in the
+    // same order, so a resumed run repeats an uninterrupted one bit for bit.
+    params = new Map(modules.flatMap((m) => [peftKey(m, 'A'), peftKey(m, 'B')].map((k) => [k, ck.params.get(k)!] as const)));
     adam = ck.adam;
     state = ck.state;
   } else {
-    const rand = createRng(tc.seed, LORA_INIT_STREAM);
+    const init = initAdapter?.modules ?? initLoraModules(train.lm.lora, loraCfg, createRng(tc.seed, LORA_INIT_STREAM));
     for (const m of modules) {
-      const { in: inF, out: outF } = train.lm.lora.shapes.get(m)!;
-      const w = initAdapter?.modules.get(m) ?? initLora(loraCfg.r, inF, outF, rand);
+      const w = init.get(m)!;
       params.set(peftKey(m, 'A'), w.A);
       params.set(peftKey(m, 'B'), w.B);
     }
     adam = initAdamState(params);
     state = { step: 0, data: { epoch: 0, index: 0 }, elapsed_s: 0, tokens: 0, seed: tc.seed, train_loss: null };
   }
-  const scaling = loraScaling(loraCfg.r, loraCfg.lora_alpha, loraCfg.use_rslora);
-  const scalingFeed: HostTensor = { dtype: 'float32', shape: [modules.length], data: new Float32Array(modules.length).fill(scaling) };
-  const peftConfig: LoraConfigInput = {
-    r: loraCfg.r,
-    lora_alpha: loraCfg.lora_alpha,
-    use_rslora: loraCfg.use_rslora,
+  // What every checkpoint and the final adapter carry (rank_pattern / alpha_pattern included,
+  // so PEFT rebuilds the same per-module shapes); also the source of the graph's scalings.
+  const peftConfig: LoraConfigJson = completeLoraConfig({
+    ...loraCfg,
     lora_dropout: config.lora.lora_dropout,
     target_modules: [...new Set(modules.map((m) => m.split('.').pop()!))].sort(),
     base_model_name_or_path: config.model,
-  };
+  });
+  /** A, B of every module and `lora_scaling` for `lm`, as `adapterFeeds` builds them for any adapter. */
+  const loraFeeds = (lm: CausalLM) => adapterFeeds(lm.lm.lora, { config: peftConfig, modules: toModules(params, modules) }, lm.linearModules, run?.dir ?? where);
   const optimizer = await AdamW.create(new Map([...params].map(([k, v]) => [k, v.shape])), tc, { device: train.provider as Device, threads });
   const loaderOpts = { batchSize: tc.per_device_train_batch_size, seed: tc.seed, packing: config.data.packing, maxSeqLength: config.data.max_seq_length, padTokenId: tokenizer.padTokenId };
   const loader = DataLoader.restore(dataset.train, loaderOpts, state.data);
@@ -227,6 +256,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
       dataset: {
         train_sha256: await fingerprint(config.data.train),
         validation_sha256: typeof config.data.validation === 'string' ? await fingerprint(config.data.validation) : null,
+        report: dataReport(dataset),
       },
       provider: train.provider,
       engine_version: ENGINE_VERSION,
@@ -234,7 +264,9 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     });
   } else {
     await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config });
+    await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
+  for (const line of dataProblems) await run.log(line);
   const runLog = async (line: string) => {
     log(line);
     await run!.log(line);
@@ -242,14 +274,14 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   if (!req.resume) await lock(run.dir);
   hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: resumeFrom?.step ?? null, maxSteps: tc.max_steps, provider: train.provider, startStep: state.step });
   if (req.resume && !resumeFrom) await runLog('the run has no checkpoint yet: starting over from step 0');
-  await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}; ${modules.length} LoRA modules, r=${loraCfg.r}, lora_alpha=${loraCfg.lora_alpha}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
+  await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}; ${modules.length} LoRA modules, ${describeRanks(loraCfg)}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
 
   const feedsFor = () => {
-    train.setLoraFeeds({ ...Object.fromEntries(params), lora_scaling: scalingFeed });
+    train.setLoraFeeds(loraFeeds(train));
   };
   const validate = async (): Promise<number | null> => {
     if (!evalLm) return null;
-    evalLm.setLoraFeeds({ ...Object.fromEntries(params), lora_scaling: scalingFeed });
+    evalLm.setLoraFeeds(loraFeeds(evalLm));
     let sum = 0;
     let count = 0;
     for (const b of evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId)) {
@@ -360,6 +392,22 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
 
 export class TrainingDiverged extends Error {}
 
+/** `run.json`'s `dataset.report` from a loaded dataset. */
+function dataReport(d: Dataset): DataReportJson {
+  const s = d.stats;
+  const l = s.longestTruncated;
+  return {
+    train_examples: s.trainExamples,
+    validation_examples: s.validationExamples,
+    skipped: d.skipped.length,
+    truncated: s.truncated,
+    longest_truncated: l ? { file: l.file, line: l.line, tokens: l.tokens, at_least: l.atLeast } : null,
+    untrainable: s.dropped,
+    untrainable_records: s.droppedRecords.map((r) => `${r.file}:${r.line}`),
+    special_token_text: s.specialTokenText.map((x) => ({ ...x })),
+  };
+}
+
 async function keptNote(runDir: string): Promise<string> {
   const last = await latestCheckpoint(runDir);
   return last ? `the last good checkpoint (step ${last.step}) is kept` : 'no checkpoint was written yet';
@@ -421,6 +469,15 @@ function countTokens(b: Batch): number {
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** "r=8, lora_alpha=16" plus the patterns when set, for log lines. */
+function describeRanks(c: LoraRankConfig): string {
+  const parts = [`r=${c.r}`, `lora_alpha=${c.lora_alpha}`];
+  if (c.use_rslora) parts.push('use_rslora');
+  if (c.rank_pattern && Object.keys(c.rank_pattern).length) parts.push(`rank_pattern=${JSON.stringify(c.rank_pattern)}`);
+  if (c.alpha_pattern && Object.keys(c.alpha_pattern).length) parts.push(`alpha_pattern=${JSON.stringify(c.alpha_pattern)}`);
+  return parts.join(', ');
+}
 
 /**
  * A cheap model fingerprint: sha256 over config.json and every safetensors header (names,

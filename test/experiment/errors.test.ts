@@ -48,7 +48,7 @@ describe('ExperimentError: one line per problem, file:line: /pointer: message', 
     assertProblems(minimal('  "lr": 1e-4'), [`${FILE}:5: /: unknown key "lr" (did you mean "learning_rate" in "training"?)`]);
     assertProblems(minimal('  "lora": { "rank": 8 }'), [`${FILE}:5: /lora: unknown key "rank" (did you mean "r"?)`]);
     assertProblems(minimal('  "lora": { "foo": 1 }'), [
-      `${FILE}:5: /lora: unknown key "foo" (allowed keys: "r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora")`,
+      `${FILE}:5: /lora: unknown key "foo" (allowed keys: "r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "rank_pattern", "alpha_pattern")`,
     ]);
   });
 
@@ -158,5 +158,27 @@ describe('suggestions', () => {
     assert.equal(closestMatch('max_step', ['max_steps', 'save_steps']), 'max_steps');
     assert.equal(closestMatch('warmup', ['max_steps', 'seed']), undefined);
     assert.equal(closestMatch('gpu', ['cpu', 'cuda']), undefined);
+  });
+});
+
+describe('lora.rank_pattern / lora.alpha_pattern (PEFT LoraConfig)', () => {
+  it('ranks must be positive integers, alphas positive numbers, each named by its pattern', () => {
+    assertProblems(minimal('  "lora": { "rank_pattern": { "q_proj": 0, "k_proj": 2.5, "v_proj": "8" } }'), [
+      `${FILE}:5: /lora/rank_pattern/q_proj: must be a positive integer (the LoRA rank of the modules this pattern matches) (got 0)`,
+      `${FILE}:5: /lora/rank_pattern/k_proj: must be a positive integer (the LoRA rank of the modules this pattern matches) (got 2.5)`,
+      `${FILE}:5: /lora/rank_pattern/v_proj: must be a positive integer (the LoRA rank of the modules this pattern matches) (got "8")`,
+    ]);
+    assertProblems(minimal('  "lora": { "alpha_pattern": { "q_proj": 0, "k_proj": "x" } }'), [
+      `${FILE}:5: /lora/alpha_pattern/q_proj: must be a positive number (the lora_alpha of the modules this pattern matches) (got 0)`,
+      `${FILE}:5: /lora/alpha_pattern/k_proj: must be a positive number (the lora_alpha of the modules this pattern matches) (got "x")`,
+    ]);
+    assertProblems(minimal('  "lora": { "rank_pattern": [8] }'), [`${FILE}:5: /lora/rank_pattern: must be an object (got an array)`]);
+  });
+
+  it('a pattern that is not a regular expression is reported at its own line', () => {
+    assertProblems(minimal('  "lora": {\n    "rank_pattern": { "q_proj(": 8 },\n    "alpha_pattern": { "[": 2 }\n  }'), [
+      `${FILE}:6: /lora/rank_pattern: key "q_proj(" is not a valid regular expression (Unterminated group); PEFT matches these keys as regular expressions against module names`,
+      `${FILE}:7: /lora/alpha_pattern: key "[" is not a valid regular expression (Unterminated character class); PEFT matches these keys as regular expressions against module names`,
+    ]);
   });
 });

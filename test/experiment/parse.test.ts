@@ -23,7 +23,7 @@ describe('parseExperiment: defaults', () => {
         completion_only_loss: true,
         skip_bad_records: false,
       },
-      lora: { r: 16, lora_alpha: 32, lora_dropout: 0, target_modules: 'all-linear', use_rslora: false },
+      lora: { r: 16, lora_alpha: 32, lora_dropout: 0, target_modules: 'all-linear', use_rslora: false, rank_pattern: {}, alpha_pattern: {} },
       training: {
         learning_rate: 2e-4,
         lr_scheduler_type: 'constant_with_warmup',
@@ -54,7 +54,7 @@ describe('parseExperiment: defaults', () => {
   "device": "cpu"`),
       FILE,
     );
-    assert.deepEqual(config.lora, { r: 64, lora_alpha: 32, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'], use_rslora: false });
+    assert.deepEqual(config.lora, { r: 64, lora_alpha: 32, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'], use_rslora: false, rank_pattern: {}, alpha_pattern: {} });
     assert.equal(config.training.learning_rate, 1e-3);
     assert.equal(config.training.lr_scheduler_type, 'cosine');
     assert.equal(config.training.warmup_steps, 0);
@@ -190,5 +190,15 @@ describe('parseExperiment: result shape', () => {
     assert.equal(Object.getPrototypeOf(config), Object.prototype);
     assert.equal(Object.getPrototypeOf(config.training), Object.prototype);
     assert.deepEqual(Object.keys(config), ['name', 'model', 'init_adapter', 'data', 'lora', 'training', 'device']);
+  });
+});
+
+describe('parseExperiment: lora.rank_pattern / lora.alpha_pattern', () => {
+  it('keeps both patterns as written, in their order (PEFT: the first matching key wins)', () => {
+    const config = parseExperiment(minimal('  "lora": { "r": 8, "rank_pattern": { "layers.0.self_attn.q_proj": 2, "q_proj": 4 }, "alpha_pattern": { "q_proj": 4.5 } }'), FILE);
+    assert.deepEqual(config.lora.rank_pattern, { 'layers.0.self_attn.q_proj': 2, q_proj: 4 });
+    assert.deepEqual(Object.keys(config.lora.rank_pattern!), ['layers.0.self_attn.q_proj', 'q_proj']);
+    assert.deepEqual(config.lora.alpha_pattern, { q_proj: 4.5 });
+    assert.equal(Object.getPrototypeOf(config.lora.rank_pattern), Object.prototype);
   });
 });

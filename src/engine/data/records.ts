@@ -96,7 +96,7 @@ export function parseRecord(value: unknown, source: Source, completionOnlyLoss: 
       if (!('completion' in obj)) return { what: '"prompt" without "completion"', remedy: 'add a "completion"' };
       if (typeof obj.prompt !== 'string') return wrongType('prompt', obj.prompt, 'for chat data use {"messages": [...]}');
       if (typeof obj.completion !== 'string') return wrongType('completion', obj.completion, 'for chat data use {"messages": [...]}');
-      if (obj.completion.trim() === '') return { what: '"completion" is empty', remedy: 'give it the text to train on' };
+      // An empty completion trains on the EOS alone, as in TRL.
       return { kind: 'prompt_completion', prompt: obj.prompt, completion: obj.completion, source };
     }
     default:

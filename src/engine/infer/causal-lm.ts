@@ -7,7 +7,7 @@ import { serializeModel } from '../graph/onnx';
 import { adapterFeeds } from '../lora/feeds';
 import { isTargeted } from '../lora/index';
 import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
-import type { CausalLMGraph, DecoderConfig } from '../models/types';
+import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
 import { type Device, Session } from '../runtime/session';
 import type { HostTensor } from '../tensor';
 import { IGNORE_INDEX, causalLMLoss } from '../train/loss';
@@ -25,6 +25,11 @@ export interface CausalLMOptions {
   loraDropout?: { ratio: number; seed: number } | null;
   /** Graph outputs: logits (B, T, V); loss + token_nll (needs labels); gradients of the loss wrt every LoRA A and B. */
   outputs?: { logits?: boolean; loss?: boolean; grads?: boolean };
+  /**
+   * Build the KV-cache graph (`BuildOptions.kvCache`) with outputs logits and `present.<i>.key|value`;
+   * drive it with `KvCacheStep` (infer/kv-cache.ts) or `runFeeds`, not `run`. Default false.
+   */
+  kvCache?: boolean;
 }
 
 export interface Batch {
@@ -57,7 +62,8 @@ export class CausalLM {
     readonly session: Session,
     /** Every linear module of the model, e.g. "model.layers.0.self_attn.q_proj". */
     readonly linearModules: string[],
-    private readonly dtype: 'float32' | 'float64',
+    /** Compute dtype of the graph (and of its float inputs: LoRA tensors, past keys / values). */
+    readonly dtype: 'float32' | 'float64',
   ) {}
 
   get config(): DecoderConfig { return this.info.config; }
@@ -82,10 +88,14 @@ export class CausalLM {
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
     const weights = await loadWeights(info);
-    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout });
+    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache });
     const g = lm.graph;
-    const outputs = opts.outputs ?? { logits: true };
+    const outputs = opts.kvCache ? { logits: true } : opts.outputs ?? { logits: true };
     if (outputs.logits) g.output(lm.logits, 'logits');
+    lm.cache?.present.forEach((kv, i) => {
+      g.output(kv.key, presentNames(i).key);
+      g.output(kv.value, presentNames(i).value);
+    });
     if (outputs.loss || outputs.grads) {
       const labels = g.input('labels', 'int64', ['B', 'T']);
       const { loss, tokenNll } = causalLMLoss(lm.logits, labels);
@@ -97,7 +107,7 @@ export class CausalLM {
         for (const v of wrt) g.output(grads.get(v)!, `grad.${v.name}`);
       }
     }
-    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads });
+    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads, name: dir });
     const model = new CausalLM(info, lm, session, linearModules, dtype);
     if (opts.adapter) model.setAdapter(opts.adapter.adapter, opts.adapter.source);
     else model.clearAdapter();
@@ -119,8 +129,18 @@ export class CausalLM {
     this.loraFeeds = { ...this.loraFeeds, ...feeds };
   }
 
+  /**
+   * Runs the session on `feeds` plus the current adapter's LoRA feeds; returns every output by
+   * name. For graphs whose inputs `run` does not build (the KV-cache graph).
+   * @throws RuntimeError naming the input when a feed does not fit (see `Session.run`).
+   */
+  async runFeeds(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    return this.session.run({ ...feeds, ...this.loraFeeds });
+  }
+
   /** Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. */
   async run(batch: Batch): Promise<RunResult> {
+    if (this.lm.cache) throw new Error('CausalLM.run: this model was loaded with kvCache; decode with KvCacheStep (infer/kv-cache.ts)');
     const B = batch.inputIds.length;
     const T = batch.inputIds[0]?.length ?? 0;
     if (B === 0 || T === 0) throw new Error('CausalLM.run: empty batch');

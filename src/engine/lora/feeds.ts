@@ -64,7 +64,7 @@ const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
  * What the model's linear modules are, for a message about `module`, which is not one of them:
  * the layer range when only the layer index is out of range, else the per-layer module names.
  */
-function describeModules(module: string, allLinears: readonly string[]): string {
+export function describeModules(module: string, allLinears: readonly string[]): string {
   const split = (m: string) => /^(.*\.layers\.)(\d+)\.(.+)$/.exec(m);
   const parts = allLinears.map(split).filter((p) => p !== null);
   if (parts.length !== allLinears.length || parts.length === 0) {

@@ -3,18 +3,22 @@
  * Models"; PEFT `tuners/lora/layer.py`):
  *
  *   y = x·Wᵀ (+ b) + s · (x·Aᵀ)·Bᵀ,   A [r, in], B [out, r],
- *   s = lora_alpha / r, or lora_alpha / √r with use_rslora (Kalajdzievski 2023).
+ *   s = lora_alpha / r, or lora_alpha / √r with use_rslora (Kalajdzievski 2023),
+ * with r and lora_alpha per module after PEFT's `rank_pattern` / `alpha_pattern`
+ * (`peftRank`, `peftScaling` in weights/peft.ts hold the one formula for training, inference
+ * and export; `adapterFeeds` in feeds.ts turns any adapter, trained or loaded, into feeds).
  *
  * The base layer is wrapped, not edited: W stays a frozen initializer, and A, B and the
  * per-module scalings are graph inputs, so swapping adapters (or training them) changes
- * feeds, never the compiled session. The rank is a symbolic dim, so one session serves
- * adapters of any rank.
+ * feeds, never the compiled session. Each module's rank is its own symbolic dim
+ * (`loraRankDim`), so one session serves adapters of any rank, including adapters whose modules
+ * have different ranks (PEFT `rank_pattern`, merged adapters).
  */
 import type { Value } from '../graph/ir';
 import { Add, Dropout, Gather, MatMul, Mul, Transpose, scalar } from '../ops/index';
 import type { Graph } from '../graph/ir';
 import type { HostTensor } from '../tensor';
-import { peftKey } from '../weights/peft';
+import { type LoraConfigJson, type LoraWeights, peftKey, peftPatternKey, peftRank } from '../weights/peft';
 
 /** The linear layers of a decoder block, by their checkpoint names. */
 export const ATTENTION_LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj'] as const;
@@ -34,16 +38,20 @@ export function isTargeted(name: string, targetModules: string | readonly string
   return targetModules.some((t) => name === t || name.endsWith(`.${t}`));
 }
 
-/** PEFT's scaling: alpha / r, or alpha / √r for rsLoRA. */
-export function loraScaling(r: number, loraAlpha: number, useRslora: boolean): number {
-  return useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+/**
+ * The symbolic ONNX dim of `module`'s rank, e.g. "r[model.layers.0.self_attn.q_proj]". ONNX
+ * Runtime treats equal dim_param strings as equal sizes (and plans buffer reuse on that), so
+ * modules that may differ in rank must not share one.
+ */
+export function loraRankDim(module: string): string {
+  return `r[${module}]`;
 }
-
 
 /**
  * The LoRA side of a model graph: which modules carry LoRA and the inputs created for them.
- * Graph inputs: `<peftKey(module, 'A')>` [r, in], `<peftKey(module, 'B')>` [out, r] and one
- * `lora_scaling` vector [M] (M = number of LoRA modules, in `modules` order).
+ * Graph inputs: `<peftKey(module, 'A')>` [r_m, in], `<peftKey(module, 'B')>` [out, r_m] with
+ * r_m = the symbolic dim `loraRankDim(module)`, and one `lora_scaling` vector [M] (M = number of
+ * LoRA modules, in `modules` order).
  */
 export class LoraGraph {
   readonly modules: string[] = [];
@@ -70,8 +78,11 @@ export class LoraGraph {
     const index = this.modules.length;
     this.modules.push(module);
     this.shapes.set(module, { in: inF, out: outF });
-    const A = g.input(peftKey(module, 'A'), x.dtype, ['r', inF]);
-    const B = g.input(peftKey(module, 'B'), x.dtype, [outF, 'r']);
+    // Each module has its own rank dim: with one shared "r", ORT's memory planner reuses
+    // buffers between modules and fails when their ranks differ (rank_pattern, merged adapters).
+    const r = loraRankDim(module);
+    const A = g.input(peftKey(module, 'A'), x.dtype, [r, inF]);
+    const B = g.input(peftKey(module, 'B'), x.dtype, [outF, r]);
     this.inputs.set(module, { A, B });
     this.scaling ??= g.input('lora_scaling', x.dtype, ['M']);
     const s = Gather(this.scaling, scalar(g, index, 'int64'), 0); // ()
@@ -103,4 +114,63 @@ export function initLora(r: number, inF: number, outF: number, rand: () => numbe
     A: { dtype: 'float32', shape: [r, inF], data: A },
     B: { dtype: 'float32', shape: [outF, r], data: new Float32Array(outF * r) },
   };
+}
+
+/**
+ * The LoraConfig fields (PEFT names) that fix each module's rank and scaling: module m has rank
+ * `peftRank(config, m)` and scaling `peftScaling(config, m)` (r / lora_alpha unless a
+ * `rank_pattern` / `alpha_pattern` key matches m, see `peftPatternKey`).
+ */
+export type LoraRankConfig = Pick<LoraConfigJson, 'r' | 'lora_alpha' | 'use_rslora' | 'rank_pattern' | 'alpha_pattern'>;
+
+/**
+ * PEFT's fresh adapter for every module of `lora`, in `lora.modules` order: module m gets
+ * A [r_m, in] Kaiming-uniform and B [out, r_m] zero (`initLora`), r_m = `peftRank(config, m)`,
+ * as PEFT's `LoraModel._create_and_replace` does with `rank_pattern` (PEFT 0.20, `lora/model.py`).
+ * `rand` is consumed module after module, so the same seed gives the same adapter.
+ */
+export function initLoraModules(lora: LoraGraph, config: LoraRankConfig, rand: () => number): Map<string, LoraWeights> {
+  const out = new Map<string, LoraWeights>();
+  for (const module of lora.modules) {
+    const { in: inF, out: outF } = lora.shapes.get(module)!;
+    out.set(module, { module, ...initLora(peftRank(config, module), inF, outF, rand) });
+  }
+  return out;
+}
+
+/** A module whose rank is above min(in, out) features, found by `rankAboveWidth`. */
+export interface RankTooLarge {
+  module: string;
+  r: number;
+  /** min(in, out) of the module. */
+  max: number;
+  /** The `rank_pattern` key that gave r, or undefined when r is the default `r`. */
+  patternKey: string | undefined;
+}
+
+/**
+ * A module of `lora` whose rank r_m exceeds min(in, out) (such an update cannot have rank r_m,
+ * so the extra parameters only slow training; PEFT allows it, LoRA Lab refuses it), the
+ * narrowest such module when there are several; undefined when every rank fits.
+ */
+export function rankAboveWidth(lora: LoraGraph, config: LoraRankConfig): RankTooLarge | undefined {
+  let worst: RankTooLarge | undefined;
+  for (const module of lora.modules) {
+    const { in: inF, out: outF } = lora.shapes.get(module)!;
+    const r = peftRank(config, module);
+    const max = Math.min(inF, outF);
+    if (r > max && (!worst || max < worst.max)) worst = { module, r, max, patternKey: peftPatternKey(config.rank_pattern, module) };
+  }
+  return worst;
+}
+
+/**
+ * The keys of `patterns` (a `rank_pattern` or `alpha_pattern`) that decide no module of
+ * `modules`: they match none, or every module they match is taken by an earlier key (PEFT's
+ * first-match rule, `peftPatternKey`). PEFT ignores such keys silently; a trainer should say so.
+ */
+export function unusedPatternKeys(patterns: Record<string, number> | null | undefined, modules: readonly string[]): string[] {
+  if (!patterns) return [];
+  const used = new Set(modules.map((m) => peftPatternKey(patterns, m)));
+  return Object.keys(patterns).filter((k) => !used.has(k));
 }

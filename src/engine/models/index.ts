@@ -9,13 +9,16 @@ import { toFloat32 } from '../weights/dtype';
 import type { HostTensor } from '../tensor';
 import { llamaFamily } from './llama';
 import { mistralFamily } from './mistral';
+import { phi3Family } from './phi3';
+import { qwen2Family } from './qwen2';
+import { qwen3Family } from './qwen3';
 import { type BuildOptions, type CausalLMGraph, type DecoderConfig, ModelError, type ModelFamily, type WeightSource } from './types';
 
 export { ModelError } from './types';
 export type { CausalLMGraph, DecoderConfig, ModelFamily } from './types';
 
 /** Every supported family; a new family is a new file added here. */
-export const FAMILIES: readonly ModelFamily[] = [llamaFamily, mistralFamily];
+export const FAMILIES: readonly ModelFamily[] = [llamaFamily, mistralFamily, qwen2Family, qwen3Family, phi3Family];
 
 export function supportedModelTypes(): string[] {
   return FAMILIES.flatMap((f) => f.modelTypes);

@@ -7,24 +7,39 @@
  */
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { fromBinary } from '@bufbuild/protobuf';
+import { type GraphProto, ModelProtoSchema } from 'onnx-buf';
+import { type HostTensor, type DType, numel } from '../tensor';
 
-// ONNX Runtime's own logger prints provider-load failures in colour on stderr; we report them
-// ourselves, once, in words.
+// ONNX Runtime's own logger prints provider-load failures and failed kernels in colour on
+// stderr; we report them ourselves, once, in words. 'fatal' (4) is the environment's logger;
+// sessions and runs get logSeverityLevel 4 too (at 3, ERROR, a failed kernel still prints).
 ort.env.logLevel = 'fatal';
-import type { HostTensor, DType } from '../tensor';
+const ORT_LOG_FATAL = 4;
 
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda', 'webgpu'];
 
-export class RuntimeError extends Error {}
+/** An ONNX Runtime failure, in one line (newlines collapsed) that a user can read. */
+export class RuntimeError extends Error {
+  constructor(message: string) {
+    super(message.replace(/\s*[\r\n]+\s*/g, ' '));
+    this.name = 'RuntimeError';
+  }
+}
 
 export interface SessionOptions {
   device?: Device;
   /** Intra-op threads; default: every core (unset was 3–5× slower on 2 cores). */
   threads?: number;
+  /**
+   * What the session runs, for messages: the model folder (and adapter), or e.g. "AdamW step".
+   * Run errors start with it. Default "the model".
+   */
+  name?: string;
 }
 
 /** Providers this build of onnxruntime-node lists (what it was compiled with). */
@@ -65,9 +80,16 @@ function vulkanLoaderPresent(): boolean {
  * A compiled model ready to run. `provider` is the execution provider actually used.
  */
 export class Session {
+  /** Node name → op type and input names, for naming a failed node. */
+  private nodes: Map<string, NodeInfo> | undefined;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly provider: 'cpu' | 'cuda' | 'webgpu',
+    /** What the session runs (`SessionOptions.name`), the start of every run error. */
+    readonly name: string,
+    /** A model file whose nodes are read on the first failure; null once read or for bytes. */
+    private modelPath: string | null,
   ) {}
 
   /**
@@ -93,12 +115,15 @@ export class Session {
           intraOpNumThreads: threads,
           interOpNumThreads: 1,
           graphOptimizationLevel: 'all',
-          logSeverityLevel: 3,
+          logSeverityLevel: ORT_LOG_FATAL,
         };
         const s = typeof model === 'string'
           ? await ort.InferenceSession.create(model, options)
           : await ort.InferenceSession.create(model, options);
-        return new Session(s, ep);
+        const session = new Session(s, ep, opts.name ?? 'the model', typeof model === 'string' ? model : null);
+        // Keep only the node table (cheap: protobuf bytes fields are views), not the bytes.
+        if (typeof model !== 'string') session.nodes = nodeTable(model);
+        return session;
       } catch (e) {
         // ORT prefixes the cause with its source location; keep the sentence a user can act on.
         const raw = (e as Error).message.split('\n')[0];
@@ -116,24 +141,86 @@ export class Session {
   get outputNames(): readonly string[] { return this.session.outputNames; }
 
   /**
-   * Runs the model. Feeds are checked against the model's input names first, so a missing or
-   * misspelt feed is reported by name instead of as an ORT error.
+   * Runs the model. Feeds are checked first against the model's inputs — names, dtype, rank,
+   * fixed dims, and one size per symbolic dim (B, T, …) across all feeds — so a bad feed is
+   * reported by tensor name instead of as an ORT error.
    *
    * @param fetches output names to return (default: all).
-   * @throws RuntimeError on a missing/unknown feed.
+   * @throws RuntimeError, one line starting with `name`: a missing/unknown feed, a feed of the
+   *   wrong dtype or shape (naming the tensor), or a failure inside ONNX Runtime (naming the op
+   *   type, the node and its input tensors, with ORT's reason). ORT logs nothing to stderr.
    */
   async run(feeds: Record<string, HostTensor>, fetches?: string[]): Promise<Record<string, HostTensor>> {
     const missing = this.session.inputNames.filter((n) => !(n in feeds));
     const unknown = Object.keys(feeds).filter((n) => !this.session.inputNames.includes(n));
     if (missing.length || unknown.length) {
-      throw new RuntimeError(`model feeds do not match its inputs: missing [${missing.join(', ')}], unknown [${unknown.join(', ')}]`);
+      throw new RuntimeError(`${this.name}: feeds do not match the model's inputs: missing [${missing.join(', ')}], unknown [${unknown.join(', ')}]; ${BUG}`);
     }
+    this.checkFeeds(feeds);
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(t);
-    const out = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
+    for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = toOrt(t, k, this.name);
+    const runOptions: ort.InferenceSession.RunOptions = { logSeverityLevel: ORT_LOG_FATAL };
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = fetches ? await this.session.run(ortFeeds, fetches, runOptions) : await this.session.run(ortFeeds, runOptions);
+    } catch (e) {
+      throw this.runError(e);
+    }
     const res: Record<string, HostTensor> = {};
     for (const [k, t] of Object.entries(out)) res[k] = fromOrt(t);
     return res;
+  }
+
+  /** Checks dtype and shape of every feed against the model's input metadata. */
+  private checkFeeds(feeds: Record<string, HostTensor>): void {
+    const bound = new Map<string, { size: number; input: string }>();
+    for (const meta of this.session.inputMetadata) {
+      if (!meta.isTensor) continue;
+      const t = feeds[meta.name];
+      const bad = (why: string) => new RuntimeError(`${this.name}: input ${q(meta.name)} is ${t.dtype} [${t.shape.join(', ')}] but the model takes ${meta.type} [${meta.shape.join(', ')}] (${why}); ${fitHint(meta.name)}`);
+      if (t.dtype !== meta.type) throw bad('dtype');
+      // ORT gives [] both for a scalar and for an input of unknown shape: nothing to check.
+      if (meta.shape.length === 0 && t.shape.length !== 0) continue;
+      if (t.shape.length !== meta.shape.length) throw bad(`rank ${t.shape.length}, expected ${meta.shape.length}`);
+      meta.shape.forEach((d, i) => {
+        const n = t.shape[i];
+        if (typeof d === 'number' && d >= 0 && n !== d) throw bad(`dim ${i} is ${n}, expected ${d}`);
+        if (typeof d === 'string' && d !== '') {
+          const b = bound.get(d);
+          if (b && b.size !== n) throw bad(`dim ${i} is ${d} = ${n}, but input ${q(b.input)} has ${d} = ${b.size}`);
+          if (!b) bound.set(d, { size: n, input: meta.name });
+        }
+      });
+    }
+  }
+
+  /** One line for an error thrown by `InferenceSession.run`. */
+  private runError(e: unknown): RuntimeError {
+    const raw = oneLine(e instanceof Error ? e.message : String(e));
+    const node = /running (\S+) node\. Name:'([^']*)' Status Message: (.*)$/.exec(raw);
+    if (node) {
+      const [, opType, nodeName, status] = node;
+      const info = this.nodeInfo(nodeName);
+      const inputs = info && info.inputs.length ? ` (inputs ${info.inputs.map(q).join(', ')})` : '';
+      return new RuntimeError(`${this.name}: ONNX Runtime failed in ${opType} node ${q(nodeName)}${inputs}: ${ortReason(status)}; ${BUG}`);
+    }
+    const input = /for input: (\S+)/.exec(raw)?.[1];
+    const which = input ? ` on input ${q(input)}` : '';
+    return new RuntimeError(`${this.name}: ONNX Runtime failed${which}: ${ortReason(raw)}; ${input ? fitHint(input) : BUG}`);
+  }
+
+  private nodeInfo(name: string): NodeInfo | undefined {
+    if (!this.nodes && this.modelPath !== null) {
+      const path = this.modelPath;
+      this.modelPath = null;
+      try {
+        // A model loaded by path keeps its weights in external data; the graph file is small.
+        if (statSync(path).size < 256 * 2 ** 20) this.nodes = nodeTable(readFileSync(path));
+      } catch {
+        // no node details then
+      }
+    }
+    return this.nodes?.get(name);
   }
 
   async release(): Promise<void> {
@@ -141,8 +228,61 @@ export class Session {
   }
 }
 
-function toOrt(t: HostTensor): ort.Tensor {
-  if (t.dtype === 'bfloat16') throw new RuntimeError('bfloat16 feeds are not supported by onnxruntime-node; convert to float16 or float32');
+interface NodeInfo {
+  opType: string;
+  inputs: string[];
+}
+
+/** Node name → op type and inputs, for the main graph and its subgraphs (If branches). */
+function nodeTable(bytes: Uint8Array): Map<string, NodeInfo> | undefined {
+  const table = new Map<string, NodeInfo>();
+  const walk = (g: GraphProto | undefined): void => {
+    for (const n of g?.node ?? []) {
+      table.set(n.name, { opType: n.opType, inputs: n.input.filter((i) => i !== '') });
+      for (const a of n.attribute) {
+        walk(a.g);
+        for (const sub of a.graphs) walk(sub);
+      }
+    }
+  };
+  try {
+    walk(fromBinary(ModelProtoSchema, bytes).graph);
+    return table;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What to do when a run fails for no reason the user can fix. */
+const BUG = 'the inputs passed every check, so this is a LoRA Lab bug — please report this line';
+
+/** What to do when a feed does not fit: an adapter tensor (PEFT key) or engine data. */
+function fitHint(input: string): string {
+  return input.startsWith('base_model.model.')
+    ? 'this adapter tensor does not fit the model — use the adapter with the model it was trained for'
+    : 'this is a LoRA Lab bug — please report this line';
+}
+
+const q = (s: string): string => JSON.stringify(s);
+const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+
+/**
+ * ORT's reason without its status code and source location, e.g. "[ONNXRuntimeError] : 2 :
+ * INVALID_ARGUMENT : matmul_helper.h:59 Compute MatMul dimension mismatch" → "MatMul
+ * dimension mismatch".
+ */
+function ortReason(msg: string): string {
+  return oneLine(msg)
+    .replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '')
+    .replace(/(^|\s)[\w./\\-]+\.(?:h|hpp|cc|cpp|cu):\d+ \S+ /g, '$1')
+    .replace(/ Please fix either the inputs\/outputs or the model\.?/, '');
+}
+
+function toOrt(t: HostTensor, name: string, model: string): ort.Tensor {
+  if (t.dtype === 'bfloat16') throw new RuntimeError(`${model}: input ${q(name)} is bfloat16, which onnxruntime-node does not accept; convert it to float16 or float32`);
+  if (t.data.length !== numel(t.shape)) {
+    throw new RuntimeError(`${model}: input ${q(name)} has shape [${t.shape.join(', ')}] (${numel(t.shape)} elements) but ${t.data.length} data elements; ${fitHint(name)}`);
+  }
   return new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
 }
 

@@ -17,6 +17,15 @@ import { FILES, type JsonObject, type TokenizerFiles } from './files';
 export interface EncodeOptions {
   /** Add the model's BOS/EOS (and whatever else its post-processor adds). Default true. */
   addSpecialTokens?: boolean;
+  /**
+   * Encode the strings of special tokens (`<s>`, `</s>`, `<|im_end|>`, ...) found in the text as
+   * plain characters instead of as the special token: `true` for the whole text, or the
+   * `[start, end)` ranges (UTF-16 indices) of the text where this applies, e.g. the user's data
+   * inside a chat-template render (a special-token string that overlaps a range is plain). Only
+   * special tokens are affected; other added tokens are still matched. Default false.
+   * Semantics: HF `tokenizers` `encode_special_tokens` (transformers' `split_special_tokens`).
+   */
+  splitSpecialTokens?: boolean | readonly (readonly [number, number])[];
 }
 
 /** Options of {@link Tokenizer.decode}. */
@@ -94,6 +103,17 @@ export class Tokenizer {
   /** Whether the tokenizer.json post-processor itself emits BOS first / EOS last. */
   private readonly postProcessorBos: boolean;
   private readonly postProcessorEos: boolean;
+  /** The tokenizer.json, kept to build `plain` on first use. */
+  private readonly tokenizerJsonForPlain: JsonObject;
+  private readonly libConfig: JsonObject;
+  /** The same tokenizer without its special added tokens (built on first use): encodes their strings as text. */
+  private plain?: HfTokenizer;
+  /** Special-token strings with their id and AddedToken lstrip/rstrip, and a regex finding them (longest first). */
+  private readonly specials: ReadonlyMap<string, { id: number; lstrip: boolean; rstrip: boolean }>;
+  private readonly specialPattern: RegExp | null;
+  /** What the post-processor puts before / after a single sequence (found by encoding a probe once). */
+  private postProcessorAround?: { before: number[]; after: number[] };
+  private maxTokenCharsCache?: number;
   private compiledTemplate?: Template;
   private displayAnchor?: { ids: number[]; text: string } | null;
 
@@ -147,6 +167,19 @@ export class Tokenizer {
       if (id !== undefined) special.add(id);
     }
     this.specialIds = special;
+    this.tokenizerJsonForPlain = files.tokenizerJson;
+    this.libConfig = libConfig;
+    const specials = new Map<string, { id: number; lstrip: boolean; rstrip: boolean }>();
+    const addedList = Array.isArray(files.tokenizerJson.added_tokens) ? files.tokenizerJson.added_tokens as JsonObject[] : [];
+    for (const id of special) {
+      const content = this.hf.id_to_token(id);
+      if (content === undefined || content === '') continue;
+      const entry = addedList.find((t) => t.id === id);
+      specials.set(content, { id, lstrip: entry?.lstrip === true, rstrip: entry?.rstrip === true });
+    }
+    this.specials = specials;
+    const alternatives = [...specials.keys()].sort((a, b) => b.length - a.length).map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    this.specialPattern = alternatives.length ? new RegExp(alternatives.join('|'), 'g') : null;
 
     // Special-token ids: tokenizer_config's token strings first, then generation_config, then config.
     const gcFile = this.file(FILES.generationConfig);
@@ -215,20 +248,94 @@ export class Tokenizer {
    * EOS, nothing from the post-processor.
    *
    * Text that literally contains a special token's string (`<s>`, `<|im_end|>`) is encoded as that
-   * special token, as HF tokenizers do.
+   * special token, as HF tokenizers do, unless `splitSpecialTokens` says to encode it as plain
+   * characters (for data text, where `</s>` is just four characters).
    *
-   * Semantics: HF `tokenizers` `Tokenizer.encode` + transformers `add_bos_token`/`add_eos_token`.
+   * Semantics: HF `tokenizers` `Tokenizer.encode` (with `encode_special_tokens` for
+   * `splitSpecialTokens`) + transformers `add_bos_token`/`add_eos_token`.
    */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TokenizerError(`encode: expected a string, got ${typeof text}`);
     const addSpecial = opts.addSpecialTokens ?? true;
-    const ids = this.hf.encode(text, { add_special_tokens: addSpecial }).ids;
+    const split = opts.splitSpecialTokens ?? false;
+    let ids: number[];
+    if (split === false) {
+      ids = this.hf.encode(text, { add_special_tokens: addSpecial }).ids;
+    } else {
+      ids = this.encodeSplitting(text, split === true ? [[0, text.length]] : split);
+      if (addSpecial) {
+        const around = this.getPostProcessorAround();
+        ids = [...around.before, ...ids, ...around.after];
+      }
+    }
     if (!addSpecial) return ids;
     if (this.postProcessorBos && !this.addBos) ids.shift();
     else if (!this.postProcessorBos && this.addBos) ids.unshift(this.bosTokenId!);
     if (this.postProcessorEos && !this.addEos) ids.pop();
     else if (!this.postProcessorEos && this.addEos) ids.push(this.eosTokenId!);
     return ids;
+  }
+
+  /**
+   * The first special token's string (`</s>`, `<|im_end|>`, ...) that occurs in `text`, or
+   * undefined when there is none: data text holding one is encoded as plain characters by
+   * `encode(..., {splitSpecialTokens})`, which a user may want to know.
+   */
+  findSpecialTokenText(text: string): string | undefined {
+    if (this.specialPattern === null) return undefined;
+    this.specialPattern.lastIndex = 0;
+    return this.specialPattern.exec(text)?.[0];
+  }
+
+  /** Ids of `text` (no post-processor) with special-token strings that overlap `plainRanges` left as text. */
+  private encodeSplitting(text: string, plainRanges: readonly (readonly [number, number])[]): number[] {
+    const kept: { start: number; end: number; content: string }[] = [];
+    let overlapping = false;
+    if (this.specialPattern !== null) {
+      this.specialPattern.lastIndex = 0;
+      for (let m = this.specialPattern.exec(text); m !== null; m = this.specialPattern.exec(text)) {
+        const start = m.index;
+        const end = start + m[0].length;
+        if (plainRanges.some(([a, b]) => start < b && a < end)) overlapping = true;
+        else kept.push({ start, end, content: m[0] });
+      }
+    }
+    // No special-token string in the plain ranges: exactly the ordinary encoding.
+    if (!overlapping) return this.hf.encode(text, { add_special_tokens: false }).ids;
+    // Split at the special tokens that stay special, as the library does, and encode the text in
+    // between with a tokenizer that does not know the special tokens (so it treats them as text).
+    this.plain ??= createHfTokenizer({
+      ...this.tokenizerJsonForPlain,
+      added_tokens: ((this.tokenizerJsonForPlain.added_tokens ?? []) as JsonObject[]).filter((t) => !this.specialIds.has(t.id as number)),
+    }, this.libConfig, this.file(FILES.tokenizer));
+    const ids: number[] = [];
+    let pos = 0;
+    for (let k = 0; k <= kept.length; k++) {
+      const token = kept[k];
+      let chunk = text.slice(pos, token ? token.start : text.length);
+      if (token && this.specials.get(token.content)!.lstrip) chunk = chunk.trimEnd();
+      if (k > 0 && this.specials.get(kept[k - 1].content)!.rstrip) chunk = chunk.trimStart();
+      if (chunk.length > 0) ids.push(...this.plain.encode(chunk, { add_special_tokens: false }).ids);
+      if (token) {
+        ids.push(this.specials.get(token.content)!.id);
+        pos = token.end;
+      }
+    }
+    return ids;
+  }
+
+  /** The ids the post-processor puts around one sequence: encode a probe with and without special tokens. */
+  private getPostProcessorAround(): { before: number[]; after: number[] } {
+    if (this.postProcessorAround) return this.postProcessorAround;
+    const probe = 'a';
+    const bare = this.hf.encode(probe, { add_special_tokens: false }).ids;
+    const full = this.hf.encode(probe, { add_special_tokens: true }).ids;
+    let at = -1;
+    for (let i = 0; i + bare.length <= full.length && at < 0; i++) {
+      if (bare.every((id, j) => full[i + j] === id)) at = i;
+    }
+    this.postProcessorAround = at < 0 ? { before: [], after: [] } : { before: full.slice(0, at), after: full.slice(at + bare.length) };
+    return this.postProcessorAround;
   }
 
   /**
@@ -264,6 +371,24 @@ export class Tokenizer {
   /** The id of a vocabulary entry (exact string, as `idToToken` returns), or undefined. */
   tokenToId(token: string): number | undefined {
     return this.hf.token_to_id(token);
+  }
+
+  /**
+   * The most characters one token stands for: the length (UTF-16 code units) of the longest
+   * vocabulary entry that is not a special token (`▁little` → 7). A byte-fallback token
+   * (`<0xE2>`) stands for part of one character, so it counts as 1. Used to bound how much text
+   * can become `n` tokens (see `data/tokenize.ts`).
+   */
+  get maxTokenChars(): number {
+    if (this.maxTokenCharsCache === undefined) {
+      let longest = 1;
+      for (const [token, id] of this.hf.get_vocab(true)) {
+        if (typeof token !== 'string' || this.specialIds.has(id) || /^<0x[0-9A-Fa-f]{2}>$/.test(token)) continue;
+        if (token.length > longest) longest = token.length;
+      }
+      this.maxTokenCharsCache = longest;
+    }
+    return this.maxTokenCharsCache;
   }
 
   /** Whether an id is a special token (`special: true` in tokenizer.json, or listed in

@@ -85,7 +85,7 @@ export class AdamW {
       g.output(mNew, `m_new/${n}`);
       g.output(vNew, `v_new/${n}`);
     });
-    const session = await Session.create(serializeModel(g), opts);
+    const session = await Session.create(serializeModel(g), { ...opts, name: 'the AdamW step' });
     return new AdamW(session, names, cfg);
   }
 

@@ -43,3 +43,20 @@ export function describeJsonError(text: string, err: unknown): string {
   }
   return reason;
 }
+
+/** What a Git LFS pointer file starts with (Git LFS spec, docs/spec.md: "version https://git-lfs.github.com/spec/v1"). */
+const LFS_POINTER_START = Buffer.from('version https://git-lfs', 'latin1');
+
+/**
+ * The error for a file that is a Git LFS pointer — the ~130-byte text stub a `git clone` of a
+ * Hub repository leaves when Git LFS is not installed — or undefined when `head` (the first
+ * bytes of the file, up to 1 KB) does not start like one. The pointer's `size N` line gives
+ * the real file's size in bytes.
+ */
+export function gitLfsPointerError(path: string, head: Uint8Array, fileSize: number): WeightsError | undefined {
+  const start = Buffer.from(head.buffer, head.byteOffset, Math.min(head.byteLength, LFS_POINTER_START.length));
+  if (!start.equals(LFS_POINTER_START)) return undefined;
+  const real = /\nsize (\d+)/.exec(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1'))?.[1];
+  const of = real ? ` for a ${real}-byte file` : '';
+  return new WeightsError(path, `${path}: is a Git LFS pointer (${fileSize} bytes)${of}, not the file itself; run "git lfs install && git lfs pull" in the repository, or download the file from the Hub`);
+}

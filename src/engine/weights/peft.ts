@@ -114,16 +114,21 @@ const PEFT_DEFAULTS: Readonly<Omit<LoraConfigJson, 'r' | 'lora_alpha'>> = {
 
 const q = (s: string): string => JSON.stringify(s);
 
-/** Compiles a rank_pattern / alpha_pattern key the way PEFT's `get_pattern_key` uses it. */
-function patternRegExp(key: string): RegExp {
+/**
+ * Compiles a rank_pattern / alpha_pattern key the way PEFT's `get_pattern_key` uses it:
+ * `(.*\.)?(key)$` matched from the start of the module name. Throws SyntaxError when `key` is
+ * not a valid regular expression.
+ */
+export function peftPatternRegExp(key: string): RegExp {
   return new RegExp(`^(?:.*\\.)?(?:${key})$`);
 }
 
 /**
  * The `rank_pattern` / `alpha_pattern` key that applies to `module`, or undefined.
  *
- * Rule (PEFT `peft/utils/other.py` `get_pattern_key`): keys are tried in insertion order and
- * the first key `k` for which `re.match(rf"(.*\.)?({k})$", module)` succeeds wins. So `k` is a
+ * Rule (PEFT `peft/utils/other.py` `get_pattern_key`, called from `tuners/lora/model.py`
+ * `_create_and_replace`; checked against PEFT main, 0.20.1.dev0, August 2026): keys are tried
+ * in insertion order and the first key `k` for which `re.match(rf"(.*\.)?({k})$", module)` succeeds wins. So `k` is a
  * regular expression that must match a dot-separated suffix of the module path:
  * "q_proj" matches "model.layers.0.self_attn.q_proj", "layers.0.self_attn.q_proj" matches only
  * layer 0, "layers\\.[0-3]\\..*" matches layers 0 to 3, and "proj" does not match "q_proj".
@@ -135,7 +140,7 @@ export function peftPatternKey(patterns: Record<string, number> | null | undefin
   for (const key of Object.keys(patterns)) {
     let re: RegExp;
     try {
-      re = patternRegExp(key);
+      re = peftPatternRegExp(key);
     } catch (err) {
       throw new WeightsError(ADAPTER_CONFIG_NAME, `${ADAPTER_CONFIG_NAME}: pattern key ${q(key)} is not a valid regular expression (${(err as Error).message}); fix rank_pattern / alpha_pattern`);
     }
@@ -178,9 +183,10 @@ const isPosInt = (x: unknown): x is number => typeof x === 'number' && Number.is
 /**
  * Checks a parsed adapter_config.json and returns it typed (the same object, unknown keys
  * kept). `path` names the file in messages. Requires peft_type "LORA", r a positive integer,
- * lora_alpha a positive number, use_dora not true, rank_pattern values positive integers,
- * alpha_pattern values positive numbers, pattern keys valid regular expressions, and the
- * documented types for target_modules, use_rslora, modules_to_save.
+ * lora_alpha a positive number (either one missing is named as missing, with PEFT's default
+ * 8), use_dora not true, rank_pattern values positive integers, alpha_pattern values
+ * positive numbers, pattern keys valid regular expressions, and the documented types for
+ * target_modules, use_rslora, modules_to_save.
  * Throws `WeightsError` naming `path` and the key.
  */
 export function validateLoraConfig(json: unknown, path: string): LoraConfigJson {
@@ -191,7 +197,11 @@ export function validateLoraConfig(json: unknown, path: string): LoraConfigJson 
   const c = json as Record<string, unknown>;
   if (c.peft_type === undefined) fail('has no "peft_type"; a LoRA adapter has "peft_type": "LORA" — is this a PEFT adapter_config.json?');
   if (c.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(c.peft_type)}; LoRA Lab reads only LoRA adapters ("peft_type": "LORA") — use an adapter trained with LoraConfig`);
+  // PEFT fills a missing r or lora_alpha with LoraConfig's default (8 for both, PEFT 0.10–0.17);
+  // PEFT itself always writes both, so say which is missing rather than guess.
+  if (c.r === undefined) fail('"r" is missing; add the rank the adapter was trained with (the rows of lora_A; PEFT\'s default is 8)');
   if (!isPosInt(c.r)) fail(`"r" is ${JSON.stringify(c.r)}; it must be a positive integer (the LoRA rank)`);
+  if (c.lora_alpha === undefined) fail('"lora_alpha" is missing; add the alpha the adapter was trained with (PEFT\'s default is 8; scaling = lora_alpha / r)');
   if (!isPosNumber(c.lora_alpha)) fail(`"lora_alpha" is ${JSON.stringify(c.lora_alpha)}; it must be a positive number`);
   if (c.use_dora === true) fail('"use_dora" is true; DoRA adapters are not supported — LoRA Lab applies plain LoRA only');
   for (const key of ['use_rslora', 'fan_in_fan_out', 'inference_mode'] as const) {
@@ -215,7 +225,7 @@ export function validateLoraConfig(json: unknown, path: string): LoraConfigJson 
     for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
       if (!check(v)) fail(`"${key}" entry ${q(k)} is ${JSON.stringify(v)}; values must be ${what}`);
       try {
-        patternRegExp(k);
+        peftPatternRegExp(k);
       } catch (err) {
         fail(`"${key}" key ${q(k)} is not a valid regular expression (${(err as Error).message}); fix the pattern`);
       }
@@ -224,8 +234,19 @@ export function validateLoraConfig(json: unknown, path: string): LoraConfigJson 
   return c as LoraConfigJson;
 }
 
+/**
+ * Splits a saved LoRA weight key `[base_model.model.]<module>.lora_{A,B}[.default].weight` into
+ * the base model's module path and which matrix; null for any other key (see
+ * `unsupportedKeyReason`). Key layout: PEFT `save_pretrained` (`get_peft_model_state_dict`).
+ */
+export function parsePeftKey(key: string): { module: string; which: 'A' | 'B' } | null {
+  const m = /^(.+)\.lora_(A|B)(\.default)?\.weight$/.exec(key);
+  if (!m) return null;
+  return { module: m[1].startsWith(PEFT_KEY_PREFIX) ? m[1].slice(PEFT_KEY_PREFIX.length) : m[1], which: m[2] as 'A' | 'B' };
+}
+
 /** Why a key that is not a plain lora_A / lora_B weight cannot be loaded. */
-function unsupportedKeyReason(key: string, config: LoraConfigJson): string {
+export function unsupportedKeyReason(key: string, config: LoraConfigJson): string {
   if (/\.lora_embedding_[AB]\b/.test(key)) return 'is LoRA on an embedding layer (lora_embedding_A/B), which LoRA Lab does not support — train the adapter without embedding targets';
   if (key.includes('lora_magnitude_vector')) return 'is a DoRA magnitude vector (use_dora), which LoRA Lab does not support — use a plain LoRA adapter';
   if (/\.lora_[AB](\.[^.]+)?\.bias$/.test(key)) return 'is a LoRA bias (lora_bias), which LoRA Lab does not support — train the adapter with lora_bias false';
@@ -245,8 +266,9 @@ function unsupportedKeyReason(key: string, config: LoraConfigJson): string {
  *
  * Throws `WeightsError` naming the file when the folder or a file is missing (a lone
  * `adapter_model.bin` gets a conversion hint), JSON is invalid (with line and column), the
- * config is not LoRA, a key is unsupported (DoRA, embeddings, biases, modules_to_save), or a
- * shape or rank does not fit.
+ * config is not LoRA, a key is unsupported (DoRA, embeddings, biases, modules_to_save) or has
+ * the `base_model.model.` prefix twice (saved from a model wrapped twice), or a shape or rank
+ * does not fit.
  */
 export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
   const cfgPath = nodePath.join(dir, ADAPTER_CONFIG_NAME);
@@ -286,10 +308,12 @@ export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
   try {
     const pairs = new Map<string, { A?: string; B?: string }>();
     for (const key of file.names()) {
-      const m = /^(.+)\.lora_(A|B)(\.default)?\.weight$/.exec(key);
-      if (!m) throw new WeightsError(wPath, `${wPath}: key ${q(key)} ${unsupportedKeyReason(key, config)}`);
-      const module = m[1].startsWith(PEFT_KEY_PREFIX) ? m[1].slice(PEFT_KEY_PREFIX.length) : m[1];
-      const which = m[2] as 'A' | 'B';
+      const parsed = parsePeftKey(key);
+      if (!parsed) throw new WeightsError(wPath, `${wPath}: key ${q(key)} ${unsupportedKeyReason(key, config)}`);
+      const { module, which } = parsed;
+      if (module.startsWith(PEFT_KEY_PREFIX)) {
+        throw new WeightsError(wPath, `${wPath}: key ${q(key)} has the prefix ${PEFT_KEY_PREFIX} twice; it was saved from a model PEFT had wrapped twice (get_peft_model on a PeftModel) — re-save the adapter from a model wrapped once, or drop one ${PEFT_KEY_PREFIX} from every key`);
+      }
       const pair = pairs.get(module) ?? {};
       if (pair[which] !== undefined) {
         throw new WeightsError(wPath, `${wPath}: module ${q(module)} has two lora_${which} tensors (${q(pair[which])} and ${q(key)}); keep one — the file mixes adapter names`);

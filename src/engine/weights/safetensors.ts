@@ -10,8 +10,10 @@
  *   [rest]     data section; a tensor's bytes are data[begin:end], row-major, little-endian
  *
  * Readers here parse only the header on open (a few KB even for multi-GB shards) and read one
- * tensor at a time with positional reads, after checking every header entry against the file
- * size. Errors are `WeightsError` with a one-line message naming the file.
+ * tensor at a time with positional reads, after checking the header by the format's own rules
+ * (see `parseHeader`: no name twice, byte ranges tiling the data section, exact 64-bit
+ * offsets). A Git LFS pointer left in place of the file is named as such. Errors are
+ * `WeightsError` with a one-line message naming the file and the tensor.
  */
 import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
@@ -20,8 +22,10 @@ import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { type DType, DTYPE_SIZE, type HostTensor, type TensorData, numel, typedArrayFor } from '../tensor';
 import { toFloat32 } from './dtype';
-import { WeightsError, describeJsonError } from './errors';
+import { WeightsError, describeJsonError, gitLfsPointerError } from './errors';
 import { writeAll, writeFileAtomic } from './atomic';
+// The ESM build (see src/experiment/document.ts: the UMD `main` breaks the esbuild bundle).
+import { visit as visitJson } from 'jsonc-parser/lib/esm/main.js';
 
 export { WeightsError } from './errors';
 
@@ -75,6 +79,8 @@ interface ParsedHeader {
 
 /** Validates the 8-byte header length against the file size; returns it as a number. */
 function checkHeaderLength(path: string, prefix: Buffer, fileSize: number): number {
+  const lfs = gitLfsPointerError(path, prefix, fileSize);
+  if (lfs) throw lfs;
   const n = prefix.readBigUInt64LE(0);
   if (n > BigInt(fileSize - 8)) {
     throw new WeightsError(path, `${path}: header length ${n} exceeds file size ${fileSize}; the file is truncated or not safetensors — re-download it`);
@@ -92,11 +98,65 @@ function isSafeNonNegInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
+/** How many bytes `open` reads first: the 8-byte length, or enough of an LFS pointer to name its size. */
+const HEAD_BYTES = 1024;
+
+/** A JSON integer literal: digits only, no sign, fraction or exponent (serde's `usize`). */
+const UINT_TEXT = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * What `JSON.parse` loses: it keeps the last of two equal keys silently and rounds integers
+ * above 2^53. This scan (jsonc-parser's visitor over the same text, which `JSON.parse` has
+ * already accepted) refuses a key given twice in any object of the header, and returns the
+ * exact source text of every number in a tensor's `shape` and `data_offsets`.
+ */
+function scanHeader(path: string, text: string, corrupt: string): Map<string, { shape: string[]; data_offsets: string[] }> {
+  const raw = new Map<string, { shape: string[]; data_offsets: string[] }>();
+  const keys: Set<string>[] = [];
+  visitJson(text, {
+    onObjectBegin: () => {
+      keys.push(new Set());
+    },
+    onObjectEnd: () => {
+      keys.pop();
+    },
+    onObjectProperty: (key, offset, _length, _line, _col, where) => {
+      const seen = keys[keys.length - 1];
+      if (!seen.has(key)) {
+        seen.add(key);
+        return;
+      }
+      const at = where();
+      const msg = at.length === 0
+        ? `${key === '__metadata__' ? '__metadata__' : `tensor ${q(key)}`} is listed twice in the header (again at header byte ${offset}), and a reader would silently keep one of the two`
+        : `${at[0] === '__metadata__' ? '__metadata__' : `tensor ${q(String(at[0]))}`} has the key ${q(key)} twice (again at header byte ${offset})`;
+      throw new WeightsError(path, `${path}: ${msg}; ${corrupt}`);
+    },
+    onLiteralValue: (value, offset, length, _line, _col, where) => {
+      if (typeof value !== 'number') return;
+      const at = where();
+      if (at.length !== 3 || (at[1] !== 'shape' && at[1] !== 'data_offsets') || typeof at[2] !== 'number') return;
+      const name = String(at[0]);
+      const entry = raw.get(name) ?? { shape: [], data_offsets: [] };
+      entry[at[1]][at[2]] = text.slice(offset, offset + length);
+      raw.set(name, entry);
+    },
+  }, { disallowComments: true, allowTrailingComma: false });
+  return raw;
+}
+
 /**
  * Parses and validates the JSON header. `dataSize` = file size − 8 − header length.
- * Checks: an object; `__metadata__` a string map; every entry a known dtype, an integer
- * non-negative shape, data_offsets [begin, end] inside the data section with
- * end − begin = numel · dtype size; no two entries overlapping.
+ *
+ * Rules (safetensors `tensor.rs`, `Metadata::validate` and `SafeTensors::read_metadata`,
+ * v0.4–0.5): a UTF-8 JSON object, possibly padded with spaces; no key twice; `__metadata__`
+ * a string → string map; every other entry {dtype, shape, data_offsets} with a known dtype,
+ * non-negative integer dims, data_offsets [begin, end] with begin ≤ end,
+ * end − begin = numel · dtype size and end inside the data section; sorted by (begin, end),
+ * each tensor starts where the previous ended, the first at 0 and the last ends at `dataSize`
+ * — the byte ranges tile the data section exactly, without holes, overlaps or trailing
+ * bytes. Offsets are compared as exact integers (BigInt), so a value above 2^53 is reported
+ * as written.
  */
 function parseHeader(path: string, bytes: Uint8Array, headerLength: number, dataSize: number): ParsedHeader {
   const corrupt = 'the file is corrupt or not safetensors — re-download it';
@@ -115,10 +175,11 @@ function parseHeader(path: string, bytes: Uint8Array, headerLength: number, data
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new WeightsError(path, `${path}: the header is JSON but not an object; ${corrupt}`);
   }
+  const rawNumbers = scanHeader(path, text, corrupt);
 
   const entries = new Map<string, TensorInfo>();
   const metadata: Record<string, string> = {};
-  const spans: { name: string; begin: number; end: number }[] = [];
+  const spans: { name: string; begin: bigint; end: bigint }[] = [];
   const dataStart = 8 + headerLength;
 
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
@@ -146,36 +207,58 @@ function parseHeader(path: string, bytes: Uint8Array, headerLength: number, data
       throw new WeightsError(path, `${path}: tensor ${q(name)} has dtype ${q(e.dtype)}, which LoRA Lab does not read (supported: ${Object.keys(SAFETENSORS_DTYPES).join(', ')}); convert the checkpoint to float16, bfloat16 or float32`);
     }
 
-    if (!Array.isArray(e.shape) || !e.shape.every(isSafeNonNegInt)) {
-      throw bad(`has shape ${JSON.stringify(e.shape)}, not a list of non-negative integers`);
-    }
-    const shape = e.shape as number[];
+    // Integers as written in the file (JSON.parse has rounded any above 2^53).
+    const texts = rawNumbers.get(name);
+    const exact = (key: 'shape' | 'data_offsets'): bigint[] | undefined => {
+      const v = e[key];
+      const t = texts?.[key] ?? [];
+      if (!Array.isArray(v) || !v.every((x, i) => typeof x === 'number' && UINT_TEXT.test(t[i] ?? ''))) return undefined;
+      return t.map((x) => BigInt(x));
+    };
+    const list = (key: 'shape' | 'data_offsets'): string => {
+      const v = e[key];
+      return Array.isArray(v) && texts ? `[${v.map((x, i) => (typeof x === 'number' ? texts[key][i] : JSON.stringify(x))).join(', ')}]` : JSON.stringify(v);
+    };
 
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every(isSafeNonNegInt)) {
-      throw bad(`has data_offsets ${JSON.stringify(off)}, not [begin, end] non-negative integers`);
-    }
-    const [begin, end] = off as number[];
+    const dims = exact('shape');
+    if (!dims) throw bad(`has shape ${list('shape')}, not a list of non-negative integers`);
+    const big = dims.find((d) => d > BigInt(Number.MAX_SAFE_INTEGER));
+    if (big !== undefined) throw bad(`has shape ${list('shape')} with a dimension of ${big}, far more than any file holds`);
+    const shape = dims.map(Number);
+
+    const off = exact('data_offsets');
+    if (!off || off.length !== 2) throw bad(`has data_offsets ${list('data_offsets')}, not [begin, end] non-negative integers`);
+    const [begin, end] = off;
     if (begin > end) throw bad(`has data_offsets [${begin}, ${end}] with begin after end`);
-    if (end > dataSize) {
-      throw new WeightsError(path, `${path}: tensor ${q(name)} has data_offsets [${begin}, ${end}] beyond the ${dataSize}-byte data section; the file is truncated — re-download it`);
-    }
-    const expected = numel(shape) * DTYPE_SIZE[dtype];
+    const expected = dims.reduce((a, d) => a * d, 1n) * BigInt(DTYPE_SIZE[dtype]);
     if (end - begin !== expected) {
       throw bad(`is ${e.dtype} [${shape.join(', ')}] (${expected} bytes) but data_offsets [${begin}, ${end}] span ${end - begin} bytes`);
     }
-    entries.set(name, { dtype, shape: [...shape], byteOffset: dataStart + begin, byteLength: end - begin });
+    if (end > BigInt(dataSize)) {
+      throw new WeightsError(path, `${path}: tensor ${q(name)} has data_offsets [${begin}, ${end}] beyond the ${dataSize}-byte data section; the file is truncated — re-download it`);
+    }
+    entries.set(name, { dtype, shape, byteOffset: dataStart + Number(begin), byteLength: Number(end - begin) });
     spans.push({ name, begin, end });
   }
 
-  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let prev: { name: string; begin: number; end: number } | undefined;
+  // The ranges, sorted by (begin, end), must tile [0, dataSize): each starts where the last ended.
+  spans.sort((a, b) => (a.begin < b.begin ? -1 : a.begin > b.begin ? 1 : a.end < b.end ? -1 : a.end > b.end ? 1 : 0));
+  let covered = 0n;
+  let prev: { name: string; begin: bigint; end: bigint } | undefined;
   for (const s of spans) {
-    if (s.begin === s.end) continue; // empty tensors occupy no bytes
-    if (prev && s.begin < prev.end) {
-      throw new WeightsError(path, `${path}: tensors ${q(prev.name)} [${prev.begin}, ${prev.end}] and ${q(s.name)} [${s.begin}, ${s.end}] overlap in the data section; ${corrupt}`);
+    if (s.begin < covered) {
+      throw new WeightsError(path, `${path}: tensors ${q(prev!.name)} [${prev!.begin}, ${prev!.end}] and ${q(s.name)} [${s.begin}, ${s.end}] overlap in the data section; ${corrupt}`);
     }
+    if (s.begin > covered) {
+      const after = prev ? `between ${q(prev.name)} [${prev.begin}, ${prev.end}] and` : 'before';
+      throw new WeightsError(path, `${path}: data section bytes [${covered}, ${s.begin}) belong to no tensor (a hole ${after} ${q(s.name)} [${s.begin}, ${s.end}]); ${corrupt}`);
+    }
+    covered = s.end;
     prev = s;
+  }
+  if (covered !== BigInt(dataSize)) {
+    const where = prev ? `after the last tensor ${q(prev.name)} [${prev.begin}, ${prev.end}]` : 'and the header lists no tensor';
+    throw new WeightsError(path, `${path}: the data section is ${dataSize} bytes but its tensors end at byte ${covered}, ${where}; ${corrupt}`);
   }
   return { entries, metadata };
 }
@@ -239,7 +322,7 @@ export class SafetensorsFile {
       if (st.isDirectory()) throw isFolder(path);
       const size = st.size;
       if (size < 8) throw tooShort(path, size);
-      const prefix = Buffer.alloc(8);
+      const prefix = Buffer.alloc(Math.min(size, HEAD_BYTES));
       await readFully(path, fd, prefix, 0);
       const n = checkHeaderLength(path, prefix, size);
       const headerBytes = Buffer.alloc(n);
@@ -264,7 +347,7 @@ export class SafetensorsFile {
       if (st.isDirectory()) throw isFolder(path);
       const size = st.size;
       if (size < 8) throw tooShort(path, size);
-      const prefix = Buffer.alloc(8);
+      const prefix = Buffer.alloc(Math.min(size, HEAD_BYTES));
       readFullySync(path, fd, prefix, 0);
       const n = checkHeaderLength(path, prefix, size);
       const headerBytes = Buffer.alloc(n);
@@ -534,6 +617,8 @@ export class ModelWeights {
 
   private static async openSharded(dir: string, indexPath: string): Promise<ModelWeights> {
     const text = await fsp.readFile(indexPath, 'utf8');
+    const lfs = gitLfsPointerError(indexPath, Buffer.from(text.slice(0, 1024), 'latin1'), Buffer.byteLength(text));
+    if (lfs) throw lfs;
     let index: unknown;
     try {
       index = JSON.parse(text);

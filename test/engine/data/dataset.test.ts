@@ -39,14 +39,20 @@ describe('loadDataset', () => {
     const data = await loadDataset(cfg(train), tok, 0);
     assert.deepEqual(data.train.map((e) => e.ids), [
       tok.encode('Once upon a time.'),
-      [...tok.encode('Q: Who?'), ...tok.encode(' Lily.', { addSpecialTokens: false }), EOS],
+      [...tok.encode('Q: Who? Lily.'), EOS], // prompt + completion encoded as one text, then EOS
     ]);
     assert.deepEqual(data.train.map((e) => e.source), [{ file: train, line: 1 }, { file: train, line: 2 }]);
     assert.deepEqual(data.validation, []);
     assert.deepEqual(data.skipped, []);
     const tokens = data.train[0].ids.length + data.train[1].ids.length;
-    const targets = (data.train[0].ids.length - 1) + (tok.encode(' Lily.', { addSpecialTokens: false }).length + 1);
-    assert.deepEqual(data.stats, { documents: 2, trainExamples: 2, validationExamples: 0, trainTokens: tokens, targetTokens: targets, truncated: 0, dropped: 0 });
+    // 'Q: Who?' is a prefix of 'Q: Who? Lily.' in tokens (the space goes to "▁L…"), so the completion side is the rest.
+    const promptTokens = tok.encode('Q: Who?').length;
+    assert.deepEqual(tok.encode('Q: Who? Lily.').slice(0, promptTokens), tok.encode('Q: Who?'));
+    const targets = (data.train[0].ids.length - 1) + (data.train[1].ids.length - promptTokens);
+    assert.deepEqual(data.stats, {
+      documents: 2, trainExamples: 2, validationExamples: 0, trainTokens: tokens, targetTokens: targets,
+      truncated: 0, longestTruncated: null, dropped: 0, droppedRecords: [], specialTokenText: [],
+    });
     for (const ex of data.train) assert.equal(ex.ids.filter((id) => id === BOS).length, 1);
   });
 
@@ -54,12 +60,15 @@ describe('loadDataset', () => {
     const longText = 'Lily found a small red ball in the garden. Tom and his dog went to the park.';
     const train = await files.jsonl([{ text: longText }, { prompt: 'A long prompt that fills everything up', completion: ' yes' }, { prompt: 'Hi', completion: ' yes' }]);
     assert.equal(tok.encode(longText).length, 34); // → chunks of 8, 8, 8, 8, 2
-    assert.equal(tok.encode('Hi').length + tok.encode(' yes', { addSpecialTokens: false }).length + 1, 7); // fits in 8
+    const hiYes = tok.encode('Hi yes').length + 1;
+    assert.ok(hiYes <= 8); // fits in 8
     const data = await loadDataset(cfg(train, { max_seq_length: 8 }), tok, 0);
-    assert.deepEqual(data.train.map((e) => e.ids.length), [8, 8, 8, 8, 2, 7]);
+    assert.deepEqual(data.train.map((e) => e.ids.length), [8, 8, 8, 8, 2, hiYes]);
     assert.equal(data.stats.trainExamples, 6);
     assert.equal(data.stats.truncated, 1); // the long prompt: cut to 8 prompt tokens, no completion left
     assert.equal(data.stats.dropped, 1);
+    assert.deepEqual(data.stats.droppedRecords, [{ file: train, line: 2 }]);
+    assert.deepEqual(data.stats.longestTruncated, { file: train, line: 2, tokens: tok.encode('A long prompt that fills everything up yes').length + 1, atLeast: false });
     assert.equal(data.stats.documents, 3);
     assert.ok(data.train.every((e) => e.ids.length <= 8 && countTargets(e) > 0));
   });

@@ -57,7 +57,6 @@ describe('readRecords: .jsonl', () => {
     ['{"text": "a", "messages": []}', 'the record mixes "text" and "messages"', 'keep one shape per record'],
     ['{"prompt": "a"}', '"prompt" without "completion"', 'add a "completion"'],
     ['{"completion": "a"}', '"completion" without "prompt"', 'add a "prompt" (it may be "")'],
-    ['{"prompt": "a", "completion": ""}', '"completion" is empty', 'give it the text to train on'],
     ['{"prompt": [{"role": "user", "content": "a"}], "completion": "b"}', '"prompt" must be a string, got a list', 'make it a string (for chat data use {"messages": [...]})'],
     ['{"messages": "hi"}', '"messages" must be a list, got a string', 'write "messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]'],
     ['{"messages": [{"role": "user", "content": null}]}', 'messages[0].content must be a string, got null', 'write "messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "..."}]'],
@@ -138,3 +137,47 @@ describe('readRecords: whole-file errors', () => {
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('readRecords: strict UTF-8', () => {
+  // Line 1 is 17 bytes + "\n" (bytes 0-17); line 2 starts at byte 18: {"text": "caf (13 bytes) then 0xE9 (Latin-1 é) at 18 + 13 = 31.
+  const good = Buffer.from('{"text": "hello"}\n', 'utf8');
+  assert.equal(good.length, 18);
+  const latin1Line = Buffer.concat([Buffer.from('{"text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]);
+
+  test('an invalid byte is an error file:line: invalid UTF-8 at byte N (never U+FFFD)', async () => {
+    const file = await files.file('latin1.jsonl', Buffer.concat([good, latin1Line, good]));
+    const e = await readError(file);
+    assert.equal(e.message, `${file}:2: invalid UTF-8 at byte 31; re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)${REMEDY_TAIL}`);
+  });
+
+  test('default mode lists up to 10 bad lines', async () => {
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 13; i++) lines.push(latin1Line); // 17 bytes each: the bad byte of line k (1-based) is at 17(k-1) + 13
+    assert.equal(latin1Line.length, 17);
+    const file = await files.file('many.jsonl', Buffer.concat(lines));
+    const e = await readError(file);
+    const also = [2, 3, 4, 5, 6, 7, 8, 9, 10].map((k) => `${k} (byte ${17 * (k - 1) + 13})`).join(', ');
+    assert.equal(e.message, `${file}:1: invalid UTF-8 at byte 13 (also lines ${also}, and 3 more); re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)${REMEDY_TAIL}`);
+  });
+
+  test('skip mode skips and reports each bad line; overlong forms, surrogates and truncated sequences are invalid too', async () => {
+    const bad = (bytes: number[]) => Buffer.concat([Buffer.from('{"text": "x'), Buffer.from(bytes), Buffer.from('"}\n')]);
+    const file = await files.file('skip.jsonl', Buffer.concat([
+      good, bad([0xc0, 0xaf]), bad([0xed, 0xa0, 0x80]), bad([0xe2, 0x98]), Buffer.from('{"text": "ok ☕"}\n'), bad([0xf4, 0x90, 0x80, 0x80]),
+    ]));
+    const { records, skipped } = await readRecords(file, skipping);
+    assert.deepEqual(records.map((r) => [r.source.line, r.kind === 'text' ? r.text : '']), [[1, 'hello'], [5, 'ok ☕']]);
+    // {"text": "x is 11 bytes, so each bad byte is 11 bytes into its line; lines 2-4 are 16, 17, 16 bytes long and start at 18, 34, 51.
+    const line6 = 67 + Buffer.byteLength('{"text": "ok ☕"}\n');
+    assert.deepEqual(skipped.map((s) => [s.line, s.reason]), [
+      [2, 'invalid UTF-8 at byte 29'], [3, 'invalid UTF-8 at byte 45'], [4, 'invalid UTF-8 at byte 62'], [6, `invalid UTF-8 at byte ${line6 + 11}`],
+    ]);
+  });
+
+  test('.txt: a document with an invalid line is skipped in skip mode', async () => {
+    const file = await files.file('doc.txt', Buffer.concat([Buffer.from('First doc.\n\nSecond caf'), Buffer.from([0xe9]), Buffer.from('\nstill second\n\nThird.\n')]));
+    const { records, skipped } = await readRecords(file, skipping);
+    assert.deepEqual(records.map((r) => (r.kind === 'text' ? r.text : '')), ['First doc.', 'Third.']);
+    assert.deepEqual(skipped.map((s) => [s.line, s.reason]), [[3, 'invalid UTF-8 at byte 22']]);
+  });
+});

@@ -1,9 +1,10 @@
 /** Records → examples with the real stories260K tokenizer: ids, target masks, chunking, truncation. */
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { loadTokenizer, type Tokenizer } from '../../../src/engine/tokenizer/index';
-import { DataError, tokenizeRecord, type DataRecord, type Example, type TokenizedRecord } from '../../../src/engine/data/index';
-import { BOS, EOS, SIMPLE_TEMPLATE, TempFiles, countTargets, mask, storiesTokenizer } from './helpers';
+import { DataError, TEXT_PIECE_CHARS, maxDataChars, tokenizeRecord, tokenizeRecordSteps, type DataRecord, type Example, type TokenizedRecord } from '../../../src/engine/data/index';
+import { BOS, EOS, SHAKESPEARE, SIMPLE_TEMPLATE, TempFiles, mask, storiesTokenizer } from './helpers';
 
 const files = new TempFiles();
 after(() => files.cleanup());
@@ -31,6 +32,28 @@ function only(result: TokenizedRecord): Example {
 }
 
 const bosCount = (ids: number[]) => ids.filter((id) => id === BOS).length;
+
+interface GoldenCase { text: string; ids: number[]; tokens: string[] }
+const GOLDEN = (JSON.parse(readFileSync('/work/shared/golden/stories260K_tokenizer.json', 'utf8')) as { cases: GoldenCase[] }).cases;
+/** The golden case of `t` (ids from llama2.c's encoder, BOS first). */
+function golden(t: string): GoldenCase {
+  const c = GOLDEN.find((x) => x.text === t);
+  assert.ok(c, `no golden case for ${JSON.stringify(t)}`);
+  return c;
+}
+/** The id of a token string, as the golden cases pair them. */
+function goldenId(token: string): number {
+  for (const c of GOLDEN) {
+    const i = c.tokens.indexOf(token);
+    if (i >= 0) return c.ids[i];
+  }
+  assert.fail(`no golden case has the token ${JSON.stringify(token)}`);
+}
+function commonPrefixLength(a: number[], b: number[]): number {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i;
+}
 const ones = (n: number, zerosFirst = 1) => Array.from({ length: n }, (_, i) => (i < zerosFirst ? 0 : 1));
 
 describe('text records', () => {
@@ -77,34 +100,64 @@ describe('prompt/completion records', () => {
   const prompt = 'Q: What did Lily find?';
   const completion = ' A small red ball.';
 
-  test('ids are encode(prompt) + encode(completion, no special tokens) + EOS (as TRL appends eos_token)', () => {
-    const ex = only(run(pc(prompt, completion)));
-    const p = tok.encode(prompt);
-    const c = tok.encode(completion, { addSpecialTokens: false });
-    assert.deepEqual(ex.ids, [...p, ...c, EOS]);
+  // Reference ids from ../shared/golden (llama2.c's own encoder on the concatenated text).
+  test('the ids are prompt + completion encoded as ONE text (golden ids), then EOS: no lone "▁" at the boundary', () => {
+    const once = golden('Once upon a time, there was a little girl named Lily.');
+    const ex = only(run(pc('Once upon a', ' time, there was a little girl named Lily.')));
+    assert.deepEqual(ex.ids, [...once.ids, EOS]);
+    assert.ok(!ex.ids.includes(goldenId('▁')), 'a lone ▁ token');
+    // Prompt "Once upon a" = <s> ▁Once ▁upon ▁a (hand-checked against the golden tokens): 4 tokens not trained.
+    assert.deepEqual(once.tokens.slice(0, 4), ['<s>', '▁Once', '▁upon', '▁a']);
+    assert.deepEqual(mask(ex), ones(ex.ids.length, 4));
     assert.equal(bosCount(ex.ids), 1);
   });
 
-  test('completion_only_loss: targets are the completion tokens and its EOS; otherwise all after BOS', () => {
-    const p = tok.encode(prompt).length;
-    const n = p + tok.encode(completion, { addSpecialTokens: false }).length + 1;
-    const completionOnly = only(run(pc(prompt, completion), { completionOnlyLoss: true }));
-    assert.deepEqual(mask(completionOnly), ones(n, p));
-    assert.equal(countTargets(completionOnly), n - p);
-    const full = only(run(pc(prompt, completion), { completionOnlyLoss: false }));
-    assert.deepEqual(full.ids, completionOnly.ids);
-    assert.deepEqual(mask(full), ones(n));
+  test('a token merging the end of the prompt with the start of the completion counts on the completion side', () => {
+    // "Once upon a ti" + "me": one text → <s> ▁Once ▁upon ▁a ▁time (golden); ▁time holds "me", so it is trained.
+    const ex = only(run(pc('Once upon a ti', 'me')));
+    assert.deepEqual(ex.ids, [...golden('Once upon a time').ids, EOS]);
+    assert.deepEqual(mask(ex), [0, 0, 0, 0, 1, 1]);
+    // Without completion_only_loss: every token after BOS.
+    assert.deepEqual(mask(only(run(pc('Once upon a ti', 'me'), { completionOnlyLoss: false }))), [0, 1, 1, 1, 1, 1]);
   });
 
-  test('a completion that already ends with the EOS token gets no second EOS', () => {
-    const ex = only(run(pc('Hi', ' there</s>')));
-    assert.deepEqual(ex.ids, [...tok.encode('Hi'), ...tok.encode(' there', { addSpecialTokens: false }), EOS]);
+  test('an empty prompt: BOS then the completion; every token after BOS is a target', () => {
+    const ex = only(run(pc('', 'Once upon a time')));
+    assert.deepEqual(ex.ids, [...golden('Once upon a time').ids, EOS]);
+    assert.deepEqual(mask(ex), [0, 1, 1, 1, 1, 1]);
+  });
+
+  test('an empty completion trains on the EOS alone (TRL)', () => {
+    const ex = only(run(pc('Once upon a time', '')));
+    assert.deepEqual(ex.ids, [...golden('Once upon a time').ids, EOS]);
+    assert.deepEqual(mask(ex), [0, 0, 0, 0, 0, 1]);
+  });
+
+  test('special-token text in a completion is plain characters (golden ids of "<", "/", "s", ">"), not an EOS; flagged once', () => {
+    const result = run(pc('Once upon a time', '</s>'));
+    const ex = only(result);
+    const plain = ['<', '/', 's', '>'].map(goldenId);
+    assert.deepEqual(ex.ids, [...golden('Once upon a time').ids, ...plain, EOS]);
     assert.equal(ex.ids.filter((id) => id === EOS).length, 1);
+    assert.deepEqual(mask(ex), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    assert.equal(result.specialTokenText, '</s>');
+    // "<s>" in a prompt is no second BOS either.
+    const ex2 = only(run(pc('<s>', 'a')));
+    assert.equal(bosCount(ex2.ids), 1);
+    assert.deepEqual(ex2.ids.slice(0, 5), [BOS, goldenId('▁'), goldenId('<'), goldenId('s'), goldenId('>')]);
+    assert.equal(run(pc('Once', ' upon')).specialTokenText, undefined);
+  });
+
+  test('text records: special-token text is plain too', () => {
+    const result = run(text('a</s>b'));
+    // <s> ▁a < / s > b: hand-checked (stories260K has no merge for these characters).
+    assert.deepEqual(only(result).ids, [BOS, goldenId('▁a'), ...['<', '/', 's', '>'].map(goldenId), goldenId('b')]);
+    assert.equal(result.specialTokenText, '</s>');
   });
 
   test('longer than max_seq_length: truncated (start kept), flagged; nothing left to train on → no example', () => {
     const all = only(run(pc(prompt, completion)));
-    const p = tok.encode(prompt).length;
+    const p = commonPrefixLength(tok.encode(prompt), tok.encode(prompt + completion));
     const L = p + 3;
     const cut = run(pc(prompt, completion), { maxSeqLength: L });
     assert.equal(cut.truncated, true);
@@ -197,5 +250,72 @@ describe('messages records', () => {
     assert.equal(r2.what, 'the chat template does not render this conversation incrementally (the text up to messages[1] is not a prefix of the whole), so the assistant tokens cannot be located');
     // Without completion-only loss no spans are needed, so the record is fine.
     assert.equal(run(chat, { maxSeqLength: 64, completionOnlyLoss: false }, nonIncremental).examples.length, 1);
+  });
+});
+
+describe('special-token text inside chat messages', () => {
+  test('a content holding "</s>" stays plain text; the template\'s own </s> markers stay EOS; ids = one-go encoding', async () => {
+    const { Tokenizer: HfTokenizer } = await import('@huggingface/tokenizers');
+    const json = JSON.parse(readFileSync('/work/shared/models/stories260K/tokenizer.json', 'utf8')) as Record<string, unknown>;
+    // The library itself with no added tokens: every "</s>" it sees is four characters.
+    const bare = new HfTokenizer({ ...json, added_tokens: [] }, {});
+    const plain = (t: string) => bare.encode(t, { add_special_tokens: false }).ids;
+    const messages = [{ role: 'user', content: 'I said </s> ok' }, { role: 'assistant', content: 'Fine.' }];
+    const result = run({ kind: 'messages', messages, source }, {}, chatTok);
+    const ex = only(result);
+    // Render: <s>[user] I said </s> ok</s>[assistant] Fine.</s> — the library splits at each template marker.
+    assert.deepEqual(ex.ids, [BOS, ...plain('[user] I said </s> ok'), EOS, ...plain('[assistant] Fine.'), EOS]);
+    assert.equal(ex.ids.filter((id) => id === EOS).length, 2);
+    assert.equal(result.specialTokenText, '</s>');
+    const targets = ex.ids.filter((_, i) => ex.target[i] === 1).map((id) => chatTok.idToToken(id));
+    assert.deepEqual(targets, ['F', 'in', 'e', '.', '</s>']); // the header's space is its own ▁ token
+  });
+
+  test('a template that edits the content (trim) with special-token text in it: a bad record, not a silent EOS', async () => {
+    const trimming = await loadTokenizer(await files.chatModel('{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content | trim }}{{ eos_token }}{% endfor %}'));
+    const r = tokenizeRecord({ kind: 'messages', messages: [{ role: 'user', content: ' x </s> ' }, { role: 'assistant', content: 'y' }], source }, trimming, { maxSeqLength: 64, completionOnlyLoss: true });
+    assert.ok(!('examples' in r));
+    assert.match(r.what, /special token "<\/s>".*chat template changes message text/);
+  });
+});
+
+describe('large records (bounded work)', () => {
+  const story = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. ';
+
+  test('maxDataChars: 4 × (L + 16) × longest token; stories260K\'s longest token is 7 characters (▁little, ▁friend)', () => {
+    assert.equal(tok.maxTokenChars, 7);
+    assert.equal(maxDataChars(512, 7), 4 * 528 * 7);
+  });
+
+  test('a huge completion is cut by characters first: fast, and the first L ids equal the whole text encoded in one go', () => {
+    const L = 64;
+    const completion = story.repeat(3000); // 282,000 characters
+    const t0 = performance.now();
+    const result = run(pc('Tell me a story.', completion), { maxSeqLength: L });
+    const ms = performance.now() - t0;
+    assert.ok(result.cutChars === 'Tell me a story.'.length + completion.length && result.truncated);
+    const whole = tok.encode('Tell me a story.' + completion); // the tokenizer on the concatenated string
+    assert.deepEqual(only(result).ids, whole.slice(0, L));
+    assert.ok(ms < 1500, `took ${ms} ms`);
+  });
+
+  test('a huge chat message is cut too, the truncated ids equal the one-go render encoding', () => {
+    const L = 48;
+    const messages = [{ role: 'user', content: 'Story?' }, { role: 'assistant', content: story.repeat(2000) }, { role: 'user', content: 'More' }];
+    const result = run({ kind: 'messages', messages, source }, { maxSeqLength: L }, chatTok);
+    assert.ok(result.cutChars !== undefined && result.truncated);
+    const whole = chatTok.encode(chatTok.applyChatTemplate(messages), { addSpecialTokens: false });
+    assert.deepEqual(only(result).ids, whole.slice(0, L));
+  });
+
+  test('a text record longer than one piece is tokenized in pieces with the same ids as one pass', () => {
+    const long = readFileSync(SHAKESPEARE, 'utf8').slice(0, 3 * TEXT_PIECE_CHARS + 1234);
+    const steps = tokenizeRecordSteps(text(long), tok, { maxSeqLength: 128, completionOnlyLoss: true });
+    let yields = 0;
+    let r = steps.next();
+    while (!r.done) { yields++; r = steps.next(); }
+    assert.ok(yields >= 3, `yielded ${yields} times`);
+    assert.ok('examples' in r.value);
+    assert.deepEqual(r.value.examples.flatMap((e) => e.ids), tok.encode(long).slice(0, r.value.examples.length * 128));
   });
 });

@@ -303,3 +303,30 @@ test('writePeftAdapter refuses bad modules', async () => {
   await rejectsWeights(writePeftAdapter(dir, { r: 2, lora_alpha: 2 }, new Map([['other', good]])), '"other"');
   assert.equal(fs.existsSync(dir), false);
 });
+
+test('a key with base_model.model. twice is named as such, not blamed on another model', async () => {
+  // adapter_model.safetensors written byte by byte: two F32 [1, 2] / [2, 1] tensors whose keys
+  // carry the PEFT prefix twice, as when get_peft_model is applied to a PeftModel.
+  const dir = path.join(tmp, 'doubled');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 1, lora_alpha: 2 }));
+  const key = (w: string) => `base_model.model.base_model.model.model.layers.0.self_attn.q_proj.lora_${w}.weight`;
+  const header = JSON.stringify({
+    [key('A')]: { dtype: 'F32', shape: [1, 2], data_offsets: [0, 8] },
+    [key('B')]: { dtype: 'F32', shape: [2, 1], data_offsets: [8, 16] },
+  });
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(header)));
+  fs.writeFileSync(path.join(dir, 'adapter_model.safetensors'), Buffer.concat([len, Buffer.from(header), Buffer.alloc(16)]));
+  const err = await rejectsWeights(readPeftAdapter(dir), path.join(dir, 'adapter_model.safetensors'), `"${key('A')}"`, 'has the prefix base_model.model. twice', 'wrapped twice');
+  assert.doesNotMatch(err.message, /different model/);
+});
+
+test('a missing r or lora_alpha is called missing, with PEFT\'s default', async () => {
+  const dir = copyAdapter('missing-alpha');
+  editConfig(dir, (c) => { delete c.lora_alpha; });
+  const err = await rejectsWeights(readPeftAdapter(dir), path.join(dir, 'adapter_config.json'), '"lora_alpha" is missing', "PEFT's default is 8");
+  assert.doesNotMatch(err.message, /undefined/);
+  editConfig(dir, (c) => { c.lora_alpha = 8; delete c.r; });
+  await rejectsWeights(readPeftAdapter(dir), path.join(dir, 'adapter_config.json'), '"r" is missing', "PEFT's default is 8");
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../../../src/engine/tensor';
-import { SafetensorsFile, WeightsError, writeSafetensors } from '../../../src/engine/weights/safetensors';
+import { SafetensorsFile, WeightsError, openCheckpoint, writeSafetensors } from '../../../src/engine/weights/safetensors';
 import { STORIES_DIR, bytesOf, makeTemp, rawSafetensors, rejectsWeights, rmTemp } from './helpers';
 
 const tmp = makeTemp('st');
@@ -228,4 +228,69 @@ test('WeightsError is exported from safetensors and is an Error', () => {
   const e = new WeightsError('x.safetensors', 'x.safetensors: bad\nthing');
   assert.equal(e.message, 'x.safetensors: bad thing');
   assert.ok(e instanceof Error);
+});
+
+// The format's own rules (safetensors `tensor.rs`: `Metadata::validate`, `read_metadata`), on
+// files written byte by byte here: header text as a string, data as raw bytes.
+test('a name listed twice in the header is refused, naming it (JSON.parse would keep the last)', async () => {
+  const entry = '{"dtype":"F32","shape":[4],"data_offsets":[0,16]}';
+  const data = new Uint8Array(16);
+  await openFails(put('dup.safetensors', rawSafetensors(`{"w":${entry},"w":${entry}}`, data)), '"w"', 'listed twice');
+  // The same name spelt with an escape is the same key.
+  await openFails(put('dup-escaped.safetensors', rawSafetensors(`{"w":${entry},"\\u0077":{"dtype":"F16","shape":[8],"data_offsets":[0,16]}}`, data)), '"w"', 'listed twice');
+  await openFails(put('dup-meta.safetensors', rawSafetensors(`{"__metadata__":{"format":"pt"},"w":${entry},"__metadata__":{}}`, data)), '__metadata__', 'listed twice');
+  await openFails(put('dup-field.safetensors', rawSafetensors('{"w":{"dtype":"F16","shape":[4],"dtype":"F32","data_offsets":[0,16]}}', data)), '"w"', 'key "dtype" twice');
+  await openFails(put('dup-meta-key.safetensors', rawSafetensors(`{"__metadata__":{"format":"pt","format":"np"},"w":${entry}}`, data)), '__metadata__', 'key "format" twice');
+});
+
+test('tensor byte ranges must tile the data section: no hole, overlap or trailing bytes', async () => {
+  const f32 = (begin: number, end: number, n = (end - begin) / 4) => ({ dtype: 'F32', shape: [n], data_offsets: [begin, end] });
+  // A hole between two tensors, and one before the first.
+  await openFails(put('hole.safetensors', rawSafetensors({ a: f32(0, 8), b: f32(12, 16) }, new Uint8Array(16))), 'bytes [8, 12)', '"a" [0, 8]', '"b" [12, 16]');
+  await openFails(put('hole-start.safetensors', rawSafetensors({ b: f32(4, 16) }, new Uint8Array(16))), 'bytes [0, 4)', 'before "b"');
+  // Bytes after the last tensor.
+  await openFails(put('trailing.safetensors', rawSafetensors({ a: f32(0, 8) }, new Uint8Array(12))), 'data section is 12 bytes', 'end at byte 8', '"a" [0, 8]');
+  await openFails(put('no-tensors.safetensors', rawSafetensors({ __metadata__: { format: 'pt' } }, new Uint8Array(4))), 'data section is 4 bytes', 'lists no tensor');
+  // An empty tensor inside another's range is an overlap for the reference too.
+  await openFails(put('empty-inside.safetensors', rawSafetensors({ a: f32(0, 8), e: f32(4, 4, 0) }, new Uint8Array(8))), '"a" [0, 8]', '"e" [4, 4]', 'overlap');
+  // Two tensors on the same bytes.
+  await openFails(put('same.safetensors', rawSafetensors({ a: f32(0, 8), b: f32(0, 8) }, new Uint8Array(8))), '"a" [0, 8]', '"b" [0, 8]', 'overlap');
+
+  // Valid: tensors listed out of order still tile [0, 12); a header with no tensors and no data.
+  const ok = await SafetensorsFile.open(put('unordered.safetensors', rawSafetensors({ c: f32(8, 12), a: f32(0, 4), b: f32(4, 8) }, new Uint8Array(12))));
+  assert.deepEqual(ok.names(), ['a', 'b', 'c']);
+  assert.equal(ok.info('c').byteOffset, 8 + rawHeader(ok.path).n + 8);
+  ok.close();
+  const empty = await SafetensorsFile.open(put('empty.safetensors', rawSafetensors('{}      ')));
+  assert.deepEqual(empty.names(), []);
+  empty.close();
+});
+
+test('offsets and lengths above 2^53 are read and reported exactly', async () => {
+  const data = new Uint8Array(16);
+  // 2^64 − 1: JSON.parse would make it 18446744073709552000.
+  await openFails(put('u64max.safetensors', rawSafetensors('{"w":{"dtype":"U8","shape":[16],"data_offsets":[0,18446744073709551615]}}', data)), '"w"', 'data_offsets [0, 18446744073709551615] span 18446744073709551615 bytes');
+  // 2^53 + 1 and 2^53 + 17 (odd, so not doubles): span exactly 16 as the shape says (in doubles
+  // it would be 15 or 17), so the complaint is the one about the file's size.
+  await openFails(put('above53.safetensors', rawSafetensors('{"w":{"dtype":"F32","shape":[4],"data_offsets":[9007199254740993,9007199254741009]}}', data)), 'data_offsets [9007199254740993, 9007199254741009] beyond the 16-byte data section');
+  // 2^53 − 1 bytes from 2 to 2^53 + 1: consistent only in exact arithmetic.
+  await openFails(put('span53.safetensors', rawSafetensors('{"w":{"dtype":"U8","shape":[9007199254740991],"data_offsets":[2,9007199254740993]}}', data)), '"w"', 'data_offsets [2, 9007199254740993] beyond');
+  await openFails(put('span53-bad.safetensors', rawSafetensors('{"w":{"dtype":"U8","shape":[9007199254740991],"data_offsets":[0,9007199254740993]}}', data)), '"w"', '(9007199254740991 bytes)', 'span 9007199254740993 bytes');
+  await openFails(put('huge-dim.safetensors', rawSafetensors('{"w":{"dtype":"F32","shape":[0,18446744073709551616],"data_offsets":[0,0]}}', data)), '"w"', 'shape [0, 18446744073709551616]', 'dimension of 18446744073709551616');
+  // Integers only, as written (serde reads data_offsets as usize): 16.0 and 1.6e1 are not.
+  await openFails(put('float-offset.safetensors', rawSafetensors('{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16.0]}}', data)), '"w"', 'data_offsets [0, 16.0]');
+  await openFails(put('exp-dim.safetensors', rawSafetensors('{"w":{"dtype":"F32","shape":[4e0],"data_offsets":[0,16]}}', data)), '"w"', 'shape [4e0]');
+});
+
+test('a Git LFS pointer is named as such, with the fix', async () => {
+  const pointer = 'version https://git-lfs.github.com/spec/v1\noid sha256:9e1f5e7bd7e0c3c3d2c0aa7b7d85d40c4b5e2ff1fd0b1a48e4e8bd8a3f3f0c1d\nsize 1102897\n';
+  await openFails(put('lfs.safetensors', Buffer.from(pointer, 'ascii')), 'Git LFS pointer', `(${pointer.length} bytes)`, '1102897-byte file', 'git lfs pull');
+  // In a model folder, both model.safetensors and the shard index.
+  const dir = path.join(tmp, 'lfs-model');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), pointer);
+  await rejectsWeights(openCheckpoint(dir), path.join(dir, 'model.safetensors'), 'Git LFS pointer', 'git lfs pull');
+  fs.rmSync(path.join(dir, 'model.safetensors'));
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), pointer);
+  await rejectsWeights(openCheckpoint(dir), 'model.safetensors.index.json', 'Git LFS pointer', 'git lfs pull');
 });

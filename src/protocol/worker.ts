@@ -1,0 +1,110 @@
+/**
+ * The inference worker protocol (extension host ⇄ `dist/worker.js`, over Node IPC), typed once
+ * and imported by both ends. Every message carries `v`, the protocol version; a receiver
+ * validates what arrives with the `is…` guards and ignores what it does not understand.
+ *
+ * Flow: the worker sends `ready` once it runs. Every request carries an `id` chosen by the
+ * parent; the worker answers each request with exactly one final event carrying the same `id`
+ * (`loaded`, `generated`, `scored`, `activated`, or `error`), and `generate` streams `token`
+ * events before its `generated`. `cancel` ends a running `generate` early: its `generated` then
+ * comes with `finish_reason: "cancelled"` on the unfinished variants. `shutdown` makes the worker
+ * release its sessions and exit 0.
+ *
+ * The worker keeps one compiled session per loaded model (the most recent `load`); adapters are
+ * feeds of that session, kept in an LRU cache by bytes. A variant's `adapter` is a PEFT adapter
+ * folder path, or null for the base model.
+ */
+
+export const WORKER_PROTOCOL_VERSION = 1;
+
+export interface ChatMessageLike {
+  role: string;
+  content: string;
+}
+
+/** Decoding settings (Hugging Face `GenerationConfig` names); absent = generation_config.json, then HF defaults. */
+export interface GenerationParams {
+  max_new_tokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  repetition_penalty?: number;
+  /** Stop strings: generation ends before the first one (finish_reason "stop"). */
+  stop?: string[];
+  seed?: number;
+}
+
+export type FinishReason = 'eos' | 'length' | 'stop' | 'cancelled';
+
+export interface GenerationResult {
+  adapter: string | null;
+  /** New token ids (the EOS included when generation stopped on it). */
+  ids: number[];
+  text: string;
+  finish_reason: FinishReason;
+}
+
+export type WorkerRequest =
+  | { v: 1; type: 'load'; id: number; model: string; device?: 'auto' | 'cpu' | 'cuda' | 'webgpu'; threads?: number }
+  | { v: 1; type: 'activate'; id: number; adapter: string | null }
+  | { v: 1; type: 'generate'; id: number; variants: (string | null)[]; prompt?: string; messages?: ChatMessageLike[]; params: GenerationParams }
+  | { v: 1; type: 'score'; id: number; adapter: string | null; text: string }
+  | { v: 1; type: 'cancel'; id: number }
+  | { v: 1; type: 'shutdown' };
+
+export interface AdapterInfoLike {
+  path: string;
+  /** Rank per module when they differ, else the single rank. */
+  r: number | Record<string, number>;
+  lora_alpha: number;
+  target_modules: string[];
+  base_model_name_or_path: string | null;
+}
+
+export type WorkerEvent =
+  | { v: 1; type: 'ready'; pid: number }
+  | { v: 1; type: 'loaded'; id: number; model: string; model_type: string; provider: string; max_positions: number; has_chat_template: boolean }
+  | { v: 1; type: 'activated'; id: number; adapter: AdapterInfoLike | null }
+  /** A streamed text delta of variant `variant` (index into the request's `variants`). */
+  | { v: 1; type: 'token'; id: number; variant: number; text: string }
+  | { v: 1; type: 'generated'; id: number; results: GenerationResult[] }
+  /** Per predicted token (BOS first in token_ids, nll one shorter): natural-log NLL. */
+  | { v: 1; type: 'scored'; id: number; token_ids: number[]; tokens: string[]; nll: number[]; mean_nll: number }
+  | { v: 1; type: 'log'; line: string }
+  /** `id` null: not tied to a request (e.g. a failure while starting). */
+  | { v: 1; type: 'error'; id: number | null; message: string };
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+const isAdapterRef = (x: unknown) => x === null || typeof x === 'string';
+
+export function isWorkerRequest(x: unknown): x is WorkerRequest {
+  if (!isObj(x) || x.v !== WORKER_PROTOCOL_VERSION || typeof x.type !== 'string') return false;
+  if (x.type === 'shutdown') return true;
+  if (typeof x.id !== 'number') return false;
+  switch (x.type) {
+    case 'load': return typeof x.model === 'string';
+    case 'activate': return isAdapterRef(x.adapter);
+    case 'generate':
+      return Array.isArray(x.variants) && x.variants.length > 0 && x.variants.every(isAdapterRef) && isObj(x.params)
+        && (typeof x.prompt === 'string') !== Array.isArray(x.messages);
+    case 'score': return isAdapterRef(x.adapter) && typeof x.text === 'string';
+    case 'cancel': return true;
+    default: return false;
+  }
+}
+
+export function isWorkerEvent(x: unknown): x is WorkerEvent {
+  if (!isObj(x) || x.v !== WORKER_PROTOCOL_VERSION || typeof x.type !== 'string') return false;
+  switch (x.type) {
+    case 'ready': return typeof x.pid === 'number';
+    case 'loaded': return typeof x.id === 'number' && typeof x.model === 'string';
+    case 'activated': return typeof x.id === 'number' && (x.adapter === null || isObj(x.adapter));
+    case 'token': return typeof x.id === 'number' && typeof x.variant === 'number' && typeof x.text === 'string';
+    case 'generated': return typeof x.id === 'number' && Array.isArray(x.results);
+    case 'scored': return typeof x.id === 'number' && Array.isArray(x.nll) && Array.isArray(x.token_ids);
+    case 'log': return typeof x.line === 'string';
+    case 'error': return (x.id === null || typeof x.id === 'number') && typeof x.message === 'string';
+    default: return false;
+  }
+}
