@@ -1,21 +1,24 @@
 /**
- * `loralab bench`: forward and LoRA train-step (forward + backward) throughput, and decode
- * throughput with the KV cache against recomputing the whole prefix each token, on a documented
- * random-weight Llama config. Prints figures and ratios; not a test.
+ * `loralab bench`: forward and LoRA train-step (forward + backward) throughput; decode
+ * throughput with the KV cache against recomputing the whole prefix each token, with and without
+ * an adapter; 4 adapters in one multi-LoRA batch against 4 runs one after another; and adapter
+ * swap latency (new feeds) against building a fresh session. On a documented random-weight Llama
+ * config. Prints figures and ratios; not a test.
  */
 import { availableParallelism, cpus } from 'node:os';
 import { gradients } from '../engine/autodiff/index';
 import { serializeModel } from '../engine/graph/onnx';
-import { initLora, isTargeted } from '../engine/lora/index';
+import { adapterFeeds, stackedAdapterFeeds } from '../engine/lora/feeds';
+import { type LoraGraph, initLora, isTargeted } from '../engine/lora/index';
 import { llamaFamily, resolveLlamaConfig } from '../engine/models/llama';
 import { randomWeights } from '../engine/models/random';
 import { createRng } from '../engine/data/random';
 import { type DecoderConfig, presentNames } from '../engine/models/types';
 import { KvCacheStep } from '../engine/infer/kv-cache';
+import { type LoraWeights, type PeftAdapter, completeLoraConfig, peftKey } from '../engine/weights/peft';
 import { type Device, Session } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { causalLMLoss } from '../engine/train/loss';
-import { peftKey } from '../engine/weights/peft';
 import { AdamW, initAdamState } from '../engine/train/optimizer';
 import { emitJson, info } from './output';
 
@@ -26,7 +29,14 @@ export const BENCH_CONFIG: DecoderConfig = resolveLlamaConfig({
   rope_theta: 10000, tie_word_embeddings: false, bos_token_id: 1, eos_token_id: 2,
 }, 'bench config');
 
+/** The bench model with `layers` decoder layers (fewer for a quick check; the figures then are not comparable). */
+export function benchConfig(layers = BENCH_CONFIG.num_hidden_layers): DecoderConfig {
+  return { ...BENCH_CONFIG, num_hidden_layers: layers };
+}
+
 export interface BenchArgs {
+  /** Decoder layers of the bench model (default 8; fewer only to check that the bench runs). */
+  layers?: number;
   device?: Device;
   threads?: number;
   batch?: number;
@@ -42,7 +52,7 @@ interface Built { session: Session; feeds: Record<string, HostTensor>; buildMs: 
 
 async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, 'batch' | 'seq' | 'rank'>> & BenchArgs): Promise<Built> {
   const t0 = performance.now();
-  const cfg = BENCH_CONFIG;
+  const cfg = benchConfig(args.layers);
   const lm = llamaFamily.build(cfg, randomWeights(llamaFamily, cfg, 1), { loraTargets: (m) => isTargeted(m, 'all-linear') });
   const g = lm.graph;
   const labels = g.input('labels', 'int64', ['B', 'T']);
@@ -105,27 +115,68 @@ async function time(b: Built, iters: number): Promise<number[]> {
   return ms;
 }
 
-/**
- * Decode throughput at batch 1: a prompt of `seq` random tokens, then `newTokens` tokens, with
- * the KV cache (one token per call) and recomputing the full prefix every token (what
- * `fullForwardStep` does), both on the same KV-cache session (P = 0 for the recompute).
- */
-async function benchDecode(a: Required<Pick<BenchArgs, 'seq' | 'newTokens'>> & BenchArgs) {
-  const cfg = BENCH_CONFIG;
-  const lm = llamaFamily.build(cfg, randomWeights(llamaFamily, cfg, 1), { kvCache: true });
+/** A KV-cache session of the bench model (optionally with LoRA on every linear layer) and what `KvCacheStep` drives. */
+async function decodeSession(cfg: DecoderConfig, a: BenchArgs, lora: 'none' | 'single' | 'multi', name: string) {
+  const t0 = performance.now();
+  const lm = llamaFamily.build(cfg, randomWeights(llamaFamily, cfg, 1), {
+    kvCache: true, multiLora: lora === 'multi', loraTargets: lora === 'none' ? undefined : (m) => isTargeted(m, 'all-linear'),
+  });
   const g = lm.graph;
   g.output(lm.logits, 'logits');
   lm.cache!.present.forEach((kv, i) => {
     g.output(kv.key, presentNames(i).key);
     g.output(kv.value, presentNames(i).value);
   });
-  const session = await Session.create(serializeModel(g), { device: a.device ?? 'cpu', threads: a.threads, name: 'bench decode' });
+  const session = await Session.create(serializeModel(g), { device: a.device ?? 'cpu', threads: a.threads, name });
+  const buildMs = performance.now() - t0;
+  let loraFeeds: Record<string, HostTensor> = {};
+  const step = new KvCacheStep({ config: cfg, dtype: 'float32', runFeeds: (feeds) => session.run({ ...feeds, ...loraFeeds }) });
+  return { lora: lm.lora, session, step, buildMs, setFeeds: (f: Record<string, HostTensor>) => (loraFeeds = f) };
+}
+
+/** A random rank-`r` PEFT adapter on every module of `lora` (lora_alpha 2r; B random, not zero, so it does work). */
+function benchAdapter(lora: LoraGraph, r: number, seed: number): PeftAdapter {
+  const rand = createRng(seed);
+  const modules = new Map<string, LoraWeights>();
+  for (const m of lora.modules) {
+    const { in: inF, out: outF } = lora.shapes.get(m)!;
+    const { A, B } = initLora(r, inF, outF, rand);
+    (B.data as Float32Array).forEach((_, i, arr) => (arr[i] = (rand() - 0.5) * 0.01));
+    modules.set(m, { module: m, A, B });
+  }
+  return { config: completeLoraConfig({ r, lora_alpha: 2 * r }, lora.modules), modules };
+}
+
+/** Wall time of a prefill of `rows` then `newTokens` decode calls (given next ids), in ms. */
+async function decodeRun(step: KvCacheStep, rows: number[][], next: number[][]): Promise<number> {
+  const t0 = performance.now();
+  let { cache } = await step.prefill(rows);
+  for (const ids of next) ({ cache } = await step.extend(cache, ids));
+  return performance.now() - t0;
+}
+
+/**
+ * Decode throughput: a prompt of `seq` random tokens, then `newTokens` tokens.
+ * - batch 1 without LoRA: with the KV cache (one token per call) and recomputing the full prefix
+ *   every token (what `fullForwardStep` does), both on the same KV-cache session (P = 0 for the
+ *   recompute);
+ * - batch 1 with a rank-`rank` adapter on every linear layer (the single-adapter graph);
+ * - 4 adapters: one multi-LoRA batch of 4 rows (row i = adapter i) against 4 runs one after
+ *   another on the single-adapter graph (swapping feeds between runs), prefill included in both;
+ * - swap latency: `adapterFeeds` of one of two rank-`rank` adapters (what `setAdapter` does)
+ *   against building and compiling a fresh session of the same graph.
+ */
+async function benchDecode(a: Required<Pick<BenchArgs, 'seq' | 'newTokens' | 'rank'>> & BenchArgs) {
+  const cfg = benchConfig(a.layers);
+  const rand = createRng(3);
+  const ids = Array.from({ length: a.seq + a.newTokens }, () => Math.floor(rand() * cfg.vocab_size));
+  const prompt = ids.slice(0, a.seq);
+  const next = ids.slice(a.seq).map((id) => [id]);
+  const plain = await decodeSession(cfg, a, 'none', 'bench decode');
+  let base: { prefillMs: number; cacheTokensPerS: number; recomputeTokensPerS: number };
   try {
-    const step = new KvCacheStep({ config: cfg, dtype: 'float32', runFeeds: (feeds) => session.run(feeds) });
-    const rand = createRng(3);
-    const ids = Array.from({ length: a.seq + a.newTokens }, () => Math.floor(rand() * cfg.vocab_size));
-    const prompt = ids.slice(0, a.seq);
-    await step.prefill([prompt.slice(0, Math.min(8, a.seq))]); // warm-up
+    const step = plain.step;
+    await decodeRun(step, [prompt.slice(0, Math.min(8, a.seq))], next.slice(0, 2)); // warm-up
     let t0 = performance.now();
     let { cache } = await step.prefill([prompt]);
     const prefillMs = performance.now() - t0;
@@ -135,19 +186,61 @@ async function benchDecode(a: Required<Pick<BenchArgs, 'seq' | 'newTokens'>> & B
     t0 = performance.now();
     for (let i = 0; i < a.newTokens; i++) await step.prefill([ids.slice(0, a.seq + i + 1)]);
     const recomputeMs = performance.now() - t0;
-    return { prefillMs, cacheTokensPerS: (a.newTokens / cacheMs) * 1000, recomputeTokensPerS: (a.newTokens / recomputeMs) * 1000 };
+    base = { prefillMs, cacheTokensPerS: (a.newTokens / cacheMs) * 1000, recomputeTokensPerS: (a.newTokens / recomputeMs) * 1000 };
   } finally {
-    await session.release();
+    await plain.session.release();
   }
+
+  const single = await decodeSession(cfg, a, 'single', 'bench decode lora');
+  const adapters = [0, 1, 2, 3].map((i) => benchAdapter(single.lora, a.rank, 10 + i));
+  let withAdapter: { tokensPerS: number; sequentialMs: number; swapMs: number; freshSessionMs: number };
+  try {
+    const feeds = (i: number) => adapterFeeds(single.lora, adapters[i], single.lora.modules, `adapter ${i}`);
+    single.setFeeds(feeds(0));
+    await decodeRun(single.step, [prompt.slice(0, Math.min(8, a.seq))], next.slice(0, 2)); // warm-up
+    let { cache } = await single.step.prefill([prompt]);
+    const t0 = performance.now();
+    for (const n of next) ({ cache } = await single.step.extend(cache, n));
+    const ms = performance.now() - t0;
+    let sequentialMs = 0;
+    for (let i = 0; i < 4; i++) {
+      const t = performance.now();
+      single.setFeeds(feeds(i));
+      sequentialMs += performance.now() - t + await decodeRun(single.step, [prompt], next);
+    }
+    // Swap latency: alternate between two adapters; median of 21 swaps.
+    const swaps: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const t = performance.now();
+      single.setFeeds(feeds(i % 2));
+      swaps.push(performance.now() - t);
+    }
+    withAdapter = { tokensPerS: (a.newTokens / ms) * 1000, sequentialMs, swapMs: median(swaps), freshSessionMs: single.buildMs };
+  } finally {
+    await single.session.release();
+  }
+
+  const multi = await decodeSession(cfg, a, 'multi', 'bench decode multi-lora');
+  let batchedMs: number;
+  try {
+    multi.setFeeds(stackedAdapterFeeds(multi.lora, adapters.map((adapter, i) => ({ adapter, source: `adapter ${i}` })), multi.lora.modules));
+    const rows = [0, 1, 2, 3].map(() => prompt);
+    const next4 = next.map((n) => [n[0], n[0], n[0], n[0]]);
+    await decodeRun(multi.step, rows.map((r) => r.slice(0, Math.min(8, a.seq))), next4.slice(0, 2)); // warm-up
+    batchedMs = await decodeRun(multi.step, rows, next4);
+  } finally {
+    await multi.session.release();
+  }
+  return { ...base, withAdapter, batchedMs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runBench(args: BenchArgs): Promise<void> {
-  const a = { batch: 4, seq: 256, rank: 16, iters: 3, newTokens: 32, ...args };
+  const a = { batch: 4, seq: 256, rank: 16, iters: 3, newTokens: 32, layers: BENCH_CONFIG.num_hidden_layers, ...args };
   const tokens = a.batch * a.seq;
   const threads = a.threads ?? availableParallelism();
-  info(`bench: Llama hidden 512, 8 layers, 8 heads / 4 KV heads, intermediate 1408, vocab 32000; batch ${a.batch} × seq ${a.seq}; LoRA r ${a.rank} on all linear layers`);
+  info(`bench: Llama hidden 512, ${a.layers} layers${a.layers !== BENCH_CONFIG.num_hidden_layers ? ' (reduced: figures not comparable with the default 8)' : ''}, 8 heads / 4 KV heads, intermediate 1408, vocab 32000; batch ${a.batch} × seq ${a.seq}; LoRA r ${a.rank} on all linear layers`);
   info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${threads} intra-op threads; device ${a.device ?? 'cpu'}`);
   let peakRss = process.memoryUsage().rss;
   const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
@@ -180,12 +273,23 @@ export async function runBench(args: BenchArgs): Promise<void> {
       decode_kv_cache_tokens_per_s: round(decode.cacheTokensPerS),
       decode_recompute_tokens_per_s: round(decode.recomputeTokensPerS),
       decode_kv_cache_over_recompute: round(decode.cacheTokensPerS / decode.recomputeTokensPerS, 2),
+      decode_adapter_tokens_per_s: round(decode.withAdapter.tokensPerS),
+      decode_adapter_over_base: round(decode.withAdapter.tokensPerS / decode.cacheTokensPerS, 2),
+      multi_lora_4_batched_ms: round(decode.batchedMs),
+      multi_lora_4_sequential_ms: round(decode.withAdapter.sequentialMs),
+      multi_lora_sequential_over_batched: round(decode.withAdapter.sequentialMs / decode.batchedMs, 2),
+      swap_ms: round(decode.withAdapter.swapMs, 3),
+      fresh_session_ms: round(decode.withAdapter.freshSessionMs),
+      fresh_session_over_swap: round(decode.withAdapter.freshSessionMs / decode.withAdapter.swapMs),
       graph_build_ms: { forward: round(fwd.buildMs), train: round(train.buildMs) },
       peak_rss_mib: round(peakRss / 2 ** 20),
     };
     info(`forward:     ${result.forward_ms} ms/step   ${result.forward_tokens_per_s} tokens/s   (build + compile ${result.graph_build_ms.forward} ms)`);
     info(`train step:  ${result.train_step_ms} ms/step   ${result.train_tokens_per_s} tokens/s   (forward + backward to LoRA A/B + clipped AdamW; build + compile ${result.graph_build_ms.train} ms)`);
     info(`decode:      batch 1, prompt ${a.seq} + ${a.newTokens} new tokens: KV cache ${result.decode_kv_cache_tokens_per_s} tokens/s, recomputing the prefix ${result.decode_recompute_tokens_per_s} tokens/s   (prefill ${result.decode_prefill_ms} ms)`);
+    info(`decode + LoRA: batch 1 with a rank-${a.rank} adapter on every linear layer: ${result.decode_adapter_tokens_per_s} tokens/s (${result.decode_adapter_over_base}× the base model's)`);
+    info(`multi-LoRA:  4 adapters × (prompt ${a.seq} + ${a.newTokens} new tokens): one batch ${result.multi_lora_4_batched_ms} ms, 4 runs one after another ${result.multi_lora_4_sequential_ms} ms   ratio ${result.multi_lora_sequential_over_batched}×`);
+    info(`swap:        between two rank-${a.rank} adapters ${result.swap_ms} ms (new feeds) vs a fresh session ${result.fresh_session_ms} ms (build + compile)   ratio ${result.fresh_session_over_swap}× (goal ≥ 100×)`);
     info(`ratio train/forward: ${result.train_over_forward}×   ratio decode KV cache/recompute: ${result.decode_kv_cache_over_recompute}×   peak RSS: ${result.peak_rss_mib} MiB`);
     if (a.json) emitJson(result);
   } finally {

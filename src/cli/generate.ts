@@ -1,14 +1,19 @@
 /**
  * `loralab generate`: continue a prompt (or answer a chat) with the base model and/or adapters,
- * one completion per variant, streamed to stdout as tokens come. Every variant runs through the
- * same loaded model: switching adapters changes the LoRA feeds, never the ONNX Runtime session.
+ * one completion per variant, streamed to stdout as tokens come. Decoding uses the KV cache
+ * (`KvCacheStep`), and every variant runs in ONE batch through one loaded multi-LoRA model: row i
+ * is variant i with its own adapter (the base model as a zero adapter), so the adapters are feeds
+ * and never rebuild the ONNX Runtime session. Each row samples with its own RNG seeded with
+ * `--seed`, so a variant's completion is the same whether it runs alone or beside others.
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseTree } from 'jsonc-parser/lib/esm/main.js';
 import { CausalLM } from '../engine/infer/causal-lm';
-import { type GenerateResult, fullForwardStep, generate } from '../engine/infer/generate';
-import { readGenerationDefaults, resolveSampling } from '../engine/infer/generation-config';
+import { type GenerateResult, generateBatch } from '../engine/infer/generate';
+import { KvCacheStep } from '../engine/infer/kv-cache';
+import { DEFAULT_MAX_NEW_TOKENS, readGenerationDefaults, resolveSampling } from '../engine/infer/generation-config';
+import { encodePrompt } from '../engine/infer/prompt';
 import { validateSamplingParams } from '../engine/infer/sampling';
 import { parseRecord } from '../engine/data/records';
 import { resolveModel } from '../engine/models/hub';
@@ -37,9 +42,6 @@ export interface GenerateArgs {
   threads?: number;
   json?: boolean;
 }
-
-/** Used when neither --max-new-tokens nor generation_config.json's max_new_tokens is given. */
-export const DEFAULT_MAX_NEW_TOKENS = 128;
 
 /** One line of `--json` output per variant: `adapter` is the folder given, null for the base model. */
 export interface GenerateResultJson {
@@ -74,46 +76,58 @@ export async function runGenerate(args: GenerateArgs): Promise<void> {
   if (messages && tokenizer.chatTemplate === undefined) {
     throw new InputError(`--messages needs a chat template, but ${args.model} has none (no chat_template in tokenizer_config.json nor chat_template.jinja; a base model?): pass the text with --prompt instead`);
   }
-  const promptIds = messages
-    ? tokenizer.encode(tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false })
-    : tokenizer.encode(args.prompt!);
+  const promptIds = encodePrompt(tokenizer, messages ? { messages } : { prompt: args.prompt! });
   if (promptIds.length === 0) throw new InputError('the prompt is empty and the model adds no BOS token: give a non-empty --prompt');
 
   const adapterDirs = args.adapter ?? [];
   const adapters: { dir: string; adapter: PeftAdapter }[] = [];
   for (const dir of adapterDirs) adapters.push({ dir, adapter: await readPeftAdapter(dir) });
-  // One graph for every variant: LoRA on the union of the adapters' modules.
+  // One graph for every variant: LoRA on the union of the adapters' modules, one adapter per row.
   const modules = [...new Set(adapters.flatMap((a) => [...a.adapter.modules.keys()]))];
-  const lm = await CausalLM.load(model, { device: args.device, threads: args.threads, targetModules: modules.length ? modules : null });
+  const lm = await CausalLM.load(model, { device: args.device, threads: args.threads, targetModules: modules.length ? modules : null, kvCache: true, multiLora: true });
   try {
     if (promptIds.length >= lm.config.max_position_embeddings) {
       throw new InputError(`the prompt has ${promptIds.length} tokens but ${args.model} takes at most ${lm.config.max_position_embeddings} (max_position_embeddings): shorten the prompt`);
     }
-    // Check that every adapter fits before generating anything.
-    for (const a of adapters) lm.setAdapter(a.adapter, a.dir);
-
     const variants: (typeof adapters[number] | null)[] = [...(args.base || adapters.length === 0 ? [null] : []), ...adapters];
-    const step = fullForwardStep(lm);
+    // Checks that every adapter fits before generating anything; row i = variant i.
+    lm.setAdapters(variants.map((v) => (v ? { adapter: v.adapter, source: v.dir } : null)));
     const decode = (ids: readonly number[]) => tokenizer.decode(ids, { skipSpecialTokens: true });
-    const results: GenerateResultJson[] = [];
     if (!args.json) {
       info(`model ${args.model} (${lm.provider}); ${sampling.doSample ? `sampling: temperature ${sampling.temperature}, top_k ${sampling.topK}, top_p ${sampling.topP}, seed ${args.seed ?? 0}` : 'greedy'}` +
-        `${sampling.repetitionPenalty !== 1 ? `, repetition_penalty ${sampling.repetitionPenalty}` : ''}; at most ${maxNewTokens} new tokens`);
+        `${sampling.repetitionPenalty !== 1 ? `, repetition_penalty ${sampling.repetitionPenalty}` : ''}; at most ${maxNewTokens} new tokens` +
+        `${variants.length > 1 ? `; ${variants.length} variants in one batch` : ''}`);
     }
-    for (const v of variants) {
-      if (v) lm.setAdapter(v.adapter, v.dir);
-      else lm.clearAdapter();
-      if (!args.json && variants.length > 1) process.stdout.write(`${results.length ? '\n' : ''}=== ${v ? `adapter ${v.dir}` : 'base model'} ===\n`);
-      const res = await generate(step, promptIds, {
-        maxNewTokens, sampling, eosTokenIds: tokenizer.eosTokenIds, stopStrings: args.stop, seed: args.seed, decode,
-        onText: args.json ? undefined : (delta) => process.stdout.write(delta),
-      });
-      if (!args.json) {
+    // The rows decode together; stdout shows them one after another: the first open variant
+    // streams live, the others' text waits until their turn.
+    const name = (i: number) => (variants[i] ? variants[i]!.dir : 'base');
+    const pending = variants.map(() => '');
+    const ended: (GenerateResult | null)[] = variants.map(() => null);
+    let shown = 0;
+    const header = (i: number) => {
+      if (variants.length > 1) process.stdout.write(`${i ? '\n' : ''}=== ${variants[i] ? `adapter ${variants[i]!.dir}` : 'base model'} ===\n`);
+      process.stdout.write(pending[i]);
+    };
+    const advance = () => {
+      while (shown < variants.length && ended[shown]) {
         process.stdout.write('\n');
-        info(`[${v ? v.dir : 'base'}: ${res.ids.length} tokens, finish_reason ${res.finishReason}]`);
+        info(`[${name(shown)}: ${ended[shown]!.ids.length} tokens, finish_reason ${ended[shown]!.finishReason}]`);
+        if (++shown < variants.length) header(shown);
       }
-      results.push({ adapter: v ? v.dir : null, ids: res.ids, text: res.text, finish_reason: res.finishReason });
-    }
+    };
+    if (!args.json) header(0);
+    const out = await generateBatch(new KvCacheStep(lm), variants.map(() => promptIds), {
+      maxNewTokens, sampling, eosTokenIds: tokenizer.eosTokenIds, stopStrings: args.stop, seed: args.seed, decode,
+      onText: args.json ? undefined : (row, delta) => {
+        if (row === shown) process.stdout.write(delta);
+        else pending[row] += delta;
+      },
+      onFinish: args.json ? undefined : (row, res) => {
+        ended[row] = res;
+        advance();
+      },
+    });
+    const results: GenerateResultJson[] = out.map((res, i) => ({ adapter: variants[i] ? variants[i]!.dir : null, ids: res.ids, text: res.text, finish_reason: res.finishReason }));
     if (args.json) emitJson({ results });
   } finally {
     await lm.release();

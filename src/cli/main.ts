@@ -4,12 +4,17 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEVICES, type Device } from '../engine/runtime/session';
 import { runBench } from './bench';
+import { runEval } from './eval';
 import { runGenerate } from './generate';
 import { runInspect } from './inspect';
+import { negativeWeightsArgv, runMerge, runMergeIntoBase } from './merge';
+import { runMergeBench } from './bench-merge';
 import { EXIT, InputError, reportError } from './output';
 import { runScore } from './score';
 import { runRuns } from './runs';
 import { runTrain } from './train';
+import { runAdvise } from './advise';
+import { runSweepCommand } from './sweep';
 import { version } from '../../package.json';
 
 const intArg = (name: string) => (v: string) => {
@@ -78,8 +83,22 @@ export function buildProgram(): Command {
     .action((o) => guarded(o.json, () => runGenerate({ ...o, device: o.device as Device })));
 
   program
+    .command('eval')
+    .description('run an eval set (*.eval.jsonl) against the base model and/or adapters: a table per variant (pass rate, mean score per metric, mean NLL of the expected text); exit 1 when a case fails')
+    .argument('<file>', 'eval set: one {"prompt" | "messages", "expected", "metric"?, "threshold"?} per line, optional {"$config": {...}} first')
+    .requiredOption('--model <dir>', 'local Hugging Face model folder (config.json, tokenizer.json, *.safetensors) or a Hub id')
+    .option('--adapter <dir>', 'PEFT LoRA adapter folder; repeat for several (results of a run\'s adapter or checkpoint are saved in its evals/)', collect, [])
+    .option('--base', 'also evaluate the base model (the default when no --adapter is given)')
+    .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
+    .addOption(deviceOption())
+    .option('--json', 'print {"variants": [{"adapter", "cases": [{"line", "output", "scores", "passed"}], "summary"}]} on stdout')
+    .action((file, o) => guarded(o.json, async () => {
+      process.exitCode = await runEval({ ...o, file, device: o.device as Device });
+    }));
+
+  program
     .command('bench')
-    .description('forward, LoRA train-step and decode (KV cache vs recompute) throughput on a random-weight Llama (hidden 512, 8 layers, vocab 32000)')
+    .description('forward, LoRA train-step and decode (KV cache vs recompute, with and without an adapter, 4 adapters batched vs sequential) throughput and adapter swap vs fresh session latency on a random-weight Llama (hidden 512, 8 layers, vocab 32000)')
     .addOption(deviceOption())
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
     .option('--batch <n>', 'batch size', intArg('--batch'), 4)
@@ -87,6 +106,7 @@ export function buildProgram(): Command {
     .option('--rank <n>', 'LoRA rank', intArg('--rank'), 16)
     .option('--iters <n>', 'timed iterations (median reported)', intArg('--iters'), 3)
     .option('--new-tokens <n>', 'tokens generated in the decode benchmark (batch 1, prompt of --seq tokens)', intArg('--new-tokens'), 32)
+    .option('--layers <n>', 'decoder layers of the bench model (default 8; fewer only for a quick check)', intArg('--layers'))
     .option('--json', 'print the figures as one JSON object on stdout')
     .action((o) => guarded(o.json, () => runBench({ ...o, device: o.device as Device })));
 
@@ -95,6 +115,8 @@ export function buildProgram(): Command {
     .description('train a LoRA adapter from an experiment file (or resume a run); writes a run folder under --runs-dir')
     .argument('[file]', 'experiment file (*.lora.json)')
     .option('--resume <run_dir>', 'continue a stopped or crashed run from its last checkpoint')
+    .option('--sweep', 'train one point of the file\'s "sweep" block (with --index): what loralab sweep and cluster array tasks run')
+    .option('--index <i>', 'the sweep point to train, 0-based', numArg('--index', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
     .option('--model <dir>', 'local Hugging Face model folder (overrides the experiment\'s "model")')
     .option('--max-steps <n>', 'total optimizer steps of the run (overrides training.max_steps; with --resume, the new total, not steps to add)', intArg('--max-steps'))
     .option('--runs-dir <dir>', 'folder for run folders (default: .loralab/runs under the current directory)')
@@ -103,6 +125,30 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON event per line on stdout (run, metrics, checkpoint, done, error)')
     .action((file, o) => guarded(o.json, async () => {
       process.exitCode = await runTrain({ ...o, file, device: o.device as Device | undefined });
+    }));
+
+  program
+    .command('advise')
+    .description('"LoRA Without Regret" advice for an experiment: learning rate, batch, targets, rsLoRA, alpha, schedule, capacity; each with its source')
+    .argument('<file>', 'experiment file (*.lora.json)')
+    .option('--json', 'print {"findings": [{"id", "severity", "message", "value", "threshold", "pointer", "line", "fix", "source"}], "capacity", "suggestion", "skipped"} on stdout')
+    .action((file, o) => guarded(o.json, async () => {
+      process.exitCode = await runAdvise({ file, json: o.json });
+    }));
+
+  program
+    .command('sweep')
+    .description('run every point of an experiment\'s "sweep" block as an ordinary run, grouped in a sweep folder with sweep.json; N at a time, the rest queued')
+    .argument('[file]', 'experiment file (*.lora.json) with a "sweep" block')
+    .option('--resume <sweep_dir>', 'continue a stopped sweep: stopped and crashed runs resume, unstarted points start')
+    .option('--parallel <n>', 'runs at once (default: sweep.parallel in the file, else 1); the CPU threads are split between them', intArg('--parallel'))
+    .option('--runs-dir <dir>', 'folder for the sweep folder (default: .loralab/runs under the current directory)')
+    .option('--threads <n>', 'CPU threads for all runs together (default: all cores)', intArg('--threads'))
+    .option('--max-steps <n>', 'optimizer steps of every run (overrides training.max_steps)', intArg('--max-steps'))
+    .addOption(new Option('--device <device>', 'execution provider of every run (default: the experiment\'s "device")').choices(DEVICES as string[]))
+    .option('--json', 'print one JSON event per line on stdout (sweep, point, done)')
+    .action((file, o) => guarded(o.json, async () => {
+      process.exitCode = await runSweepCommand({ ...o, file });
     }));
 
   program
@@ -121,6 +167,39 @@ export function buildProgram(): Command {
     .action((path, o) => guarded(o.json, async () => {
       process.exitCode = await runInspect({ ...o, path });
     }));
+
+  const merge = program
+    .command('merge')
+    .description('merge PEFT LoRA adapters of one base model into one adapter (linear/cat exact; svd, ties, dare_linear, dare_ties, magnitude_prune at rank k), with merge.json beside it')
+    .requiredOption('--method <m>', 'linear | cat | svd | ties | dare_linear | dare_ties | magnitude_prune')
+    .requiredOption('--adapters <dir...>', 'adapter folders (adapter_config.json, adapter_model.safetensors)')
+    .option('--weights <w...>', 'one weight per adapter, negative allowed (default: 1 each)', (v: string, prev: number[] | undefined) => [...(prev ?? []), numArg('--weights', Number.isFinite, 'numbers')(v)])
+    .option('--rank <k>', 'rank of the result for svd / ties / dare / magnitude_prune (default: the largest input rank)', intArg('--rank'))
+    .option('--density <d>', 'fraction of each ΔW\'s entries kept by ties / dare / magnitude_prune, in (0, 1]', numArg('--density', (x) => x > 0 && x <= 1, 'a number in (0, 1]'))
+    .option('--majority-sign <how>', 'TIES sign election: total (default) or frequency')
+    .option('--seed <s>', 'seed of the DARE masks (default 0)', numArg('--seed', Number.isSafeInteger, 'an integer'))
+    .requiredOption('--out <dir>', 'folder to write the merged adapter to')
+    .option('--json', 'print {"event": "done", "adapter_dir", "r", "modules": [{"module", "r", "kept_norm_fraction", "delta_norm"}], …} on stdout')
+    .action((o) => guarded(o.json, () => runMerge(o)));
+  const parseMergeOptions = merge.parseOptions.bind(merge);
+  merge.parseOptions = (argv) => parseMergeOptions(negativeWeightsArgv(argv));
+
+  program
+    .command('bench-merge')
+    .description('svd merge of two rank-16 adapters on a random Llama (hidden 2048, 16 layers, intermediate 8192): low-rank path vs dense ΔW + SVD (dense measured on one module per shape, extrapolated)')
+    .option('--rank <n>', 'rank of the inputs and of the result', intArg('--rank'), 16)
+    .option('--layers <n>', 'decoder layers', intArg('--layers'), 16)
+    .option('--json', 'print the figures as one JSON object on stdout')
+    .action((o) => guarded(o.json, () => runMergeBench(o)));
+
+  program
+    .command('merge-into-base')
+    .description('write a complete model folder with the adapter folded into the base weights (W + s·B·A), streamed tensor by tensor, in the base\'s dtype and shard layout')
+    .requiredOption('--model <dir>', 'base model folder (config.json, tokenizer, *.safetensors) or a Hub id')
+    .requiredOption('--adapter <dir>', 'PEFT LoRA adapter folder')
+    .requiredOption('--out <dir>', 'new model folder to write')
+    .option('--json', 'print {"event": "done", "model_dir", "shards", "tensors", "merged", "copied"} on stdout')
+    .action((o) => guarded(o.json, () => runMergeIntoBase(o)));
 
   return program;
 }

@@ -19,6 +19,9 @@ export interface TrainArgs {
   device?: Device;
   threads?: number;
   json?: boolean;
+  /** Train point `index` of the file's sweep block. */
+  sweep?: boolean;
+  index?: number;
 }
 
 function fmtDuration(s: number): string {
@@ -33,6 +36,7 @@ function fmtDuration(s: number): string {
 export async function runTrain(args: TrainArgs): Promise<number> {
   if (!args.file && !args.resume) throw new InputError('train needs an experiment file (loralab train FILE.lora.json) or --resume RUN_DIR');
   if (args.file && args.resume) throw new InputError('give either an experiment file or --resume RUN_DIR, not both');
+  if (Boolean(args.sweep) !== (args.index !== undefined) || (args.sweep && !args.file)) throw new InputError('--sweep and --index go together, with an experiment file: loralab train FILE.lora.json --sweep --index I');
   const stop: StopToken = { requested: false };
   let signals = 0;
   let started = false;
@@ -62,7 +66,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   let outcome: TrainOutcome;
   try {
     outcome = await runTraining(
-      { experimentFile: args.file, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads },
+      { experimentFile: args.file, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads, sweepIndex: args.sweep ? args.index : undefined },
       {
         onDownload: (p) => {
           if (!tty) return;
@@ -104,7 +108,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.json) emitJson({ event: 'checkpoint', step, dir });
         },
         onLog: (line) => {
-          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ')) info(line);
+          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ') || line.startsWith('advice: ')) info(line);
         },
       },
       stop,

@@ -13,11 +13,13 @@ import { ExperimentError, schemaProblems, type ExperimentProblem } from './error
 import { resolveModel, resolvePath } from './paths';
 import { EXPERIMENT_SCHEMA, experimentValidator } from './schema';
 import { peftPatternRegExp } from '../engine/weights/peft';
+import { sweepProblems } from './sweep';
 
 export { ExperimentError, formatProblem, type ExperimentProblem } from './errors';
 export { isHubId, looksLikePath } from './paths';
 export { EXPERIMENT_FILE_SUFFIX, EXPERIMENT_SCHEMA, EXPERIMENT_SCHEMA_FILE, createAjv } from './schema';
 export { defaultExperiment } from './template';
+export { type SweepPoint, type SweepSpec, expandSweep, loadSweep, readSweepSpec, sweepPointText } from './sweep';
 
 /** Execution provider; `auto` = CUDA, else WebGPU, else CPU. */
 export type ExperimentDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
@@ -99,6 +101,13 @@ export interface ExperimentConfig {
   lora: LoraSettings;
   training: TrainingConfig;
   device: ExperimentDevice;
+  /** Eval sets run at every checkpoint (absolute paths); absent when the experiment names none. */
+  eval?: { files: string[]; every: 'checkpoint' } | null;
+  /**
+   * The `advise` block (the advisor's settings; never changes training). Optional in run.json
+   * files written before it existed.
+   */
+  advise?: { full_finetune_learning_rate: number | null; ignore: string[] };
 }
 
 /**
@@ -130,6 +139,7 @@ export function parseExperiment(text: string, file: string): ExperimentConfig {
   const validate = experimentValidator();
   if (!validate(data)) problems.push(...schemaProblems(validate.errors ?? [], doc, file));
   problems.push(...semanticProblems(data, doc, file));
+  problems.push(...sweepProblems(data, doc, file));
   if (problems.length > 0) throw new ExperimentError(sortByLine(problems));
 
   return resolveConfig(data as ExperimentConfig, dirname(resolve(file)));
@@ -181,6 +191,8 @@ function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
       seed: training.seed,
     },
     device: v.device,
+    ...(v.eval ? { eval: { files: v.eval.files.map((f) => resolvePath(f, baseDir)), every: v.eval.every ?? 'checkpoint' } } : {}),
+    advise: { full_finetune_learning_rate: v.advise?.full_finetune_learning_rate ?? null, ignore: [...(v.advise?.ignore ?? [])] },
   };
 }
 

@@ -43,11 +43,13 @@ export function defaultExperiment(name: string, model: string, train: string): s
   },
 
   // Hugging Face TrainingArguments (AdamW). Steps are optimizer steps.
-  // Defaults follow "LoRA Without Regret": all linear layers, about 10x the full fine-tuning rate.
+  // Defaults follow "LoRA Without Regret" (thinkingmachines.ai/blog/lora): all linear layers,
+  // lora_alpha 32 with 1/r scaling, about 10x the full fine-tuning rate, constant rate without warmup.
+  // "loralab advise" (and the editor's hints) check these against your model and data.
   "training": {
     "learning_rate": 2e-4,
-    "lr_scheduler_type": "constant_with_warmup", // constant | constant_with_warmup | linear | cosine
-    "warmup_steps": 10,                   // wins over warmup_ratio when > 0
+    "lr_scheduler_type": "constant",      // constant | constant_with_warmup | linear | cosine
+    "warmup_steps": 0,                    // wins over warmup_ratio when > 0
     "warmup_ratio": 0.0,                  // fraction of max_steps, used when warmup_steps is 0
     "max_steps": 500,
     "per_device_train_batch_size": 8,     // sequences per forward/backward pass
@@ -63,7 +65,13 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "seed": 0
   },
 
-  "device": "auto"                        // auto | cpu | cuda | webgpu
+  "device": "auto",                       // auto | cpu | cuda | webgpu
+
+  // The "LoRA Without Regret" advisor (hints in this editor, loralab advise). It never changes training.
+  "advise": {
+    "full_finetune_learning_rate": null,  // a rate known to work for full fine-tuning: LoRA's suggestion is 10x it
+    "ignore": []                          // finding ids not to show, e.g. ["lora-alpha"]
+  }
 }
 `;
 }

@@ -9,15 +9,19 @@ import { hostname } from 'node:os';
 import * as nodePath from 'node:path';
 import { ExperimentError, loadExperiment } from '../experiment/index';
 import { type CommandId, COMMANDS } from './manifest';
+import { compareRuns } from './compare/command';
 import type { LoraLab } from './context';
 import { RESUMABLE, type Target, isExperimentFile } from './experiments/model';
 import { newExperiment } from './experiments/newExperiment';
+import { startSweep } from './experiments/sweep';
 import { samePath } from './runs/location';
 import type { RunEntry } from './runs/watcher';
-import { scoreActiveFile } from './score';
+import { evaluateSelection, showTokenLoss } from './evaluation/register';
+import { adapterCommands } from './adapters/commands';
 import { NoTargetError, resolveExperiment, resolveRun } from './targets';
 
-type Handler = (lab: LoraLab, target: Target | undefined) => Promise<void>;
+/** `selection`: every selected tree node when the tree has several selected (VS Code's second argument). */
+type Handler = (lab: LoraLab, target: Target | undefined, selection?: Target[], arg?: unknown) => Promise<void>;
 
 const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.newExperiment': (lab) => newExperiment(lab),
@@ -36,15 +40,28 @@ const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.showLog': async (lab) => lab.output.show(),
   'loralab.revealRunFolder': revealRunFolder,
   'loralab.deleteRun': deleteRun,
-  'loralab.scoreFile': (lab) => scoreActiveFile(lab),
+  'loralab.showTokenLoss': (lab) => showTokenLoss(lab, false),
+  'loralab.compareTokenLoss': (lab) => showTokenLoss(lab, true),
+  'loralab.evaluateSelection': (lab) => evaluateSelection(lab),
+  'loralab.compareRuns': (lab, target, selection) => compareRuns(lab, target, selection),
+  'loralab.startSweep': async (lab, target) => {
+    if (!(await requireTrust('starting a sweep'))) return;
+    const file = await resolveExperiment(target, lab.targetContext());
+    if (!file) return;
+    const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && samePath(d.uri.fsPath, file));
+    if (doc?.isDirty) await doc.save();
+    startSweep(lab, file, lab.extension.extensionPath);
+  },
+  ...adapterCommands,
 };
 
 export function registerCommands(lab: LoraLab): void {
   for (const id of Object.keys(COMMANDS) as CommandId[]) {
     lab.own(
-      vscode.commands.registerCommand(id, async (arg: unknown) => {
+      vscode.commands.registerCommand(id, async (arg: unknown, selected?: unknown) => {
         try {
-          await HANDLERS[id](lab, toTarget(arg));
+          const selection = Array.isArray(selected) ? selected.map(toTarget).filter((t): t is Target => t !== undefined) : undefined;
+          await HANDLERS[id](lab, toTarget(arg), selection, arg);
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
           if (e instanceof NoTargetError) {

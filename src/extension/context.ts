@@ -9,6 +9,14 @@ import { fork } from 'node:child_process';
 import * as nodePath from 'node:path';
 import { ExperimentFiles } from './experiments/files';
 import { DashboardPanels } from './dashboard/panel';
+import { ComparePanels } from './compare/panel';
+import { AdapterActions } from './adapters/actions';
+import { AdapterCatalog } from './adapters/catalog';
+import { AdapterState } from './adapters/state';
+import { vscodeAdapterUi } from './adapters/view';
+import { PlaygroundPanel } from './playground/panel';
+import type { InferenceClient } from './worker/api';
+import { WorkerClient } from './worker/client';
 import { runsDirFor } from './runs/location';
 import { RunsIndex } from './runs/watcher';
 import { type Job, Supervisor } from './training/supervisor';
@@ -20,6 +28,14 @@ export class LoraLab {
   readonly runs: RunsIndex;
   readonly experiments: ExperimentFiles;
   readonly dashboards: DashboardPanels;
+  readonly compare: ComparePanels;
+  /** The inference worker (forked on the first request): generate, score, activate adapters. */
+  readonly inference: InferenceClient;
+  /** Active adapter, imported adapters, playground history (per workspace). */
+  readonly adapterState: AdapterState;
+  readonly catalog: AdapterCatalog;
+  readonly adapters: AdapterActions;
+  readonly playground: PlaygroundPanel;
   private readonly runScopes = new Map<string, vscode.Disposable[]>();
 
   constructor(readonly extension: vscode.ExtensionContext) {
@@ -32,6 +48,15 @@ export class LoraLab {
     this.runs = this.own(new RunsIndex());
     this.experiments = this.own(new ExperimentFiles());
     this.dashboards = this.own(new DashboardPanels(this));
+    this.compare = this.own(new ComparePanels(this));
+    const worker = extension.asAbsolutePath(nodePath.join('dist', 'worker.js'));
+    this.inference = this.own(
+      new WorkerClient({ fork: () => fork(worker, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] }), onLog: (line) => this.output.appendLine(`[worker] ${line}`) }),
+    );
+    this.adapterState = this.own(new AdapterState(extension.workspaceState));
+    this.catalog = new AdapterCatalog();
+    this.adapters = new AdapterActions({ client: this.inference, state: this.adapterState, catalog: this.catalog, runs: () => this.runs.runs(), ui: vscodeAdapterUi(this) });
+    this.playground = this.own(new PlaygroundPanel(this));
   }
 
   /** Keeps `d` until the extension is deactivated. */

@@ -8,7 +8,10 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { LoraLab } from './context';
 import { registerCodeLens } from './experiments/codelens';
+import { registerAdvice } from './experiments/advice';
 import { registerExperimentsView } from './experiments/tree';
+import { registerAdaptersView } from './adapters/view';
+import { registerEvaluation } from './evaluation/register';
 import { registerTrainingReports } from './training/reports';
 import { registerTrainingStatusBar } from './training/statusBar';
 
@@ -21,7 +24,10 @@ export function activate(extension: vscode.ExtensionContext): void {
   lab = new LoraLab(extension); // output channel, trainer supervisor, runs index, experiment files, dashboards
   registerCommands(lab); // the command table
   registerExperimentsView(lab); // experiment files → runs → checkpoints
+  registerAdaptersView(lab); // trained and imported adapters, the active one; its status-bar item
   registerCodeLens(lab); // "▶ Start run" / "Open dashboard" in experiment files
+  registerAdvice(lab); // "LoRA Without Regret" findings as diagnostics with quick fixes
+  registerEvaluation(lab); // eval sets in the Test Explorer, their bad lines in Problems
   registerTrainingStatusBar(lab); // step, loss and ETA of each training run
   registerTrainingReports(lab); // trainer logs to the output channel; notifications when a run ends
   followRuns(lab); // runs dirs of the workspace folders, `loralab.runsDir` and live trainers

@@ -16,7 +16,23 @@ export const COMMANDS = {
   'loralab.revealRunFolder': { title: 'Reveal Run Folder', icon: '$(folder-opened)', palette: false },
   /** Tree only (hidden from the palette). */
   'loralab.deleteRun': { title: 'Delete Run', icon: '$(trash)', palette: false },
-  'loralab.scoreFile': { title: 'Score Active File (per-token NLL)' },
+  'loralab.showTokenLoss': { title: 'Show Token Loss', icon: '$(symbol-color)' },
+  'loralab.compareTokenLoss': { title: 'Compare Token Loss (adapter vs base)' },
+  'loralab.evaluateSelection': { title: 'Evaluate Selection' },
+  'loralab.compareRuns': { title: 'Compare Runs', icon: '$(graph-scatter)' },
+  'loralab.startSweep': { title: 'Start Sweep', icon: '$(run-all)' },
+  'loralab.activateAdapter': { title: 'Activate Adapter', icon: '$(check)' },
+  'loralab.useBaseModel': { title: 'Use Base Model', icon: '$(circle-large-outline)' },
+  'loralab.importAdapter': { title: 'Import PEFT Adapter…', icon: '$(cloud-download)' },
+  'loralab.openPlayground': { title: 'Open Playground', icon: '$(comment-discussion)' },
+  /** Adapters view only: activates the adapter, then opens the playground. */
+  'loralab.openAdapterInPlayground': { title: 'Open in Playground', icon: '$(comment-discussion)', palette: false },
+  /** Adapters view only. */
+  'loralab.revealAdapter': { title: 'Reveal Adapter Folder', icon: '$(folder-opened)', palette: false },
+  /** Adapters view only. */
+  'loralab.copyAdapterPath': { title: 'Copy Path', icon: '$(copy)', palette: false },
+  /** Adapters view only (imported adapters): forgets the folder, keeps the files. */
+  'loralab.removeImportedAdapter': { title: 'Remove from Adapters', icon: '$(close)', palette: false },
 } as const satisfies Record<string, { title: string; icon?: string; palette?: false }>;
 
 export type CommandId = keyof typeof COMMANDS;
@@ -29,3 +45,12 @@ export const EXPERIMENTS_VIEW = 'loralab.experiments';
 
 /** Webview type of run dashboards (`onWebviewPanel:` activation restores them after a reload). */
 export const DASHBOARD_VIEW_TYPE = 'loralab.dashboard';
+
+/** Webview type of Compare views (restored after a reload from the run folders they saved). */
+export const COMPARE_VIEW_TYPE = 'loralab.compare';
+
+/** The Adapters view (beside Experiments): trained, imported and merged adapters. */
+export const ADAPTERS_VIEW = 'loralab.adapters';
+
+/** Webview type of the Playground (restored after a reload). */
+export const PLAYGROUND_VIEW_TYPE = 'loralab.playground';

@@ -15,4 +15,9 @@ export interface MetricsRowLike {
   /** Tokens processed so far (cumulative, padding excluded). */
   tokens?: number;
   tokens_per_s?: number;
+  /** Eval sets run at a checkpoint: `eval/<set>/<metric>` (mean score) and `eval/<set>/pass_rate`. */
+  [evalKey: `eval/${string}`]: number | undefined;
 }
+
+/** Whether a metrics key is an eval-set result, `eval/<set>/<metric>`. */
+export const isEvalMetricKey = (key: string): key is `eval/${string}` => /^eval\/[^/]+\/[^/]+$/.test(key);

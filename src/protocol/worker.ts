@@ -6,9 +6,12 @@
  * Flow: the worker sends `ready` once it runs. Every request carries an `id` chosen by the
  * parent; the worker answers each request with exactly one final event carrying the same `id`
  * (`loaded`, `generated`, `scored`, `activated`, or `error`), and `generate` streams `token`
- * events before its `generated`. `cancel` ends a running `generate` early: its `generated` then
- * comes with `finish_reason: "cancelled"` on the unfinished variants. `shutdown` makes the worker
- * release its sessions and exit 0.
+ * events before its `generated`. Requests are handled one at a time, in arrival order.
+ * `cancel` carries the `id` of the `generate` to end and gets no answer of its own: a running
+ * generate stops before its next token, a queued one is answered at once without running; its
+ * `generated` then has `finish_reason: "cancelled"` on the unfinished variants. `shutdown` makes
+ * the worker release its sessions and exit 0. An uncaught failure is sent as `error` with `id`
+ * null, then the worker exits 1.
  *
  * The worker keeps one compiled session per loaded model (the most recent `load`); adapters are
  * feeds of that session, kept in an LRU cache by bytes. A variant's `adapter` is a PEFT adapter

@@ -22,3 +22,4 @@ export {
 export { METRICS_FILE, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, tailMetrics } from './metrics';
 export { CHECKPOINT_MARKER, latestCheckpoint, listCheckpoints, writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
 export { defaultRunsDir, listRuns, summarizeRun } from './list';
+export { SWEEP_FILE, bestPoint, isSweepDir, readSweep, sweepState, validationCurve, writeSweep, type SweepJson, type SweepPointState } from './sweep';

@@ -59,7 +59,18 @@ export async function listRuns(runsDir: string): Promise<RunList> {
     if (errnoCode(e) === 'ENOTDIR') throw new RunError(root, `${root}: not a folder; --runs-dir must name the folder that holds the run folders`, { cause: e });
     throw e;
   }
-  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => nodePath.join(root, e.name));
+  const top = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => nodePath.join(root, e.name));
+  // A sweep folder (sweep.json, src/runs/sweep.ts) holds ordinary run folders: list those.
+  const dirs = (
+    await Promise.all(
+      top.map(async (dir) => {
+        const isSweep = await fsp.stat(nodePath.join(dir, 'sweep.json')).then((st) => st.isFile(), () => false);
+        if (!isSweep) return [dir];
+        const inner = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+        return inner.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => nodePath.join(dir, e.name));
+      }),
+    )
+  ).flat();
   const results = await Promise.all(
     dirs.map(async (dir): Promise<RunSummary | RunProblem> => {
       try {

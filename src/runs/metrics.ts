@@ -8,6 +8,7 @@ import * as nodePath from 'node:path';
 import { RunError } from './errors';
 import { appendLines, errnoCode } from './fsutil';
 import { METRICS_FIELDS, type MetricsRead, type MetricsRow, type MetricsTail } from './types';
+import { isEvalMetricKey } from '../protocol/metrics';
 
 export const METRICS_FILE = 'metrics.jsonl';
 
@@ -27,11 +28,17 @@ export function formatMetricsRow(row: MetricsRow): string {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`metrics row at step ${row.step}: ${k} is ${String(v)}, expected a finite number`);
     out[k] = v;
   }
+  // Eval-set results (`eval/<set>/<metric>`) after the documented fields, in the row's order.
+  for (const [k, v] of Object.entries(row)) {
+    if (!isEvalMetricKey(k) || v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`metrics row at step ${row.step}: ${k} is ${String(v)}, expected a finite number`);
+    out[k] = v;
+  }
   if (!Number.isInteger(out.step) || out.step < 0) throw new RangeError(`metrics row: step ${out.step} is not a non-negative integer`);
   return `${JSON.stringify(out)}\n`;
 }
 
-/** Parses one line into a row; undefined when it is not a valid row (unknown fields are dropped). */
+/** Parses one line into a row; undefined when it is not a valid row (unknown fields are dropped; `eval/<set>/<metric>` fields kept). */
 export function parseMetricsLine(line: string): MetricsRow | undefined {
   const text = line.trim();
   if (!text) return undefined;
@@ -49,6 +56,7 @@ export function parseMetricsLine(line: string): MetricsRow | undefined {
     const v = o[k];
     if (typeof v === 'number' && Number.isFinite(v)) row[k] = v;
   }
+  for (const [k, v] of Object.entries(o)) if (isEvalMetricKey(k) && typeof v === 'number' && Number.isFinite(v)) row[k] = v;
   return row;
 }
 

@@ -26,8 +26,12 @@ import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer'
 import { learningRate } from '../engine/train/schedule';
 import { type LoraConfigJson, completeLoraConfig, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
+import { loadSweepPoint } from '../experiment/sweep';
+import { advise } from '../engine/advise/index';
+import { linearModules } from '../engine/models/inspect';
 import { type DataReportJson, type MetricsRow, type RunHandle, type RunJson, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
 import { type TrainerState, readCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
+import { CheckpointEvaluator } from './eval';
 import { version as ENGINE_VERSION } from '../../package.json';
 
 export interface TrainRequest {
@@ -40,6 +44,8 @@ export interface TrainRequest {
   maxSteps?: number;
   device?: Device;
   threads?: number;
+  /** Train point `sweepIndex` of the experiment file's `sweep` block (`loralab train --sweep FILE --index I`). */
+  sweepIndex?: number;
 }
 
 export interface TrainHooks {
@@ -122,7 +128,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   } else {
     if (!req.experimentFile) throw new TrainSetupError('train needs an experiment file (FILE.lora.json) or --resume RUN_DIR');
     experimentFile = resolvePath(req.experimentFile);
-    config = await loadExperiment(req.experimentFile);
+    config = req.sweepIndex !== undefined ? (await loadSweepPoint(req.experimentFile, req.sweepIndex)).config : await loadExperiment(req.experimentFile);
     if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
   }
   // A local --model is stored absolute, so a resume from another folder finds the same model.
@@ -208,8 +214,18 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   if (config.data.max_seq_length > train.config.max_position_embeddings) {
     throw new TrainSetupError(`${where}: data.max_seq_length ${config.data.max_seq_length} is longer than the model's context (max_position_embeddings ${train.config.max_position_embeddings}); use at most ${train.config.max_position_embeddings}`);
   }
+  // "LoRA Without Regret" advice, once, at the start of a fresh run (`advice: ` lines).
+  const adviceLines = started ? [] : advise(config, { modules: linearModules(train.info), trainedTokens: dataset.stats.targetTokens })
+    .map((f) => `advice: ${f.severity === 'warning' ? 'warning' : 'info'} [${f.id}] ${f.message} (${f.source.title})`);
+  for (const line of adviceLines) log(line);
   const evalLm = dataset.validation.length
     ? await CausalLM.load(modelDir, { device: train.provider as Device, threads, targetModules: modules, outputs: { loss: true } })
+    : null;
+  // Eval sets of the experiment ("eval"): checked now, run at every checkpoint.
+  const evaluator = config.eval
+    ? await CheckpointEvaluator.create(config.eval.files, modelDir, { device: train.provider as Device, threads, modules }).catch((e: Error) => {
+      throw new TrainSetupError(e.message.split('\n')[0]);
+    })
     : null;
 
   let params = new Map<string, HostTensor>();
@@ -266,7 +282,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config });
     await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
-  for (const line of dataProblems) await run.log(line);
+  for (const line of [...dataProblems, ...adviceLines]) await run.log(line);
   const runLog = async (line: string) => {
     log(line);
     await run!.log(line);
@@ -356,7 +372,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
       const doEval = state.step % tc.eval_steps === 0 || last;
       const doLog = state.step % tc.logging_steps === 0 || last;
       const val = doEval ? await validate() : null;
-      if (doLog || val !== null) {
+      const doSave = state.step % tc.save_steps === 0 || last || stop.requested;
+      // Eval sets at a checkpoint: the same weights the checkpoint saves, in the same row.
+      const evals = doSave && evaluator ? await evaluator.evaluate({ config: peftConfig, modules: toModules(params, modules) }) : null;
+      if (doLog || val !== null || evals) {
         const row: MetricsRow = { step: state.step, time: round(elapsed()) };
         if (doLog) {
           Object.assign(row, { train_loss: windowLoss / windowSteps, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: round(tokensPerS) });
@@ -364,10 +383,12 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
           windowStart = performance.now();
         }
         if (val !== null) row.val_loss = val;
+        if (evals) Object.assign(row, evals);
         await emit(row);
+        if (evals) await runLog(`step ${state.step}: ${Object.entries(evals).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(', ')}`);
         if (val !== null) await runLog(`step ${state.step}: train_loss ${loss.toFixed(4)}, val_loss ${val.toFixed(4)}`);
       }
-      if (state.step % tc.save_steps === 0 || last || stop.requested) await checkpoint();
+      if (doSave) await checkpoint();
       if (stop.requested && !last) {
         await run.update({ status: 'stopped', step: state.step });
         await runLog(`stopped at step ${state.step} (resume with: loralab train --resume ${run.dir})`);
@@ -386,6 +407,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
   } finally {
     await train.release();
     await evalLm?.release();
+    await evaluator?.release();
     await optimizer.release();
   }
 }

@@ -136,7 +136,7 @@ function newestMtime(dir: string): number {
 
 /** Runs `node esbuild.mjs` when a bundle the extension needs is missing or older than its sources. */
 async function ensureBuilt(): Promise<string> {
-  const outputs = ['dist/extension.cjs', 'dist/trainer.js', 'dist/webview/dashboard.js', 'dist/webview/dashboard.css'].map((f) => path.join(ROOT, f));
+  const outputs = ['dist/extension.cjs', 'dist/trainer.js', 'dist/worker.js', 'dist/webview/dashboard.js', 'dist/webview/dashboard.css', 'dist/webview/playground.js'].map((f) => path.join(ROOT, f));
   const sources = Math.max(...['src', 'webview', 'media'].map((d) => newestMtime(path.join(ROOT, d))), statSync(path.join(ROOT, 'esbuild.mjs')).mtimeMs);
   const stale = outputs.filter((f) => !existsSync(f) || statSync(f).mtimeMs < sources);
   if (!stale.length) return 'dist is up to date';
@@ -370,8 +370,8 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     const runId = await phase('wait for the run to complete in the Experiments view', async () => {
       const p = page!;
       await p.locator('.part.activitybar [aria-label^="LoRA Lab"]').first().click();
-      // The only view of its container: no pane header, the sidebar title reads "LoRA Lab: Experiments".
-      await p.locator('.part.sidebar .composite.title', { hasText: 'Experiments' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      // Two views in the container (Experiments, Adapters): each has a pane header.
+      await p.locator('.part.sidebar .pane-header', { hasText: 'Experiments' }).first().waitFor({ state: 'visible', timeout: 30_000 });
       let lastRows: unknown;
       try {
         return await until(
@@ -467,6 +467,76 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
       'the (smoothed) train loss line has a point at every step',
     );
     assert.deepEqual(byLabel.get('validation loss'), val, 'validation loss drawn = val_loss of metrics.jsonl at steps 0, 4, 8, 12');
+
+    await phase('LoRA Lab: Activate Adapter (the final adapter of the run)', async () => {
+      const p = page!;
+      await runCommand(p, 'LoRA Lab: Activate Adapter');
+      const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${runId} (final)` }).first();
+      await row.waitFor({ state: 'visible', timeout: 30_000 });
+      await row.click();
+      await until(
+        'the status-bar item of the active adapter',
+        async () => {
+          assertNoExtensionError(logsDir);
+          return (await p.locator('.part.statusbar', { hasText: `${runId} (final)` }).count()) > 0;
+        },
+        120_000,
+      );
+    });
+
+    // The base column, decoded greedily from the golden prompt, must be the golden continuation
+    // (independent reference: ../shared/golden/stories260K_logits.json); the adapter column streams too.
+    const golden = JSON.parse(readFileSync(path.join(SHARED, 'golden', 'stories260K_logits.json'), 'utf8')) as { prompt: string; greedy: { num_new_tokens: number; continuation_text: string } };
+    const answers = await phase('LoRA Lab: Open Playground, generate, read the streamed text', async () => {
+      const p = page!;
+      await runCommand(p, 'LoRA Lab: Open Playground');
+      await p.locator('.tabs-container .tab', { hasText: 'LoRA Lab Playground' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      type PlaygroundHook = { __playground?: { output(c: string): string; running(): boolean; shown(): string[] } };
+      const frame = await until(
+        'the playground webview frame',
+        async () => {
+          for (const f of p.frames()) if (await f.evaluate(() => !!(window as unknown as PlaygroundHook).__playground).catch(() => false)) return f;
+          return undefined;
+        },
+        60_000,
+      );
+      await frame.waitForFunction(() => document.getElementById('adapter-badge')?.textContent?.includes('(final)'), undefined, { timeout: 30_000 });
+      await frame.evaluate(
+        ({ prompt, n }) => {
+          const set = (id: string, v: string) => ((document.getElementById(id) as HTMLElement & { value: string }).value = v);
+          set('prompt', prompt);
+          set('temperature', '0');
+          set('max-new-tokens', String(n));
+        },
+        { prompt: golden.prompt, n: golden.greedy.num_new_tokens },
+      );
+      await frame.locator('#generate').click();
+      const seen: string[] = [];
+      const result = await until(
+        'both columns to finish streaming',
+        async () => {
+          assertNoExtensionError(logsDir);
+          const error = await frame.locator('#error').innerText().catch(() => '');
+          if (error.trim()) throw new Fatal(`the playground reported: ${error}`);
+          const r = await frame.evaluate(() => {
+            const h = (window as unknown as PlaygroundHook).__playground!;
+            return { running: h.running(), base: h.output('base'), adapter: h.output('adapter'), shown: h.shown() };
+          });
+          seen.push(r.adapter);
+          return !r.running && r.base && r.adapter ? r : undefined;
+        },
+        180_000,
+        200,
+      );
+      // Token by token: some poll saw a partial adapter answer (neither empty nor complete) — unless it was too fast to catch.
+      log(`streamed snapshots of the adapter column: ${new Set(seen).size}`);
+      return result;
+    });
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-playground.png') });
+    log(`playground: base ${JSON.stringify(answers.base)}; adapter ${JSON.stringify(answers.adapter)}`);
+    assert.deepEqual(answers.shown, ['base', 'adapter']);
+    assert.equal(answers.base.trim(), golden.greedy.continuation_text.trim(), 'greedy base column = the golden continuation');
+    assert.ok(answers.adapter.trim().length > 0, 'the adapter column streamed text');
     ok = true;
   } finally {
     if (!ok && page) await page.screenshot({ path: path.join(OUT_DIR, 'e2e-failure.png') }).catch(() => undefined);

@@ -26,8 +26,9 @@ describe('parseExperiment: defaults', () => {
       lora: { r: 16, lora_alpha: 32, lora_dropout: 0, target_modules: 'all-linear', use_rslora: false, rank_pattern: {}, alpha_pattern: {} },
       training: {
         learning_rate: 2e-4,
-        lr_scheduler_type: 'constant_with_warmup',
-        warmup_steps: 10,
+        // "LoRA Without Regret": constant learning rate, no warmup.
+        lr_scheduler_type: 'constant',
+        warmup_steps: 0,
         warmup_ratio: 0,
         max_steps: 500,
         per_device_train_batch_size: 8,
@@ -43,6 +44,7 @@ describe('parseExperiment: defaults', () => {
         seed: 0,
       },
       device: 'auto',
+      advise: { full_finetune_learning_rate: null, ignore: [] },
     };
     assert.deepEqual(config, expected);
   });
@@ -189,7 +191,7 @@ describe('parseExperiment: result shape', () => {
     const config = parseExperiment(minimal('  "$schema": "../schemas/lora-experiment.schema.json",\n  "device": "cpu"'), FILE);
     assert.equal(Object.getPrototypeOf(config), Object.prototype);
     assert.equal(Object.getPrototypeOf(config.training), Object.prototype);
-    assert.deepEqual(Object.keys(config), ['name', 'model', 'init_adapter', 'data', 'lora', 'training', 'device']);
+    assert.deepEqual(Object.keys(config), ['name', 'model', 'init_adapter', 'data', 'lora', 'training', 'device', 'advise']);
   });
 });
 

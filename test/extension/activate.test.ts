@@ -56,7 +56,7 @@ test('the bundled extension: tree, Start Run with the bundled trainer, dashboard
   t.after(closeWindow);
 
   // one command table, all registered
-  for (const id of ['loralab.newExperiment', 'loralab.startRun', 'loralab.stopRun', 'loralab.resumeRun', 'loralab.openDashboard', 'loralab.refresh', 'loralab.scoreFile']) {
+  for (const id of ['loralab.newExperiment', 'loralab.startRun', 'loralab.stopRun', 'loralab.resumeRun', 'loralab.openDashboard', 'loralab.refresh', 'loralab.showTokenLoss']) {
     assert.ok(stub.recorded.commands.has(id), id);
   }
   const tree = stub.recorded.trees.get('loralab.experiments')!;

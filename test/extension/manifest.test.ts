@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { COMMANDS, COMMAND_CATEGORY, DASHBOARD_VIEW_TYPE, EXPERIMENTS_VIEW } from '../../src/extension/manifest';
+import { ADAPTERS_VIEW, COMMANDS, COMMAND_CATEGORY, DASHBOARD_VIEW_TYPE, EXPERIMENTS_VIEW, PLAYGROUND_VIEW_TYPE } from '../../src/extension/manifest';
 import { CONTEXT_VALUES } from '../../src/extension/experiments/model';
+import { ADAPTER_CONTEXT_VALUES } from '../../src/extension/adapters/model';
 import { ROOT } from '../helpers/paths';
 
 interface MenuItem {
@@ -34,7 +35,7 @@ test('commands hidden from the palette are exactly those marked palette: false',
   const hidden = menus.commandPalette.filter((m) => m.when === 'false').map((m) => m.command).sort();
   const marked = Object.entries(COMMANDS).filter(([, s]) => 'palette' in s && s.palette === false).map(([id]) => id).sort();
   assert.deepEqual(hidden, marked);
-  for (const id of ['loralab.newExperiment', 'loralab.startRun', 'loralab.stopRun', 'loralab.resumeRun', 'loralab.openDashboard', 'loralab.refresh', 'loralab.scoreFile']) {
+  for (const id of ['loralab.newExperiment', 'loralab.startRun', 'loralab.stopRun', 'loralab.resumeRun', 'loralab.openDashboard', 'loralab.refresh', 'loralab.showTokenLoss']) {
     assert.ok(!hidden.includes(id), `${id} is in the palette`);
   }
 });
@@ -50,12 +51,17 @@ function viewItemClauses(when: string): { op: string; value: string }[] {
   return out;
 }
 
-test('every viewItem in a `when` clause names a contextValue the tree produces (a regex matches at least one)', () => {
+/** The contextValues each tree view produces. */
+const VIEW_CONTEXT_VALUES: Record<string, readonly string[]> = { [EXPERIMENTS_VIEW]: CONTEXT_VALUES, [ADAPTERS_VIEW]: ADAPTER_CONTEXT_VALUES };
+
+test('every viewItem in a `when` clause names a contextValue its view produces (a regex matches at least one)', () => {
   const items = menus['view/item/context'];
   assert.ok(items.length > 0);
   let clauses = 0;
   for (const m of items) {
-    assert.ok(m.when?.includes(`view == ${EXPERIMENTS_VIEW}`), `${m.command}: scoped to the Experiments view`);
+    const view = /view == ([\w.]+)/.exec(m.when ?? '')?.[1];
+    assert.ok(view && view in VIEW_CONTEXT_VALUES, `${m.command}: scoped to a tree view of the extension (${m.when})`);
+    const CONTEXT_VALUES = VIEW_CONTEXT_VALUES[view];
     const found = viewItemClauses(m.when!);
     assert.ok(found.length > 0, `${m.command}: ${m.when}`);
     for (const { op, value } of found) {
@@ -104,11 +110,14 @@ test('Workspace Trust: limited support with a description; starting and resuming
 test('views, welcome, activation, settings and files the manifest points to', () => {
   assert.deepEqual(contributes.viewsContainers.activitybar.map((c: { title: string }) => c.title), ['LoRA Lab']);
   const container = contributes.viewsContainers.activitybar[0];
-  assert.deepEqual(contributes.views[container.id].map((v: { id: string; name: string }) => [v.id, v.name]), [[EXPERIMENTS_VIEW, 'Experiments']]);
+  assert.deepEqual(contributes.views[container.id].map((v: { id: string; name: string }) => [v.id, v.name]), [[EXPERIMENTS_VIEW, 'Experiments'], [ADAPTERS_VIEW, 'Adapters']]);
   assert.ok(existsSync(join(ROOT, container.icon)), container.icon);
   const welcome = contributes.viewsWelcome.find((w: { view: string }) => w.view === EXPERIMENTS_VIEW);
   assert.match(welcome.contents, /\[New Experiment\]\(command:loralab\.newExperiment\)/);
   assert.ok(pkg.activationEvents.includes(`onWebviewPanel:${DASHBOARD_VIEW_TYPE}`));
+  assert.ok(pkg.activationEvents.includes(`onWebviewPanel:${PLAYGROUND_VIEW_TYPE}`));
+  const adaptersWelcome = contributes.viewsWelcome.find((w: { view: string }) => w.view === ADAPTERS_VIEW);
+  assert.match(adaptersWelcome.contents, /\(command:loralab\.importAdapter\)/);
   assert.ok(pkg.activationEvents.includes('workspaceContains:**/*.lora.json'));
   const runsDir = contributes.configuration.properties['loralab.runsDir'];
   assert.equal(runsDir.type, 'string');
@@ -116,4 +125,23 @@ test('views, welcome, activation, settings and files the manifest points to', ()
   assert.equal(runsDir.scope, 'resource');
   for (const v of contributes.jsonValidation) assert.ok(existsSync(join(ROOT, v.url)), v.url);
   assert.equal(pkg.main, './dist/extension.cjs');
+});
+
+test('Adapters view menus: Activate only on usable, inactive adapters; Use Base Model on the inactive base row; Remove only on imported ones', () => {
+  const whenOf = (cmd: string) => menus['view/item/context'].filter((m) => m.command === cmd && m.when?.includes(`view == ${ADAPTERS_VIEW}`)).map((m) => m.when!);
+  const applies = (cmd: string, contextValue: string) =>
+    whenOf(cmd).some((w) =>
+      viewItemClauses(w).every(({ op, value }) => (op === '==' ? contextValue === value : op === '!=' ? contextValue !== value : new RegExp(value.slice(1, -1)).test(contextValue))),
+    );
+  const values = ADAPTER_CONTEXT_VALUES;
+  assert.deepEqual(values.filter((v) => applies('loralab.activateAdapter', v)).sort(), ['adapter-checkpoint', 'adapter-final', 'adapter-imported', 'adapter-merged']);
+  assert.deepEqual(values.filter((v) => applies('loralab.useBaseModel', v)), ['base-model']);
+  assert.deepEqual(values.filter((v) => applies('loralab.removeImportedAdapter', v)).sort(), ['adapter-imported', 'adapter-imported-active', 'adapter-imported-broken']);
+  for (const cmd of ['loralab.revealAdapter', 'loralab.copyAdapterPath']) {
+    assert.deepEqual(values.filter((v) => applies(cmd, v)), values.filter((v) => v.startsWith('adapter-')), cmd);
+  }
+  // Open in Playground on every usable adapter (active or not) and the base row, never on a broken one
+  const playground = values.filter((v) => applies('loralab.openAdapterInPlayground', v));
+  assert.ok(playground.includes('base-model') && playground.includes('base-model-active') && playground.includes('adapter-checkpoint-active'));
+  assert.ok(!playground.some((v) => v.endsWith('-broken') || v.startsWith('adapters-')));
 });

@@ -83,6 +83,78 @@ export class CodeLens {
     readonly command?: { title: string; command: string; arguments?: unknown[] },
   ) {}
 }
+/** Testing API (enough for the eval-set controller): items, runs and their outcomes are recorded. */
+export class TestMessage {
+  expectedOutput?: string;
+  actualOutput?: string;
+  location?: unknown;
+  constructor(readonly message: string) {}
+  static diff(message: string, expected: string, actual: string): TestMessage {
+    const m = new TestMessage(message);
+    m.expectedOutput = expected;
+    m.actualOutput = actual;
+    return m;
+  }
+}
+export class Location {
+  constructor(readonly uri: Uri, readonly range: Range) {}
+}
+export class Diagnostic {
+  source?: string;
+  constructor(readonly range: Range, readonly message: string, readonly severity: number) {}
+}
+export const DiagnosticSeverity = { Error: 0, Warning: 1, Information: 2, Hint: 3 };
+export const CodeActionKind = { QuickFix: 'quickfix' };
+export class MarkdownString {
+  constructor(readonly value: string) {}
+}
+export const TestRunProfileKind = { Run: 1, Debug: 2, Coverage: 3 };
+export class StubTestItem {
+  range?: Range;
+  error?: string;
+  readonly children = new StubTestItems();
+  constructor(readonly id: string, readonly label: string, readonly uri?: Uri) {}
+}
+export class StubTestItems {
+  private readonly m = new Map<string, StubTestItem>();
+  get size(): number { return this.m.size; }
+  add(i: StubTestItem): void { this.m.set(i.id, i); }
+  get(id: string): StubTestItem | undefined { return this.m.get(id); }
+  delete(id: string): void { this.m.delete(id); }
+  replace(items: StubTestItem[]): void { this.m.clear(); items.forEach((i) => this.add(i)); }
+  forEach(f: (i: StubTestItem) => void): void { [...this.m.values()].forEach(f); }
+}
+export interface StubTestRun {
+  outcomes: { id: string; state: 'started' | 'passed' | 'failed' | 'errored' | 'skipped'; messages?: TestMessage[]; duration?: number }[];
+  output: string[];
+  ended: boolean;
+}
+export class StubTestController {
+  readonly items = new StubTestItems();
+  readonly profiles: { label: string; kind: number; run: (req: unknown, token: unknown) => Promise<void>; isDefault?: boolean }[] = [];
+  readonly runs: StubTestRun[] = [];
+  resolveHandler?: (item?: StubTestItem) => Promise<void>;
+  refreshHandler?: () => Promise<void>;
+  constructor(readonly id: string, readonly label: string) {}
+  createTestItem(id: string, label: string, uri?: Uri): StubTestItem { return new StubTestItem(id, label, uri); }
+  createRunProfile(label: string, kind: number, run: (req: unknown, token: unknown) => Promise<void>, isDefault?: boolean) {
+    const p = { label, kind, run, isDefault, dispose: () => undefined };
+    this.profiles.push(p);
+    return p;
+  }
+  createTestRun(): unknown {
+    const r: StubTestRun = { outcomes: [], output: [], ended: false };
+    this.runs.push(r);
+    const push = (state: StubTestRun['outcomes'][number]['state']) => (i: StubTestItem, m?: TestMessage | TestMessage[], duration?: number) =>
+      r.outcomes.push({ id: i.id, state, messages: m === undefined ? undefined : Array.isArray(m) ? m : [m], duration });
+    return {
+      started: push('started'), passed: (i: StubTestItem, d?: number) => push('passed')(i, undefined, d), failed: push('failed'), errored: push('errored'), skipped: push('skipped'),
+      appendOutput: (t: string) => r.output.push(t), end: () => (r.ended = true),
+    };
+  }
+  dispose(): void {}
+}
+
 export const TreeItemCollapsibleState = { None: 0, Collapsed: 1, Expanded: 2 };
 export const StatusBarAlignment = { Left: 1, Right: 2 };
 export const ViewColumn = { Active: -1 };
@@ -97,6 +169,8 @@ export const recorded = {
   statusItems: [] as { id: string; text: string; tooltip: string; visible: boolean; disposed: boolean }[],
   trees: new Map<string, { getChildren(n?: unknown): unknown[]; getTreeItem(n: unknown): TreeItem; onDidChangeTreeData: (l: Listener<void>) => unknown }>(),
   codeLens: [] as { provideCodeLenses(doc: { uri: Uri }): CodeLens[] }[],
+  testControllers: [] as StubTestController[],
+  diagnostics: new Map<string, Diagnostic[]>(),
   panels: [] as StubPanel[],
   serializers: new Map<string, { deserializeWebviewPanel(panel: StubPanel, state: unknown): Promise<void> }>(),
   /** Answers for showQuickPick / showInputBox / showWarningMessage…, taken in order (undefined = dismissed). */
@@ -181,9 +255,14 @@ export const workspace = {
   onDidChangeWorkspaceFolders: noEvent,
   onDidChangeConfiguration: noEvent,
   onDidGrantWorkspaceTrust: noEvent,
+  onDidOpenTextDocument: noEvent,
+  onDidChangeTextDocument: noEvent,
+  onDidCloseTextDocument: noEvent,
+  onDidSaveTextDocument: noEvent,
   asRelativePath: (p: string) => p,
   fs: {
     stat: async (u: Uri) => statSync(u.fsPath),
+    readFile: async (u: Uri) => new Uint8Array(await fsp.readFile(u.fsPath)),
     writeFile: (u: Uri, data: Uint8Array) => fsp.writeFile(u.fsPath, data),
     delete: (u: Uri, o: { recursive?: boolean }) => fsp.rm(u.fsPath, { recursive: o.recursive, force: false }),
   },
@@ -235,6 +314,7 @@ export const window = {
   showInputBox: answer,
   showOpenDialog: answer,
   showTextDocument: async () => undefined,
+  createTextEditorDecorationType: () => ({ dispose: () => undefined }),
   withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => unknown) => task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: noEvent }),
 };
 
@@ -250,7 +330,26 @@ export const commands = {
   },
 };
 
+export const tests = {
+  createTestController: (id: string, label: string) => {
+    const c = new StubTestController(id, label);
+    recorded.testControllers.push(c);
+    return c;
+  },
+};
+
+export const env = {
+  /** What `clipboard.writeText` was given last. */
+  clipboard: { text: '', writeText: async (t: string) => void (env.clipboard.text = t), readText: async () => env.clipboard.text },
+};
+
 export const languages = {
+  createDiagnosticCollection: () => ({
+    set: (uri: Uri, d: Diagnostic[]) => void recorded.diagnostics.set(uri.fsPath, d),
+    delete: (uri: Uri) => void recorded.diagnostics.delete(uri.fsPath),
+    dispose: () => undefined,
+  }),
+  registerCodeActionsProvider: () => ({ dispose: () => undefined }),
   registerCodeLensProvider: (_selector: unknown, provider: never) => {
     recorded.codeLens.push(provider);
     return { dispose: () => undefined };

@@ -46,6 +46,21 @@ body.vscode-light {${common}
   --vscode-editorHoverWidget-border: #c8c8c8;
   --vscode-editor-selectionBackground: #add6ff;
   --vscode-keybindingTable-rowsBackground: rgba(59, 59, 59, 0.04);
+  --vscode-input-background: #ffffff;
+  --vscode-settings-textInputBackground: #ffffff;
+  --vscode-settings-textInputBorder: #cecece;
+  --vscode-settings-textInputForeground: #3b3b3b;
+  --vscode-settings-dropdownBackground: #ffffff;
+  --vscode-settings-dropdownBorder: #cecece;
+  --vscode-settings-dropdownForeground: #3b3b3b;
+  --vscode-settings-dropdownListBorder: #cecece;
+  --vscode-input-border: #cecece;
+  --vscode-input-foreground: #3b3b3b;
+  --vscode-input-placeholderForeground: #767676;
+  --vscode-dropdown-background: #ffffff;
+  --vscode-dropdown-border: #cecece;
+  --vscode-dropdown-foreground: #3b3b3b;
+  --vscode-dropdown-listBackground: #ffffff;
 }
 body.vscode-dark {${common}
   --vscode-foreground: #cccccc;
@@ -83,6 +98,21 @@ body.vscode-dark {${common}
   --vscode-editorHoverWidget-border: #454545;
   --vscode-editor-selectionBackground: #264f78;
   --vscode-keybindingTable-rowsBackground: rgba(204, 204, 204, 0.04);
+  --vscode-input-background: #313131;
+  --vscode-settings-textInputBackground: #313131;
+  --vscode-settings-textInputBorder: #3c3c3c;
+  --vscode-settings-textInputForeground: #cccccc;
+  --vscode-settings-dropdownBackground: #313131;
+  --vscode-settings-dropdownBorder: #3c3c3c;
+  --vscode-settings-dropdownForeground: #cccccc;
+  --vscode-settings-dropdownListBorder: #454545;
+  --vscode-input-border: #3c3c3c;
+  --vscode-input-foreground: #cccccc;
+  --vscode-input-placeholderForeground: #989898;
+  --vscode-dropdown-background: #313131;
+  --vscode-dropdown-border: #3c3c3c;
+  --vscode-dropdown-foreground: #cccccc;
+  --vscode-dropdown-listBackground: #1f1f1f;
 }
 body.vscode-high-contrast {${common}
   --vscode-foreground: #ffffff;
@@ -119,5 +149,20 @@ body.vscode-high-contrast {${common}
   --vscode-editorHoverWidget-background: #0c141f;
   --vscode-editorHoverWidget-border: #6fc3df;
   --vscode-editor-selectionBackground: #ffffff;
+  --vscode-input-background: #000000;
+  --vscode-settings-textInputBackground: #000000;
+  --vscode-settings-textInputBorder: #6fc3df;
+  --vscode-settings-textInputForeground: #ffffff;
+  --vscode-settings-dropdownBackground: #000000;
+  --vscode-settings-dropdownBorder: #6fc3df;
+  --vscode-settings-dropdownForeground: #ffffff;
+  --vscode-settings-dropdownListBorder: #6fc3df;
+  --vscode-input-border: #6fc3df;
+  --vscode-input-foreground: #ffffff;
+  --vscode-input-placeholderForeground: rgba(255, 255, 255, 0.7);
+  --vscode-dropdown-background: #000000;
+  --vscode-dropdown-border: #6fc3df;
+  --vscode-dropdown-foreground: #ffffff;
+  --vscode-dropdown-listBackground: #000000;
 }
 `;

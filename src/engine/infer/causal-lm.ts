@@ -4,8 +4,8 @@
  */
 import { gradients } from '../autodiff/index';
 import { serializeModel } from '../graph/onnx';
-import { adapterFeeds } from '../lora/feeds';
-import { isTargeted } from '../lora/index';
+import { type AdapterSource, adapterFeeds, stackedAdapterFeeds } from '../lora/feeds';
+import { LORA_INDEX, isTargeted } from '../lora/index';
 import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
 import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
 import { type Device, Session } from '../runtime/session';
@@ -30,6 +30,12 @@ export interface CausalLMOptions {
    * drive it with `KvCacheStep` (infer/kv-cache.ts) or `runFeeds`, not `run`. Default false.
    */
   kvCache?: boolean;
+  /**
+   * Build the multi-LoRA graph (`BuildOptions.multiLora`): several adapters in one batch, one per
+   * row, set with `setAdapters`; `setAdapter` / `clearAdapter` then apply one adapter to every
+   * row. Inference only (no dropout). Default false.
+   */
+  multiLora?: boolean;
 }
 
 export interface Batch {
@@ -88,7 +94,7 @@ export class CausalLM {
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
     const weights = await loadWeights(info);
-    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache });
+    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache, multiLora: opts.multiLora });
     const g = lm.graph;
     const outputs = opts.kvCache ? { logits: true } : opts.outputs ?? { logits: true };
     if (outputs.logits) g.output(lm.logits, 'logits');
@@ -119,6 +125,19 @@ export class CausalLM {
     this.loraFeeds = adapterFeeds(this.lm.lora, adapter, this.linearModules, source, this.dtype);
   }
 
+  /**
+   * Multi-LoRA graphs (`multiLora: true`): stacks `adapters` (null = the base model) so that row b
+   * of every later batch runs with adapter `rows[b]` (default: row i = adapter i, so batches must
+   * have `adapters.length` rows; one entry in `rows` applies to every row). A change of feeds,
+   * never of the session. See `stackedAdapterFeeds` (lora/feeds.ts) for the layout.
+   * @throws LoraError when an adapter does not fit (naming its file and tensor) or a row names no
+   *   adapter; Error when the model was loaded without `multiLora`.
+   */
+  setAdapters(adapters: readonly AdapterSource[], rows?: readonly number[]): void {
+    if (!this.lm.lora.multiLora) throw new Error('CausalLM.setAdapters: the model was loaded without multiLora; load it with CausalLM.load(dir, { multiLora: true })');
+    this.loraFeeds = stackedAdapterFeeds(this.lm.lora, adapters, this.linearModules, this.dtype, rows);
+  }
+
   /** Runs the base model (every LoRA module zero with scaling 0). */
   clearAdapter(): void {
     this.loraFeeds = adapterFeeds(this.lm.lora, { config: { r: 1, lora_alpha: 1 }, modules: new Map() } as PeftAdapter, this.linearModules, 'base', this.dtype);
@@ -135,7 +154,15 @@ export class CausalLM {
    * @throws RuntimeError naming the input when a feed does not fit (see `Session.run`).
    */
   async runFeeds(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    this.checkRows(feeds.input_ids?.shape[0]);
     return this.session.run({ ...feeds, ...this.loraFeeds });
+  }
+
+  /** Multi-LoRA: the batch must have one row per `lora_index` entry (or `lora_index` one entry). */
+  private checkRows(B: number | undefined): void {
+    const index = this.loraFeeds[LORA_INDEX];
+    if (!index || B === undefined || index.shape[0] === 1 || index.shape[0] === B) return;
+    throw new Error(`CausalLM: the batch has ${B} rows but setAdapters gave adapters for ${index.shape[0]} rows; pass one adapter index per row (or one for every row)`);
   }
 
   /** Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. */
@@ -144,6 +171,7 @@ export class CausalLM {
     const B = batch.inputIds.length;
     const T = batch.inputIds[0]?.length ?? 0;
     if (B === 0 || T === 0) throw new Error('CausalLM.run: empty batch');
+    this.checkRows(B);
     const i64 = (rows: number[][], what: string): HostTensor => {
       const data = new BigInt64Array(B * T);
       rows.forEach((row, b) => {

@@ -3,9 +3,13 @@
  * the model's context) and streaming of text deltas, over a small `DecodeStep` interface that
  * turns "the ids so far" into next-token logits.
  *
- * Two steps implement it: `fullForwardStep` (here; recomputes the whole prefix every token with
- * the full-forward `CausalLM`: correct, O(T²)) and, later, a KV-cache step (prefill once, then
- * one token per call with `past_key_values`). The loop does not know which one it drives.
+ * Two steps implement it: `KvCacheStep` (infer/kv-cache.ts; prefill once, then one token per
+ * call with `past_key_values`: what `loralab generate` and the worker use) and `fullForwardStep`
+ * (here; recomputes the whole prefix every token with the full-forward `CausalLM`: O(T²), kept
+ * as the reference the KV cache is tested against). The loop does not know which one it drives.
+ *
+ * `generateBatch` decodes several rows at once (e.g. one per adapter on a multi-LoRA model, row
+ * i = variant i); `generate` is its one-row case.
  *
  * Semantics follow transformers' `GenerationMixin.generate` with `num_beams=1` (generation/
  * utils.py `_sample`): one token per step, the EOS token is part of the returned ids, a finished
@@ -62,8 +66,11 @@ export function fullForwardStep(lm: CausalLM): DecodeStep<null> {
   };
 }
 
-/** Why generation ended: an EOS token, a stop string, or the token budget / context (HF and OpenAI names). */
-export type FinishReason = 'eos' | 'stop' | 'length';
+/**
+ * Why generation ended: an EOS token, a stop string, the token budget / context (HF and OpenAI
+ * names), or `signal` aborted (`cancelled`).
+ */
+export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
 
 export interface GenerateOptions {
   /** Most tokens to generate (≥ 1). HF `max_new_tokens`. */
@@ -79,6 +86,8 @@ export interface GenerateOptions {
   decode: (ids: readonly number[]) => string;
   /** Called with each new piece of text as soon as it is final (see `generate`). */
   onText?: (delta: string) => void;
+  /** Checked before every step: once aborted, generation ends with finish_reason "cancelled" and the tokens so far. */
+  signal?: { readonly aborted: boolean };
 }
 
 export interface GenerateResult {
@@ -93,13 +102,14 @@ export interface GenerateResult {
 const ANCHOR_TOKENS = 8;
 
 /**
- * Generates a continuation of `promptIds` with `step`.
+ * Generates a continuation of `promptIds` with `step`: `generateBatch` with one row.
  *
  * Each step: logits of the next token → `selectNextToken` (repetition penalty over prompt and
  * generated ids, then temperature / top-k / top-p when sampling; RNG `createRng(seed)`) → append.
  * Stops, in this order of checks after each token: an id in `eosTokenIds` ("eos"); a stop string
  * in the decoded completion ("stop"; the text is cut before the earliest one); `maxNewTokens`
- * tokens or the model's context full ("length").
+ * tokens or the model's context full ("length"). Before every step, an aborted `opts.signal`
+ * ends it ("cancelled", with the tokens generated so far; none when aborted from the start).
  *
  * Streaming: `onText` gets text deltas whose concatenation equals the final `text`. The completion
  * is decoded as a whole after every token (with a few prompt tokens in front, so a SentencePiece
@@ -111,54 +121,98 @@ const ANCHOR_TOKENS = 8;
  *   sampling parameter is out of range (see `validateSamplingParams`).
  */
 export async function generate<C>(step: DecodeStep<C>, promptIds: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
+  const { onText, ...rest } = opts;
+  const [res] = await generateBatch(step, [promptIds], { ...rest, onText: onText && ((_row, delta) => onText(delta)) });
+  return res;
+}
+
+export interface BatchGenerateOptions extends Omit<GenerateOptions, 'onText'> {
+  /**
+   * Seed of each row's own sampling RNG (`createRng(seeds[b])`); default `seed` (else 0) for every
+   * row, so a row samples exactly what `generate` with that seed samples alone.
+   */
+  seeds?: readonly number[];
+  /** Called with row `row`'s next piece of text as soon as it is final (as `GenerateOptions.onText`). */
+  onText?: (row: number, delta: string) => void;
+  /** Called once per row when it ends, after its last `onText`, with its result. */
+  onFinish?: (row: number, result: GenerateResult) => void;
+}
+
+/**
+ * Generates a continuation of every prompt in one batch: `step` gets all rows each call (a
+ * multi-LoRA model gives each row its own adapter), and each row is decoded, stopped and
+ * streamed as `generate` does alone, with its own RNG (`seeds`). Results are in prompt order.
+ *
+ * A row that has ended keeps being fed (its last token again, outputs ignored) until every row
+ * has ended, so the batch stays rectangular, as transformers' `generate` pads finished rows.
+ * The rows share one cache length: "length" because of the context applies to every open row
+ * when the longest row fills it (rows with equal prompts, e.g. one prompt per adapter, end
+ * exactly as alone). `signal` ends every open row ("cancelled").
+ *
+ * @throws RangeError when `maxNewTokens` < 1, there are no prompts, a prompt is empty or fills
+ *   the context, `seeds` has not one seed per prompt, or a sampling parameter is out of range.
+ */
+export async function generateBatch<C>(step: DecodeStep<C>, prompts: readonly (readonly number[])[], opts: BatchGenerateOptions): Promise<GenerateResult[]> {
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 1) throw new RangeError(`max_new_tokens must be an integer ≥ 1, got ${opts.maxNewTokens}`);
-  if (promptIds.length === 0) throw new RangeError('the prompt has no tokens: nothing to continue from');
-  if (promptIds.length >= step.maxPositions) {
-    throw new RangeError(`the prompt has ${promptIds.length} tokens but the model's context (max_position_embeddings) is ${step.maxPositions}: shorten the prompt`);
+  if (prompts.length === 0) throw new RangeError('generateBatch: no prompts');
+  for (const p of prompts) {
+    if (p.length === 0) throw new RangeError('the prompt has no tokens: nothing to continue from');
+    if (p.length >= step.maxPositions) {
+      throw new RangeError(`the prompt has ${p.length} tokens but the model's context (max_position_embeddings) is ${step.maxPositions}: shorten the prompt`);
+    }
   }
+  if (opts.seeds && opts.seeds.length !== prompts.length) throw new RangeError(`generateBatch: ${opts.seeds.length} seeds for ${prompts.length} prompts`);
   validateSamplingParams(opts.sampling);
-  const rng = createRng(opts.seed ?? 0);
   const eos = new Set(opts.eosTokenIds);
   const stops = (opts.stopStrings ?? []).filter((s) => s.length > 0);
-  const text = completionDecoder(promptIds, opts.decode);
-
-  const ids = [...promptIds];
-  const generated: number[] = [];
+  const rows = prompts.map((p, b) => ({
+    ids: [...p],
+    generated: [] as number[],
+    rng: createRng(opts.seeds?.[b] ?? opts.seed ?? 0),
+    text: completionDecoder(p, opts.decode),
+    emitted: '',
+    result: null as GenerateResult | null,
+  }));
+  type Row = (typeof rows)[number];
+  const finish = (row: Row, b: number, finishReason: FinishReason, text: string) => {
+    if (opts.onText && text.startsWith(row.emitted) && text.length > row.emitted.length) opts.onText(b, text.slice(row.emitted.length));
+    row.result = { ids: row.generated, text, finishReason };
+    opts.onFinish?.(b, row.result);
+  };
   let cache: C | null = null;
-  let emitted = '';
-  let finishReason: FinishReason = 'length';
-  let finalText = '';
 
-  while (true) {
-    const out: { logits: Logits[]; cache: C | null } = await step.step([ids], cache);
+  while (rows.some((r) => !r.result)) {
+    if (opts.signal?.aborted) {
+      rows.forEach((r, b) => { if (!r.result) finish(r, b, 'cancelled', r.text(r.generated)); });
+      break;
+    }
+    const out: { logits: Logits[]; cache: C | null } = await step.step(rows.map((r) => r.ids), cache);
     cache = out.cache;
-    const next = selectNextToken(out.logits[0], ids, opts.sampling, rng);
-    ids.push(next);
-    generated.push(next);
-    if (eos.has(next)) {
-      finishReason = 'eos';
-      finalText = text(generated.slice(0, -1));
-      break;
-    }
-    const full = text(generated);
-    const cut = firstStop(full, stops);
-    if (cut >= 0) {
-      finishReason = 'stop';
-      finalText = full.slice(0, cut);
-      break;
-    }
-    if (generated.length >= opts.maxNewTokens || ids.length >= step.maxPositions) {
-      finalText = full;
-      break;
-    }
-    const stable = stableLength(full, stops);
-    if (opts.onText && stable > emitted.length && full.startsWith(emitted)) {
-      opts.onText(full.slice(emitted.length, stable));
-      emitted = full.slice(0, stable);
-    }
+    rows.forEach((r, b) => {
+      if (r.result) {
+        r.ids.push(r.ids[r.ids.length - 1]); // keeps the batch rectangular; its logits are ignored
+        return;
+      }
+      const next = selectNextToken(out.logits[b], r.ids, opts.sampling, r.rng);
+      r.ids.push(next);
+      r.generated.push(next);
+    });
+    const contextFull = Math.max(...rows.map((r) => r.ids.length)) >= step.maxPositions;
+    rows.forEach((r, b) => {
+      if (r.result) return;
+      if (eos.has(r.generated[r.generated.length - 1])) return finish(r, b, 'eos', r.text(r.generated.slice(0, -1)));
+      const full = r.text(r.generated);
+      const cut = firstStop(full, stops);
+      if (cut >= 0) return finish(r, b, 'stop', full.slice(0, cut));
+      if (r.generated.length >= opts.maxNewTokens || contextFull) return finish(r, b, 'length', full);
+      const stable = stableLength(full, stops);
+      if (opts.onText && stable > r.emitted.length && full.startsWith(r.emitted)) {
+        opts.onText(b, full.slice(r.emitted.length, stable));
+        r.emitted = full.slice(0, stable);
+      }
+    });
   }
-  if (opts.onText && finalText.startsWith(emitted) && finalText.length > emitted.length) opts.onText(finalText.slice(emitted.length));
-  return { ids: generated, text: finalText, finishReason };
+  return rows.map((r) => r.result!);
 }
 
 /**

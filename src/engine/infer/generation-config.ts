@@ -11,6 +11,9 @@ import { ModelError } from '../models/types';
 import { parseJsonObject } from '../tokenizer/files';
 import type { SamplingParams } from './sampling';
 
+/** `max_new_tokens` when neither the request nor generation_config.json gives one (CLI and inference worker). */
+export const DEFAULT_MAX_NEW_TOKENS = 128;
+
 /** What `generation_config.json` says (only the fields generation uses), HF names. */
 export interface GenerationDefaults {
   do_sample?: boolean;

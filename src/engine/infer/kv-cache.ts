@@ -54,6 +54,8 @@ export interface KvCache {
 export interface CacheStepResult {
   logits: Logits[];
   cache: KvCache;
+  /** The logits of every position fed in this call, (B, T, V) with the rows left-padded (e.g. to score a prompt, infer/score.ts). */
+  allLogits: HostTensor;
 }
 
 /**
@@ -70,7 +72,8 @@ export class KvCacheStep implements DecodeStep<KvCache> {
 
   /**
    * @param model a `CausalLM` loaded with `{ kvCache: true }`; its current adapter is used on
-   *   every call (`setAdapter` / `clearAdapter` between generations).
+   *   every call (`setAdapter` / `clearAdapter` between generations), or with `multiLora: true`
+   *   each row's own adapter (`setAdapters`; row i = adapter i by default).
    * @throws Error when `model` is a CausalLM loaded without `kvCache`.
    */
   constructor(private readonly model: KvCacheModel) {
@@ -174,6 +177,6 @@ export class KvCacheStep implements DecodeStep<KvCache> {
     const last = Array.from({ length: B }, (_, b) => data.slice((b * T + T - 1) * V, (b * T + T) * V));
     const maxLen = Math.max(...rows.map((r) => r.length));
     const long = this.switchLength !== null && maxLen > this.switchLength;
-    return { logits: last, cache: { rows, length: S, mask, kv: present, long } };
+    return { logits: last, cache: { rows, length: S, mask, kv: present, long }, allLogits: logits };
   }
 }

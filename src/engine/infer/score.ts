@@ -5,7 +5,9 @@
  * every token after the first is scored exactly once, with as much left context as fits.
  */
 import type { CausalLM } from './causal-lm';
+import { KvCacheStep } from './kv-cache';
 import { IGNORE_INDEX } from '../train/loss';
+import type { HostTensor } from '../tensor';
 
 export interface ScoreResult {
   /** The scored ids (BOS first when the tokenizer adds one). */
@@ -17,7 +19,9 @@ export interface ScoreResult {
 }
 
 /**
- * Scores `ids` under `lm` (which must output token_nll).
+ * Scores `ids` under `lm`: a model loaded with the loss output (its `token_nll` is used), or a
+ * KV-cache model (`kvCache: true`, as the inference worker loads it; each window is one prefill
+ * and the NLL is taken from its logits, `tokenNllFromLogits`).
  *
  * @param maxLength window length in tokens (default: the model's max_position_embeddings).
  * @param stride    window step (default: maxLength / 2, rounded down, at least 1).
@@ -37,8 +41,9 @@ export async function scoreTokens(lm: CausalLM, ids: number[], maxLength?: numbe
       const j = begin + t + 1;
       return j < end && j >= prevEnd ? ids[j] : IGNORE_INDEX;
     });
-    const { tokenNll } = await lm.run({ inputIds: [window], labels: [labels] });
-    const data = tokenNll!.data as Float32Array;
+    const data = lm.lm.cache
+      ? tokenNllFromLogits((await new KvCacheStep(lm).prefill([window])).allLogits, labels)
+      : ((await lm.run({ inputIds: [window], labels: [labels] })).tokenNll!.data as Float32Array);
     labels.forEach((l, t) => {
       if (l !== IGNORE_INDEX) nll[begin + t] = data[t];
     });
@@ -47,4 +52,29 @@ export async function scoreTokens(lm: CausalLM, ids: number[], maxLength?: numbe
   }
   const mean = nll.reduce((a, b) => a + b, 0) / nll.length;
   return { token_ids: ids, nll, mean_nll: mean, perplexity: Math.exp(mean) };
+}
+
+/**
+ * Per-position NLL from the logits of one row: −log softmax(logits[t])[labels[t]] (natural
+ * log, computed in float64 with the max subtracted), 0 where labels[t] is IGNORE_INDEX; the
+ * host-side twin of the graph's `causalLMLoss` token_nll.
+ *
+ * @param logits (1, T, V) float32 or float64.
+ * @param labels length T.
+ */
+export function tokenNllFromLogits(logits: HostTensor, labels: readonly number[]): Float64Array {
+  const [, T, V] = logits.shape;
+  const data = logits.data as Float32Array | Float64Array;
+  const out = new Float64Array(T);
+  for (let t = 0; t < T; t++) {
+    const l = labels[t];
+    if (l === IGNORE_INDEX) continue;
+    const row = data.subarray(t * V, (t + 1) * V);
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) if (row[v] > max) max = row[v];
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(row[v] - max);
+    out[t] = max + Math.log(sum) - row[l];
+  }
+  return out;
 }

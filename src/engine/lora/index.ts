@@ -13,9 +13,17 @@
  * feeds, never the compiled session. Each module's rank is its own symbolic dim
  * (`loraRankDim`), so one session serves adapters of any rank, including adapters whose modules
  * have different ranks (PEFT `rank_pattern`, merged adapters).
+ *
+ * Multi-LoRA (`LoraGraph` built with `multiLora`, inference): several adapters in one batch, each
+ * row with its own, as multi-LoRA servers do (Punica, Chen et al. 2023; S-LoRA, Sheng et al.
+ * 2023; ONNX Runtime GenAI's multi-LoRA). The N adapters' A and B are stacked, each padded with
+ * zeros to the largest rank of its module (exact: a zero row of A and zero column of B add
+ * nothing), and every row b gathers adapter lora_index[b]:
+ *
+ *   y[b] = x[b]·Wᵀ + s[i, m] · (x[b]·A[i]ᵀ)·B[i]ᵀ,   i = lora_index[b].
  */
 import type { Value } from '../graph/ir';
-import { Add, Dropout, Gather, MatMul, Mul, Transpose, scalar } from '../ops/index';
+import { Add, Dropout, Gather, MatMul, Mul, Transpose, Unsqueeze, scalar } from '../ops/index';
 import type { Graph } from '../graph/ir';
 import type { HostTensor } from '../tensor';
 import { type LoraConfigJson, type LoraWeights, peftKey, peftPatternKey, peftRank } from '../weights/peft';
@@ -47,25 +55,42 @@ export function loraRankDim(module: string): string {
   return `r[${module}]`;
 }
 
+/** Graph input of the multi-LoRA graph: which stacked adapter each batch row uses, (B) int64. */
+export const LORA_INDEX = 'lora_index';
+
 /**
  * The LoRA side of a model graph: which modules carry LoRA and the inputs created for them.
  * Graph inputs: `<peftKey(module, 'A')>` [r_m, in], `<peftKey(module, 'B')>` [out, r_m] with
  * r_m = the symbolic dim `loraRankDim(module)`, and one `lora_scaling` vector [M] (M = number of
  * LoRA modules, in `modules` order).
+ *
+ * With `multiLora` (see the file comment): `<peftKey(module, 'A')>` (N, r_m, in),
+ * `<peftKey(module, 'B')>` (N, out, r_m) over N stacked adapters, `lora_scaling` (N, M), and
+ * `lora_index` (B) int64 with values in [0, N); a `lora_index` of length 1 applies its adapter to
+ * every row. Feeds: `stackedAdapterFeeds` (feeds.ts). Inference only: no dropout.
  */
 export class LoraGraph {
   readonly modules: string[] = [];
   readonly shapes = new Map<string, { in: number; out: number }>();
   readonly inputs = new Map<string, { A: Value; B: Value }>();
   private scaling: Value | null = null;
+  /** Multi-LoRA: `lora_index` (B) and the scalings of each row's adapter, (B, M). */
+  private rows: { index: Value; scaling: Value } | null = null;
 
+  /**
+   * @throws LoraError when `multiLora` is combined with dropout (multi-LoRA graphs are for inference).
+   */
   constructor(
     private readonly graph: Graph,
     /** Which modules get LoRA (see `isTargeted`). */
     readonly targets: (module: string) => boolean,
     /** LoRA dropout on the adapter's input (PEFT `lora_dropout`), training graphs only. */
     readonly dropout: { ratio: number; seed: number } | null = null,
-  ) {}
+    /** Stacked adapters gathered per row (see the class comment); default false. */
+    readonly multiLora = false,
+  ) {
+    if (multiLora && dropout && dropout.ratio > 0) throw new LoraError('a multi-LoRA graph is for inference: build it without lora_dropout');
+  }
 
   /**
    * y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ for a targeted module, else y = x·Wᵀ.
@@ -81,6 +106,7 @@ export class LoraGraph {
     // Each module has its own rank dim: with one shared "r", ORT's memory planner reuses
     // buffers between modules and fails when their ranks differ (rank_pattern, merged adapters).
     const r = loraRankDim(module);
+    if (this.multiLora) return Add(base, this.multiDelta(x, module, index, r, inF, outF));
     const A = g.input(peftKey(module, 'A'), x.dtype, [r, inF]);
     const B = g.input(peftKey(module, 'B'), x.dtype, [outF, r]);
     this.inputs.set(module, { A, B });
@@ -90,6 +116,26 @@ export class LoraGraph {
     const xa = MatMul(xd, Transpose(A, [1, 0])); // (…, r)
     const delta = MatMul(Mul(xa, s), Transpose(B, [1, 0])); // (…, out)
     return Add(base, delta);
+  }
+
+  /** Multi-LoRA delta of module number `index`: x (B, T, in) → (B, T, out), each row with adapter lora_index[b]. */
+  private multiDelta(x: Value, module: string, index: number, r: string, inF: number, outF: number): Value {
+    const g = this.graph;
+    if (x.rank !== 3) throw new LoraError(`multi-LoRA: the input of ${module} must be (B, T, in), got rank ${x.rank}`);
+    const A = g.input(peftKey(module, 'A'), x.dtype, ['N', r, inF]);
+    const B = g.input(peftKey(module, 'B'), x.dtype, ['N', outF, r]);
+    this.inputs.set(module, { A, B });
+    if (!this.rows) {
+      // Its own dim name: a length-1 lora_index broadcasts over the B rows.
+      const rowIndex = g.input(LORA_INDEX, 'int64', ['B_lora']);
+      this.scaling = g.input('lora_scaling', x.dtype, ['N', 'M']);
+      this.rows = { index: rowIndex, scaling: Gather(this.scaling, rowIndex, 0) }; // (B, M)
+    }
+    const s = Unsqueeze(Gather(this.rows.scaling, scalar(g, index, 'int64'), 1), [1, 2]); // (B, 1, 1)
+    const Ab = Gather(A, this.rows.index, 0); // (B, r, in)
+    const Bb = Gather(B, this.rows.index, 0); // (B, out, r)
+    const xa = MatMul(x, Transpose(Ab, [0, 2, 1])); // (B, T, r)
+    return MatMul(Mul(xa, s), Transpose(Bb, [0, 2, 1])); // (B, T, out)
   }
 }
 

@@ -294,7 +294,7 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
   const R = H / Hkv;
   const Dr = rotaryDim(cfg);
   const g = new Graph(`${cfg.model_type}`);
-  const lora = new LoraGraph(g, opts.loraTargets ?? (() => false), opts.loraDropout ?? null);
+  const lora = new LoraGraph(g, opts.loraTargets ?? (() => false), opts.loraDropout ?? null, opts.multiLora ?? false);
   const w = (name: string, shape: number[]) => castFloat(weights.get(name, shape), dtype);
   const init = (name: string, shape: number[]) => g.initializer(name, w(name, shape));
   const initT = (name: string, shape: number[]) => g.initializer(`${name}.T`, transpose2d(w(name, shape)));

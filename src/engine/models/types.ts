@@ -81,6 +81,11 @@ export interface BuildOptions {
    * Off (default): the training / full-forward graph, unchanged.
    */
   kvCache?: boolean;
+  /**
+   * Several adapters in one batch (inference): each LoRA module takes N stacked adapters and each
+   * row gathers its own by `lora_index` (see `LoraGraph`, lora/index.ts). Default false.
+   */
+  multiLora?: boolean;
 }
 
 /** The KV-cache values of one layer: past (graph inputs) or present (to be marked as outputs). */

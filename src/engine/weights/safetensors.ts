@@ -520,7 +520,28 @@ export async function writeSafetensors(
 ): Promise<void> {
   const all = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const head = safetensorsHeader(path, all.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), metadata);
+  for (const [name, t] of all) checkTensorData(path, name, t);
+  await writeFileAtomic(path, async (fh) => {
+    await writeAll(fh, head);
+    for (const [, t] of all) await writeAll(fh, leBytes(t));
+  });
+}
 
+/** A tensor's name, dtype and shape: what a safetensors header records of it. */
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+/**
+ * The 8-byte length plus the JSON header of a safetensors file holding `specs` in the given
+ * order (packed, no gaps), `__metadata__` first when given, padded with spaces to a multiple
+ * of 8. Throws `WeightsError` for an empty or reserved name, a bad shape or dtype, or a
+ * non-string metadata value.
+ */
+function safetensorsHeader(path: string, specs: readonly TensorSpec[], metadata?: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -531,34 +552,67 @@ export async function writeSafetensors(
     header.__metadata__ = { ...metadata };
   }
   let offset = 0;
-  for (const [name, t] of all) {
+  for (const { name, dtype, shape } of specs) {
     if (name === '' || name === '__metadata__') {
       throw new WeightsError(path, `${path}: cannot write a tensor named ${q(name)}; the name is empty or reserved — rename it`);
     }
-    if (!Array.isArray(t.shape) || !t.shape.every(isSafeNonNegInt)) {
-      throw new WeightsError(path, `${path}: tensor ${q(name)} has shape ${JSON.stringify(t.shape)}, not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every(isSafeNonNegInt)) {
+      throw new WeightsError(path, `${path}: tensor ${q(name)} has shape ${JSON.stringify(shape)}, not a list of non-negative integers`);
     }
-    if (!Object.hasOwn(TYPED_ARRAY_OF, t.dtype) || !(t.data instanceof TYPED_ARRAY_OF[t.dtype])) {
-      throw new WeightsError(path, `${path}: tensor ${q(name)} has dtype ${q(String(t.dtype))} but data of type ${t.data?.constructor?.name}; float16/bfloat16 data must be a Uint16Array of raw bits`);
+    if (!Object.hasOwn(TYPED_ARRAY_OF, dtype)) {
+      throw new WeightsError(path, `${path}: tensor ${q(name)} has unknown dtype ${q(String(dtype))}`);
     }
-    const n = numel(t.shape);
-    if (t.data.length !== n) {
-      throw new WeightsError(path, `${path}: tensor ${q(name)} has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} data elements`);
-    }
-    const bytes = n * DTYPE_SIZE[t.dtype];
-    header[name] = { dtype: DTYPE_TO_SAFETENSORS[t.dtype], shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    if (Object.hasOwn(header, name)) throw new WeightsError(path, `${path}: tensor ${q(name)} is given twice; pass each tensor once`);
+    const bytes = numel(shape) * DTYPE_SIZE[dtype];
+    header[name] = { dtype: DTYPE_TO_SAFETENSORS[dtype], shape: [...shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const pad = (8 - (json.length % 8)) % 8;
   if (pad > 0) json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length), 0);
+  return Buffer.concat([prefix, json]);
+}
 
+/** Checks that a tensor's data has its dtype's typed-array class and numel(shape) elements. */
+function checkTensorData(path: string, name: string, t: HostTensor): void {
+  if (!Object.hasOwn(TYPED_ARRAY_OF, t.dtype) || !(t.data instanceof TYPED_ARRAY_OF[t.dtype])) {
+    throw new WeightsError(path, `${path}: tensor ${q(name)} has dtype ${q(String(t.dtype))} but data of type ${t.data?.constructor?.name}; float16/bfloat16 data must be a Uint16Array of raw bits`);
+  }
+  const n = numel(t.shape);
+  if (t.data.length !== n) {
+    throw new WeightsError(path, `${path}: tensor ${q(name)} has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} data elements`);
+  }
+}
+
+/**
+ * Writes a safetensors file one tensor at a time, so memory stays near the largest tensor: the
+ * header comes from `specs` (written in the given order, unlike `writeSafetensors`, so a copy
+ * keeps its source's layout), then `produce(spec)` is awaited for each tensor in turn and its
+ * bytes written before the next is asked for. Atomic like `writeSafetensors`.
+ *
+ * Throws `WeightsError` (naming `path`) for a bad spec (see `writeSafetensors`), or when a
+ * produced tensor's dtype, shape or data does not match its spec; errors from `produce` and
+ * I/O errors propagate (the temp file is removed).
+ */
+export async function writeSafetensorsStreaming(
+  path: string,
+  specs: readonly TensorSpec[],
+  metadata: Record<string, string> | undefined,
+  produce: (spec: TensorSpec) => Promise<HostTensor>,
+): Promise<void> {
+  const head = safetensorsHeader(path, specs, metadata);
   await writeFileAtomic(path, async (fh) => {
-    await writeAll(fh, Buffer.concat([prefix, json]));
-    for (const [, t] of all) await writeAll(fh, leBytes(t));
+    await writeAll(fh, head);
+    for (const spec of specs) {
+      const t = await produce(spec);
+      if (t.dtype !== spec.dtype || t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+        throw new WeightsError(path, `${path}: tensor ${q(spec.name)} was announced as ${spec.dtype} [${spec.shape.join(', ')}] but produced as ${t.dtype} [${t.shape.join(', ')}]`);
+      }
+      checkTensorData(path, spec.name, t);
+      await writeAll(fh, leBytes(t));
+    }
   });
 }
 

@@ -19,6 +19,8 @@ export interface DashboardHtmlOptions {
   nonce: string;
   /** Page title (the run name). */
   title: string;
+  /** Class of the root element (the page's script fills it); default `dashboard`. The Compare view passes `compare`. */
+  rootClass?: string;
 }
 
 const escapeHtml = (s: string): string =>
@@ -55,7 +57,7 @@ export function dashboardHtml(o: DashboardHtmlOptions): string {
   <title>${escapeHtml(o.title)}</title>
 </head>
 <body>
-  <div id="root" class="dashboard"></div>
+  <div id="root" class="${escapeHtml(o.rootClass ?? 'dashboard')}"></div>
   <script nonce="${o.nonce}" src="${escapeHtml(o.scriptUri)}"></script>
 </body>
 </html>

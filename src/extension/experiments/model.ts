@@ -29,7 +29,7 @@ export function runContextValue(status: RunStatus): string {
 }
 
 /** Every `contextValue` the tree produces. */
-export const CONTEXT_VALUES: readonly string[] = ['experiment', 'experiment-runs', ...RUN_STATUSES.map(runContextValue), 'checkpoint', 'runs-group'];
+export const CONTEXT_VALUES: readonly string[] = ['experiment', 'experiment-runs', ...RUN_STATUSES.map(runContextValue), 'checkpoint', 'runs-group', 'sweep'];
 
 /** A codicon id (`loading~spin` spins) and an optional theme color id. */
 export interface NodeIcon {
@@ -137,10 +137,60 @@ function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean
     icon: { id: starting ? 'loading~spin' : 'beaker' },
     contextValue: runs.length ? 'experiment-runs' : 'experiment',
     collapsible: runs.length ? 'expanded' : 'none',
-    children: runs.map(runNode),
+    children: withSweeps(runs),
     target: { kind: 'experiment', file: exp.file },
     path: exp.file,
   };
+}
+
+/** Sweep folders are named `<name>-sweep-<YYYYMMDD-HHMMSS>[-k]` (src/launch/local.ts). */
+const SWEEP_DIR = /-sweep-\d{8}-\d{6}(-\d+)?$/;
+
+/**
+ * An experiment's runs, those of each sweep folder grouped under one sweep node (newest
+ * first, like runs) whose best run — the lowest last val_loss (else train_loss) among completed
+ * runs, as `bestPoint` in src/runs/sweep.ts — is marked "★ best".
+ */
+export function withSweeps(runs: RunEntry[]): TreeNode[] {
+  const out: TreeNode[] = [];
+  const sweeps = new Map<string, RunEntry[]>();
+  for (const r of runs) {
+    const parent = nodePath.dirname(r.run_dir);
+    if (!SWEEP_DIR.test(nodePath.basename(parent))) {
+      out.push(runNode(r));
+      continue;
+    }
+    if (!sweeps.has(parent)) out.push({ id: `sweep:${parent}` } as TreeNode); // placeholder keeps the order
+    sweeps.set(parent, [...(sweeps.get(parent) ?? []), r]);
+  }
+  return out.map((n) => {
+    if (!n.id.startsWith('sweep:')) return n;
+    const dir = n.id.slice('sweep:'.length);
+    const members = sweeps.get(dir)!;
+    const loss = (r: RunEntry) => r.val_loss ?? r.train_loss;
+    let best: RunEntry | undefined;
+    for (const r of members) if (r.status === 'completed' && loss(r) !== null && Number.isFinite(loss(r)) && (!best || loss(r)! < loss(best)!)) best = r;
+    const done = members.filter((r) => r.status === 'completed').length;
+    const running = members.filter((r) => r.status === 'running').length;
+    const description = [`${done}/${members.length} completed`, running ? `${running} running` : '', best ? `best ${formatLoss(loss(best)!)}` : ''].filter(Boolean).join(' · ');
+    const children = members.map((r) => {
+      const node = runNode(r);
+      return r === best ? { ...node, description: `★ best · ${node.description ?? ''}`, ariaLabel: `${node.ariaLabel}, best of the sweep`, icon: { id: 'star-full', color: 'charts.yellow' } } : node;
+    });
+    return {
+      id: `sweep:${dir}`,
+      label: nodePath.basename(dir),
+      description,
+      ariaLabel: `sweep ${nodePath.basename(dir)}, ${description}`,
+      tooltip: `${dir}\nsweep.json: the grid and each point's run; the best run has the lowest final validation loss`,
+      icon: { id: running ? 'loading~spin' : 'symbol-array' },
+      contextValue: 'sweep',
+      collapsible: 'collapsed' as const,
+      children,
+      target: { kind: 'group' as const },
+      path: dir,
+    };
+  });
 }
 
 /** One run: its id, `step 40/120 · loss 3.217`, a status icon, its checkpoints as children. */

@@ -55,7 +55,7 @@ class ExperimentsTree implements vscode.TreeDataProvider<TreeNode> {
 /** The Experiments view; read-only (with a note) in Restricted Mode. */
 export function registerExperimentsView(lab: LoraLab): void {
   const tree = lab.own(new ExperimentsTree(lab));
-  const view = lab.own(vscode.window.createTreeView(EXPERIMENTS_VIEW, { treeDataProvider: tree, showCollapseAll: true }));
+  const view = lab.own(vscode.window.createTreeView(EXPERIMENTS_VIEW, { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true }));
   const note = () => (view.message = vscode.workspace.isTrusted ? undefined : 'Restricted Mode: runs can be viewed, not started.');
   note();
   lab.own(vscode.workspace.onDidGrantWorkspaceTrust(note));

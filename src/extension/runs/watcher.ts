@@ -15,6 +15,7 @@ import {
   CHECKPOINTS_DIR,
   METRICS_FILE,
   RUN_FILE,
+  SWEEP_FILE,
   effectiveStatus,
   lastMetrics,
   listCheckpoints,
@@ -203,7 +204,17 @@ export class RunsWatcher implements Disposable {
     } catch (e) {
       if (errno(e) !== 'ENOENT') throw e;
     }
-    const dirs = names.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => nodePath.join(root, d.name));
+    const top = names.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => nodePath.join(root, d.name));
+    // A sweep folder (sweep.json, src/runs/sweep.ts) holds ordinary run folders: follow those.
+    const dirs = (
+      await Promise.all(
+        top.map(async (dir) => {
+          if (!(await statOrNull(nodePath.join(dir, SWEEP_FILE)))) return [dir];
+          const inner = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+          return inner.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => nodePath.join(dir, d.name));
+        }),
+      )
+    ).flat();
     const change: RunsChange = { runsDir: this.runsDir, added: [], changed: [], removed: [], metrics: [] };
     const seen = new Set<string>();
     await Promise.all(

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { CausalLM } from '../../../src/engine/infer/causal-lm';
-import { type DecodeStep, type GenerateOptions, fullForwardStep, generate } from '../../../src/engine/infer/generate';
+import { type DecodeStep, type GenerateOptions, fullForwardStep, generate, generateBatch } from '../../../src/engine/infer/generate';
 import { HF_DEFAULTS } from '../../../src/engine/infer/generation-config';
 import { type Tokenizer, loadTokenizer } from '../../../src/engine/tokenizer/index';
 import { SHARED } from '../../helpers/paths';
@@ -133,4 +133,50 @@ test('fullForwardStep: rows of different lengths get the logits at their own las
     const err = Math.max(...want.map((w, v) => Math.abs(w - logits[row][v])));
     assert.ok(err < 1e-4, `row ${row}: max |Δ| ${err}`);
   }
+});
+
+test('generateBatch: rows end on their own (eos, stop, length); an ended row keeps the batch rectangular; results in prompt order', async () => {
+  // Row b's logits pick scripts[b][k] at its k-th step.
+  const park = enc(' park').slice(0, 4); // 4 tokens, the stop string complete at the last
+  const scripts = [[5, 2, 9, 9, 9, 9], [...park, 7, 7], [11, 12, 13, 14, 15, 16]];
+  const calls: number[][][] = [];
+  const step: DecodeStep<number> = {
+    maxPositions: 512,
+    async step(ids, cache) {
+      calls.push(ids.map((r) => [...r]));
+      const k = cache ?? 0;
+      return { logits: ids.map((_, b) => { const l = new Float32Array(V); l[scripts[b][k]] = 10; return l; }), cache: k + 1 };
+    },
+  };
+  const streamed = ['', '', ''];
+  const order: number[] = [];
+  const prompt = tok.encode('Once upon a time');
+  const res = await generateBatch(step, [prompt, prompt, prompt], {
+    ...opts({ maxNewTokens: 5, stopStrings: ['park'] }), onText: (row, d) => (streamed[row] += d), onFinish: (row) => order.push(row),
+  });
+  assert.deepEqual(res.map((r) => r.finishReason), ['eos', 'stop', 'length']);
+  assert.deepEqual(res[0].ids, [5, 2]);
+  assert.deepEqual(res[1].ids, park);
+  assert.ok(tok.decode(park, { skipSpecialTokens: true }).endsWith('park'));
+  assert.match(res[1].text, /^\s+$/, 'the text is cut before the stop string'); // the spaces before "park"
+  assert.deepEqual(res[2].ids, [11, 12, 13, 14, 15]);
+  assert.deepEqual(order, [0, 1, 2]);
+  assert.deepEqual(streamed, res.map((r) => r.text));
+  assert.equal(calls.length, 5);
+  // After its EOS, row 0 repeats its last token: every row grows by one per call.
+  assert.deepEqual(calls[3][0], [...prompt, 5, 2, 2]);
+  assert.ok(calls.every((c) => c.every((r) => r.length === c[0].length)));
+});
+
+test('generateBatch: the context ends every open row when the longest row fills it; bad seeds rejected', async () => {
+  const step: DecodeStep<null> = {
+    maxPositions: 6,
+    async step(ids) {
+      return { logits: ids.map(() => { const l = new Float32Array(V); l[9] = 10; return l; }), cache: null };
+    },
+  };
+  const { onText: _, ...batchOpts } = opts({ maxNewTokens: 10 });
+  const res = await generateBatch(step, [[1, 3, 4], [1]], batchOpts);
+  assert.deepEqual(res.map((r) => [r.ids.length, r.finishReason]), [[3, 'length'], [3, 'length']]);
+  await assert.rejects(generateBatch(step, [[1], [1]], { ...batchOpts, seeds: [1] }), /1 seeds for 2 prompts/);
 });

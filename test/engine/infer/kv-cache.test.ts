@@ -6,19 +6,15 @@
 // independent implementation; a left-padded batch row equals the row alone; an adapter applies.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import { CausalLM } from '../../../src/engine/infer/causal-lm';
 import { type KvCache, KvCacheStep } from '../../../src/engine/infer/kv-cache';
 import { generate } from '../../../src/engine/infer/generate';
 import { HF_DEFAULTS } from '../../../src/engine/infer/generation-config';
-import { loadModelConfig } from '../../../src/engine/models/index';
 import { createRng } from '../../../src/engine/data/random';
-import { writeSafetensors } from '../../../src/engine/weights/safetensors';
 import { readPeftAdapter } from '../../../src/engine/weights/peft';
-import type { HostTensor } from '../../../src/engine/tensor';
 import { SHARED } from '../../helpers/paths';
+import { TINY_QWEN3, writeTinyModel } from '../../helpers/tiny-model';
 
 const STORIES = `${SHARED}/models/stories260K`;
 const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
@@ -73,29 +69,7 @@ async function compareSteps(full: CausalLM, step: KvCacheStep, prompt: number[],
 
 // --- tiny random models written as HF folders ----------------------------------------------
 
-/** Writes config.json and random weights (norms 1 ± 0.3, matrices ±1.5/√in, embeddings ±1) for the names the family needs. */
-async function writeTinyModel(config: object, seed: number): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-kv-'));
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  const info = await loadModelConfig(dir);
-  const rand = createRng(seed);
-  const u = () => rand() * 2 - 1;
-  const tensors = new Map<string, HostTensor>();
-  for (const { name, shape, optional } of info.family.weightNames(info.config)) {
-    if (optional) continue;
-    const n = shape.reduce((a, b) => a * b, 1);
-    const f = name.endsWith('norm.weight') ? () => 1 + 0.3 * u() : name.includes('embed_tokens') ? u : () => (1.5 * u()) / Math.sqrt(shape[1]);
-    tensors.set(name, { dtype: 'float32', shape, data: Float32Array.from({ length: n }, f) });
-  }
-  await writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  return dir;
-}
-
-const QWEN3 = {
-  architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2,
-  num_attention_heads: 4, num_key_value_heads: 2, head_dim: 8, vocab_size: 40, max_position_embeddings: 64, rms_norm_eps: 1e-6,
-  rope_theta: 1000000, tie_word_embeddings: false, attention_bias: false, hidden_act: 'silu',
-};
+const QWEN3 = TINY_QWEN3;
 // Phi-4-mini-like: partial rotary 0.75, GQA, longrope switching at 8 tokens, sliding window 5.
 const PHI3 = {
   architectures: ['Phi3ForCausalLM'], model_type: 'phi3', hidden_size: 32, intermediate_size: 24, num_hidden_layers: 2,

@@ -1,0 +1,81 @@
+/**
+ * `loralab eval FILE.eval.jsonl --model DIR [--adapter DIR]… [--base] [--json]`: every case of an
+ * eval set against every variant (the base model first when asked or when no adapter is given),
+ * all variants of a case in one multi-LoRA batch. Prints a table per variant (stderr), or with
+ * `--json` one object `{"variants": [{"adapter", "cases": [{"line", "output", "scores",
+ * "passed", …}], "summary"}]}` on stdout. An adapter that belongs to a run (its `adapter/` or a
+ * checkpoint) gets its results saved in the run folder's `evals/`. Exit code 1 when a case fails.
+ */
+import { readFile } from 'node:fs/promises';
+import { assertNoProblems, parseEvalSet, EvalSetError } from '../engine/eval/eval-set';
+import { LocalEvalBackend } from '../engine/eval/local';
+import { type VariantResult, runEvalSet } from '../engine/eval/run';
+import { resolveModel } from '../engine/models/hub';
+import type { Device } from '../engine/runtime/session';
+import { runOfAdapter, writeEvalResult } from '../runs/evals';
+import { EXIT, InputError, emitJson, info } from './output';
+
+export interface EvalArgs {
+  file: string;
+  model: string;
+  adapter?: string[];
+  base?: boolean;
+  json?: boolean;
+  device?: Device;
+  threads?: number;
+}
+
+/** Runs the eval set; returns the exit code (0 all passed, 1 a case failed). */
+export async function runEval(args: EvalArgs): Promise<number> {
+  const text = await readFile(args.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a folder, not an eval file' : `cannot read (${e.code ?? e.message})`;
+    throw new InputError(`${args.file}: ${why}; pass a *.eval.jsonl file`);
+  });
+  const set = parseEvalSet(text, args.file);
+  try {
+    assertNoProblems(set);
+  } catch (e) {
+    if (e instanceof EvalSetError) throw new InputError(e.message);
+    throw e;
+  }
+  const adapters = args.adapter ?? [];
+  const variants: (string | null)[] = [...(args.base || adapters.length === 0 ? [null] : []), ...adapters];
+  const model = await resolveModel(args.model);
+  const backend = await LocalEvalBackend.load(model, adapters, { device: args.device, threads: args.threads });
+  let results: VariantResult[];
+  try {
+    if (!args.json) info(`eval ${args.file}: ${set.cases.length} case${set.cases.length === 1 ? '' : 's'} × ${variants.length} variant${variants.length === 1 ? '' : 's'} on ${args.model} (${backend.lm.provider})`);
+    let done = 0;
+    results = await runEvalSet(set, variants, backend, () => {
+      done++;
+      if (!args.json && process.stderr.isTTY) process.stderr.write(`\r  case ${done}/${set.cases.length}`);
+    });
+    if (!args.json && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  } finally {
+    await backend.release();
+  }
+  const saved: string[] = [];
+  for (const v of results) {
+    const run = v.adapter ? runOfAdapter(v.adapter) : null;
+    if (run) saved.push(await writeEvalResult(run.runDir, args.file, run.label, { file: args.file, model: args.model, created_at: new Date().toISOString(), ...v }));
+  }
+  if (args.json) emitJson({ variants: results });
+  else {
+    for (const v of results) printTable(v);
+    for (const p of saved) info(`saved ${p}`);
+  }
+  return results.every((v) => v.summary.passed === v.summary.cases) ? EXIT.ok : EXIT.failed;
+}
+
+const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
+
+function printTable(v: VariantResult): void {
+  info(`\n=== ${v.adapter ? `adapter ${v.adapter}` : 'base model'} ===`);
+  info(`${'line'.padStart(5)}  ${'metric'.padEnd(8)}  ${'score'.padStart(8)}  ${'threshold'.padStart(9)}  ${'nll'.padStart(8)}  pass  case`);
+  for (const c of v.cases) {
+    info(`${String(c.line).padStart(5)}  ${c.metric.padEnd(8)}  ${fmt(c.scores[c.metric]).padStart(8)}  ${String(c.threshold).padStart(9)}  ${fmt(c.scores.nll).padStart(8)}  ${c.passed ? 'yes ' : 'NO  '}  ${c.name}`);
+  }
+  const s = v.summary;
+  const means = Object.entries(s.mean).map(([m, x]) => `mean ${m} ${fmt(x)}`).join('   ');
+  info(`passed ${s.passed}/${s.cases} (${(100 * s.pass_rate).toFixed(1)}%)   ${means}`);
+}

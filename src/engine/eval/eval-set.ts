@@ -1,0 +1,204 @@
+/**
+ * Eval sets: `*.eval.jsonl` files, one case per line.
+ *
+ * ```jsonl
+ * {"$config": {"metric": "contains", "max_new_tokens": 32}}
+ * {"prompt": "Once upon a time", "expected": "there was"}
+ * {"messages": [{"role": "user", "content": "Hi"}], "expected": "Hello", "metric": "rouge_l", "threshold": 0.4}
+ * ```
+ *
+ * - An optional FIRST line `{"$config": {...}}` sets file defaults: `metric`, `threshold` and the
+ *   generation settings below.
+ * - A case: `prompt` (text to continue) or `messages` (a chat, rendered with the model's chat
+ *   template and the assistant's turn opened), and `expected` (string); optional `name`,
+ *   `metric` (see metrics.ts; default `exact`), `threshold`, and generation settings with
+ *   Hugging Face `GenerationConfig` names: `max_new_tokens`, `temperature` (default 0 = greedy,
+ *   so an eval is repeatable), `top_p`, `top_k`, `repetition_penalty`, `stop` (list of strings),
+ *   `seed`. A case's own values win over `$config`.
+ * - Blank lines are skipped; line numbers are 1-based lines of the file.
+ *
+ * Parsing never throws on a bad line: every problem is collected with its line (the editor
+ * shows them all in the Problems panel; the CLI and trainer stop on the first).
+ */
+import type { ChatMessage } from '../tokenizer/index';
+import { parseRecord } from '../data/records';
+import { describeJsonError } from '../weights/errors';
+import { DEFAULT_THRESHOLD, METRICS, type MetricName } from './metrics';
+
+/** Generation settings of a case (HF `GenerationConfig` names, as the worker protocol's `GenerationParams`). */
+export interface EvalGeneration {
+  max_new_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  repetition_penalty?: number;
+  stop?: string[];
+  seed?: number;
+}
+
+export interface EvalCase {
+  /** 1-based line in the file. */
+  line: number;
+  /** `name` when given, else the prompt (or last message) shortened to 60 characters. */
+  name: string;
+  prompt?: string;
+  messages?: ChatMessage[];
+  expected: string;
+  metric: MetricName;
+  threshold: number;
+  generation: EvalGeneration;
+}
+
+export interface EvalProblem {
+  /** 1-based line. */
+  line: number;
+  /** What is wrong and what to do (one line, without the file and line). */
+  message: string;
+}
+
+export interface EvalSet {
+  file: string;
+  cases: EvalCase[];
+  problems: EvalProblem[];
+}
+
+/** The eval-set file suffix (editor discovery, trainer and CLI checks). */
+export const EVAL_SET_SUFFIX = '.eval.jsonl';
+
+const GENERATION_KEYS = ['max_new_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'stop', 'seed'] as const;
+const CONFIG_KEYS = new Set<string>(['metric', 'threshold', ...GENERATION_KEYS]);
+const CASE_KEYS = new Set<string>(['prompt', 'messages', 'expected', 'name', ...CONFIG_KEYS]);
+
+/** Thrown by {@link firstProblem} users: one line, `FILE:LINE: what; what to do`. */
+export class EvalSetError extends Error {
+  override name = 'EvalSetError';
+}
+
+type Settings = { metric?: MetricName; threshold?: number; generation: EvalGeneration };
+
+/** Reads and checks the shared keys of `$config` and of a case; returns the problem text or the settings. */
+function readSettings(obj: Record<string, unknown>, where: string): Settings | string {
+  const out: Settings = { generation: {} };
+  if (obj.metric !== undefined) {
+    if (typeof obj.metric !== 'string' || !(METRICS as readonly string[]).includes(obj.metric)) {
+      return `${where}"metric" ${JSON.stringify(obj.metric)} is not a metric; use one of ${METRICS.join(', ')}`;
+    }
+    out.metric = obj.metric as MetricName;
+  }
+  if (obj.threshold !== undefined) {
+    if (typeof obj.threshold !== 'number' || !Number.isFinite(obj.threshold)) return `${where}"threshold" must be a number, got ${JSON.stringify(obj.threshold)}`;
+    out.threshold = obj.threshold;
+  }
+  const g = out.generation;
+  const num = (key: Exclude<(typeof GENERATION_KEYS)[number], 'stop'>, ok: (v: number) => boolean, what: string): string | undefined => {
+    const v = obj[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !ok(v)) return `${where}"${key}" must be ${what}, got ${JSON.stringify(v)}`;
+    g[key] = v;
+    return undefined;
+  };
+  const bad = num('max_new_tokens', (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+    ?? num('temperature', (v) => v >= 0, 'a number ≥ 0')
+    ?? num('top_p', (v) => v > 0 && v <= 1, 'a number in (0, 1]')
+    ?? num('top_k', (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
+    ?? num('repetition_penalty', (v) => v > 0, 'a number > 0')
+    ?? num('seed', Number.isSafeInteger, 'an integer');
+  if (bad) return bad;
+  if (obj.stop !== undefined) {
+    if (!Array.isArray(obj.stop) || !obj.stop.every((s) => typeof s === 'string')) return `${where}"stop" must be a list of strings, got ${JSON.stringify(obj.stop)}`;
+    g.stop = obj.stop as string[];
+  }
+  return out;
+}
+
+const shorten = (s: string) => {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > 60 ? `${one.slice(0, 59)}…` : one;
+};
+
+/**
+ * Parses the text of an eval set.
+ *
+ * @param file the path, used in messages only.
+ * @returns the valid cases and every problem, each with its 1-based line. A bad `$config` line
+ *   is a problem and its defaults are not applied; a `$config` anywhere but the first non-blank
+ *   line is a problem. A file with no case at all gets a problem on line 1.
+ */
+export function parseEvalSet(text: string, file: string): EvalSet {
+  const cases: EvalCase[] = [];
+  const problems: EvalProblem[] = [];
+  let defaults: Settings = { generation: {} };
+  let first = true;
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const line = i + 1;
+    if (raw.trim() === '') return;
+    const isFirst = first;
+    first = false;
+    const problem = (message: string) => problems.push({ line, message });
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (e) {
+      problem(`not valid JSON (${describeJsonError(raw, e).replace(/^line 1 /, '')}); write one JSON object per line`);
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      problem('a case must be a JSON object like {"prompt": "...", "expected": "..."}');
+      return;
+    }
+    const obj = value as Record<string, unknown>;
+    if ('$config' in obj) {
+      if (!isFirst) return problem('"$config" must be on the first line of the file; move it there');
+      const cfg = obj.$config;
+      if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) return problem('"$config" must be an object, e.g. {"$config": {"metric": "contains"}}');
+      const unknown = Object.keys(cfg).filter((k) => !CONFIG_KEYS.has(k));
+      if (unknown.length) return problem(`"$config" has unknown key ${JSON.stringify(unknown[0])}; known keys: ${[...CONFIG_KEYS].join(', ')}`);
+      const s = readSettings(cfg as Record<string, unknown>, '"$config": ');
+      if (typeof s === 'string') return problem(s);
+      defaults = s;
+      return;
+    }
+    const unknown = Object.keys(obj).filter((k) => !CASE_KEYS.has(k));
+    if (unknown.length) return problem(`unknown key ${JSON.stringify(unknown[0])}; a case has ${[...CASE_KEYS].join(', ')}`);
+    if ('prompt' in obj === 'messages' in obj) return problem('a case needs exactly one of "prompt" (text to continue) and "messages" (a chat)');
+    if (!('expected' in obj)) return problem('missing "expected": add the text the model should produce');
+    if (typeof obj.expected !== 'string') return problem(`"expected" must be a string, got ${JSON.stringify(obj.expected)}`);
+    if (obj.name !== undefined && typeof obj.name !== 'string') return problem('"name" must be a string');
+    let prompt: string | undefined;
+    let messages: ChatMessage[] | undefined;
+    if ('prompt' in obj) {
+      if (typeof obj.prompt !== 'string') return problem(`"prompt" must be a string, got ${JSON.stringify(obj.prompt)} (for a chat use "messages")`);
+      prompt = obj.prompt;
+    } else {
+      const rec = parseRecord({ messages: obj.messages }, { file, line }, false);
+      if ('what' in rec) return problem(`${rec.what}; ${rec.remedy}`);
+      if (rec.kind !== 'messages') return problem('"messages" must be a list of {"role", "content"}');
+      messages = rec.messages;
+    }
+    const s = readSettings(obj, '');
+    if (typeof s === 'string') return problem(s);
+    const metric = s.metric ?? defaults.metric ?? 'exact';
+    // A threshold set in $config for another metric does not carry over to this case's metric.
+    const threshold = s.threshold ?? (s.metric === undefined || s.metric === defaults.metric ? defaults.threshold : undefined)
+      ?? (metric === 'nll' ? undefined : DEFAULT_THRESHOLD[metric]);
+    if (threshold === undefined) return problem('metric "nll" needs a "threshold": the largest mean NLL (nats per token) that passes, e.g. "threshold": 2.5');
+    if (metric === 'regex') {
+      try {
+        new RegExp(obj.expected, 'u');
+      } catch (e) {
+        return problem(`"expected" is not a valid regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')}); fix the pattern or use "metric": "contains"`);
+      }
+    }
+    const name = typeof obj.name === 'string' ? obj.name : shorten(prompt ?? messages![messages!.length - 1].content);
+    cases.push({ line, name, prompt, messages, expected: obj.expected, metric, threshold, generation: { ...defaults.generation, ...s.generation } });
+  });
+  if (cases.length === 0 && problems.length === 0) problems.push({ line: 1, message: 'the eval set has no case; add lines like {"prompt": "...", "expected": "..."}' });
+  return { file, cases, problems };
+}
+
+/** @throws EvalSetError `FILE:LINE: problem` for the first problem of `set`, if any. */
+export function assertNoProblems(set: EvalSet): void {
+  const p = set.problems[0];
+  if (p) throw new EvalSetError(`${set.file}:${p.line}: ${p.message}${set.problems.length > 1 ? ` (and ${set.problems.length - 1} more problem${set.problems.length > 2 ? 's' : ''})` : ''}`);
+}

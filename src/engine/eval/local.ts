@@ -1,0 +1,111 @@
+/**
+ * The in-process eval backend: one multi-LoRA KV-cache `CausalLM` (infer/causal-lm.ts) serves
+ * every variant, row i = variant i, so the adapters are feeds and never rebuild the session.
+ * Used by `loralab eval` and by the trainer at each checkpoint.
+ */
+import { CausalLM } from '../infer/causal-lm';
+import { generateBatch } from '../infer/generate';
+import { KvCacheStep } from '../infer/kv-cache';
+import { DEFAULT_MAX_NEW_TOKENS, type GenerationDefaults, readGenerationDefaults, resolveSampling } from '../infer/generation-config';
+import { encodePrompt } from '../infer/prompt';
+import { tokenNllFromLogits } from '../infer/score';
+import { IGNORE_INDEX } from '../train/loss';
+import type { Device } from '../runtime/session';
+import { type Tokenizer, loadTokenizer } from '../tokenizer/index';
+import { type PeftAdapter, readPeftAdapter } from '../weights/peft';
+import type { EvalGeneration } from './eval-set';
+import { type EvalBackend, type EvalInput, expectedTokens } from './run';
+
+export interface LocalBackendOptions {
+  device?: Device;
+  threads?: number;
+  /** LoRA target modules of the graph (default: the union of the adapters'). */
+  targetModules?: string[];
+}
+
+export class LocalEvalBackend implements EvalBackend {
+  private readonly adapters = new Map<string, PeftAdapter>();
+
+  private constructor(readonly lm: CausalLM, readonly tokenizer: Tokenizer, private readonly defaults: GenerationDefaults, readonly modelName: string) {}
+
+  /**
+   * Loads `modelDir` (an HF model folder) and reads `adapterDirs` (PEFT folders) once.
+   * @throws ModelError / WeightsError / LoraError / TokenizerError (one line, naming the file).
+   */
+  static async load(modelDir: string, adapterDirs: readonly string[], opts: LocalBackendOptions = {}): Promise<LocalEvalBackend> {
+    const tokenizer = await loadTokenizer(modelDir);
+    const defaults = await readGenerationDefaults(modelDir);
+    const adapters = new Map<string, PeftAdapter>();
+    for (const dir of adapterDirs) adapters.set(dir, await readPeftAdapter(dir));
+    const modules = opts.targetModules ?? [...new Set([...adapters.values()].flatMap((a) => [...a.modules.keys()]))];
+    const lm = await CausalLM.load(modelDir, { device: opts.device, threads: opts.threads, targetModules: modules.length ? modules : null, kvCache: true, multiLora: true });
+    const b = new LocalEvalBackend(lm, tokenizer, defaults, modelDir);
+    for (const [k, v] of adapters) b.adapters.set(k, v);
+    return b;
+  }
+
+  /** Makes an in-memory adapter a variant named `key` (e.g. the trainer's current LoRA weights), replacing one of that name. */
+  putAdapter(key: string, adapter: PeftAdapter): void {
+    this.adapters.set(key, adapter);
+  }
+
+  private async setVariants(variants: readonly (string | null)[]): Promise<void> {
+    for (const v of variants) if (v !== null && !this.adapters.has(v)) this.adapters.set(v, await readPeftAdapter(v));
+    this.lm.setAdapters(variants.map((v) => (v === null ? null : { adapter: this.adapters.get(v)!, source: v })));
+  }
+
+  private promptIds(input: EvalInput): number[] {
+    if (input.messages && this.tokenizer.chatTemplate === undefined) {
+      throw new Error(`the case is a chat ("messages") but ${this.modelName} has no chat template; write it as {"prompt": ...}`);
+    }
+    return encodePrompt(this.tokenizer, input.messages ? { messages: input.messages } : { prompt: input.prompt! });
+  }
+
+  async generate(input: EvalInput, variants: readonly (string | null)[], g: EvalGeneration): Promise<string[]> {
+    const ids = this.promptIds(input);
+    await this.setVariants(variants);
+    const sampling = resolveSampling(this.defaults, { temperature: g.temperature ?? 0, topK: g.top_k, topP: g.top_p, repetitionPenalty: g.repetition_penalty });
+    const out = await generateBatch(new KvCacheStep(this.lm), variants.map(() => ids), {
+      maxNewTokens: g.max_new_tokens ?? this.defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS,
+      sampling,
+      eosTokenIds: this.tokenizer.eosTokenIds,
+      stopStrings: g.stop,
+      seed: g.seed,
+      decode: (t) => this.tokenizer.decode(t, { skipSpecialTokens: true }),
+    });
+    return out.map((r) => r.text);
+  }
+
+  /**
+   * Mean NLL of the expected tokens ({@link expectedTokens}) per variant: one prefill of the
+   * prompt + expected ids for all variants at once, NLL from the logits in float64
+   * (`tokenNllFromLogits`).
+   * @throws Error when prompt + expected do not fit the model's context.
+   */
+  async expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number[]> {
+    const promptIds = this.promptIds(input);
+    const joint = input.messages
+      ? [...promptIds, ...this.tokenizer.encode(expected, { addSpecialTokens: false })]
+      : this.tokenizer.encode(input.prompt! + expected);
+    const { ids, start } = expectedTokens(promptIds, joint);
+    if (start >= ids.length) return variants.map(() => NaN);
+    const max = this.lm.config.max_position_embeddings;
+    if (ids.length > max) throw new Error(`prompt + expected are ${ids.length} tokens but the model takes at most ${max} (max_position_embeddings); shorten the case`);
+    await this.setVariants(variants);
+    const { allLogits } = await new KvCacheStep(this.lm).prefill(variants.map(() => ids));
+    const [, T, V] = allLogits.shape;
+    const labels = ids.map((_, t) => (t + 1 >= start && t + 1 < ids.length ? ids[t + 1] : IGNORE_INDEX));
+    const count = ids.length - start;
+    return variants.map((_, b) => {
+      const data = (allLogits.data as Float32Array | Float64Array).subarray(b * T * V, (b + 1) * T * V);
+      const nll = tokenNllFromLogits({ dtype: allLogits.dtype, shape: [1, T, V], data }, labels);
+      let sum = 0;
+      for (const x of nll) sum += x;
+      return sum / count;
+    });
+  }
+
+  async release(): Promise<void> {
+    await this.lm.release();
+  }
+}

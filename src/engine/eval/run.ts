@@ -1,0 +1,130 @@
+/**
+ * Runs an eval set against model variants (the base model and/or adapters) through an
+ * {@link EvalBackend}: in process on ONNX Runtime (`local.ts`, used by `loralab eval` and the
+ * trainer) or over the inference worker (the editor). No onnxruntime import here.
+ *
+ * Each case: one completion per variant (greedy unless the case sets a temperature), scored with
+ * the case's metric, plus the mean NLL of the expected text given the prompt (`nll`, nats per
+ * token) whenever the backend can compute it. A case whose metric is `nll` generates nothing.
+ */
+import type { ChatMessage } from '../tokenizer/index';
+import type { EvalCase, EvalGeneration, EvalSet } from './eval-set';
+import { METRICS, type MetricName, passes, textScore } from './metrics';
+
+/** What a case asks the model to continue: a text or a chat. */
+export type EvalInput = { prompt: string; messages?: undefined } | { prompt?: undefined; messages: readonly ChatMessage[] };
+
+export interface EvalBackend {
+  /** One completion per variant (an adapter folder, or null = base), in order. Rejects with a one-line Error. */
+  generate(input: EvalInput, variants: readonly (string | null)[], generation: EvalGeneration): Promise<string[]>;
+  /**
+   * Mean NLL (natural log) of the tokens of `expected` after `input`, per variant; null entries
+   * (or null) where the backend cannot tell (e.g. a chat over the worker's plain-text `score`).
+   */
+  expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[] | null>;
+}
+
+export interface CaseResult {
+  line: number;
+  name: string;
+  /** The completion; null for an `nll` case (nothing generated). */
+  output: string | null;
+  expected: string;
+  metric: MetricName;
+  threshold: number;
+  /** The case's metric, and `nll` when known. */
+  scores: Partial<Record<MetricName, number>>;
+  passed: boolean;
+  /** Milliseconds spent on this case (all variants together). */
+  duration_ms: number;
+}
+
+export interface EvalSummary {
+  cases: number;
+  passed: number;
+  pass_rate: number;
+  /** Mean of each metric over the cases that have it (`nll`: mean NLL of the expected text). */
+  mean: Partial<Record<MetricName, number>>;
+}
+
+export interface VariantResult {
+  adapter: string | null;
+  cases: CaseResult[];
+  summary: EvalSummary;
+}
+
+/** A case that could not run: `FILE:LINE: what` (one line). */
+export class EvalRunError extends Error {
+  override name = 'EvalRunError';
+}
+
+const inputOf = (c: EvalCase): EvalInput => (c.messages ? { messages: c.messages } : { prompt: c.prompt! });
+
+/**
+ * Runs one case for every variant. Results are in `variants` order.
+ * @throws EvalRunError `FILE:LINE: message` when the backend fails on the case.
+ */
+export async function runCase(file: string, c: EvalCase, variants: readonly (string | null)[], backend: EvalBackend): Promise<CaseResult[]> {
+  const t0 = performance.now();
+  try {
+    const outputs = c.metric === 'nll' ? variants.map(() => null) : await backend.generate(inputOf(c), variants, c.generation);
+    const nll = c.expected.length > 0 ? await backend.expectedNll(inputOf(c), c.expected, variants) : null;
+    const ms = Math.round(performance.now() - t0);
+    return variants.map((_, i) => {
+      const scores: Partial<Record<MetricName, number>> = {};
+      const n = nll?.[i];
+      if (n !== null && n !== undefined && Number.isFinite(n)) scores.nll = n;
+      if (c.metric !== 'nll') scores[c.metric] = textScore(c.metric, outputs[i]!, c.expected);
+      const score = scores[c.metric];
+      if (score === undefined) throw new Error('the NLL of the expected text could not be computed for this case');
+      return { line: c.line, name: c.name, output: outputs[i], expected: c.expected, metric: c.metric, threshold: c.threshold, scores, passed: passes(c.metric, score, c.threshold), duration_ms: ms };
+    });
+  } catch (e) {
+    if (e instanceof EvalRunError) throw e;
+    throw new EvalRunError(`${file}:${c.line}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** Pass rate and per-metric means of one variant's results. */
+export function summarize(cases: readonly CaseResult[]): EvalSummary {
+  const mean: Partial<Record<MetricName, number>> = {};
+  for (const m of METRICS) {
+    const vals = cases.map((c) => c.scores[m]).filter((v): v is number => v !== undefined);
+    if (vals.length) mean[m] = vals.reduce((a, b) => a + b, 0) / vals.length;
+  }
+  const passed = cases.filter((c) => c.passed).length;
+  return { cases: cases.length, passed, pass_rate: cases.length ? passed / cases.length : 0, mean };
+}
+
+/**
+ * Runs every case of `set` against every variant, one case at a time (all variants of a case in
+ * one call to the backend, so a multi-LoRA backend batches them).
+ *
+ * @param onCase called after each case with its results per variant (progress).
+ * @throws EvalRunError naming the file and line of a case the backend failed on.
+ */
+export async function runEvalSet(set: EvalSet, variants: readonly (string | null)[], backend: EvalBackend, onCase?: (c: EvalCase, results: CaseResult[]) => void): Promise<VariantResult[]> {
+  const per: CaseResult[][] = variants.map(() => []);
+  for (const c of set.cases) {
+    const res = await runCase(set.file, c, variants, backend);
+    res.forEach((r, i) => per[i].push(r));
+    onCase?.(c, res);
+  }
+  return variants.map((adapter, i) => ({ adapter, cases: per[i], summary: summarize(per[i]) }));
+}
+
+/**
+ * The token range of `expected` when it follows a prompt, by the training data's rule for
+ * prompt-completion records (data/tokenize.ts): prompt and expected are encoded as ONE text and
+ * the expected side starts where that encoding departs from the prompt's own (never at 0: the
+ * first token has nothing to be predicted from). For a chat, the rendered prompt's ids are
+ * followed by `expected` encoded without special tokens.
+ *
+ * @returns the ids and the index of the first expected token (`start` = ids.length when
+ *   `expected` adds no token).
+ */
+export function expectedTokens(promptIds: readonly number[], jointIds: readonly number[]): { ids: number[]; start: number } {
+  let start = 0;
+  while (start < promptIds.length && start < jointIds.length && promptIds[start] === jointIds[start]) start++;
+  return { ids: [...jointIds], start: Math.max(1, start) };
+}

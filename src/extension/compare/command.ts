@@ -1,0 +1,13 @@
+/** "LoRA Lab: Compare Runs": from the tree's selection (runs, an experiment) or the palette's multi-select quick pick. */
+import * as vscode from 'vscode';
+import type { LoraLab } from '../context';
+import type { Target } from '../experiments/model';
+import { resolveCompareRuns } from './select';
+
+export async function compareRuns(lab: LoraLab, target: Target | undefined, selection?: readonly Target[]): Promise<void> {
+  const dirs = await resolveCompareRuns(target, selection, {
+    runs: () => lab.runs.runs(),
+    pickMany: async (items, placeHolder) => (await vscode.window.showQuickPick(items, { placeHolder, canPickMany: true, matchOnDescription: true, matchOnDetail: true }))?.map((i) => i.value),
+  });
+  if (dirs) lab.compare.show(dirs);
+}

@@ -1,0 +1,62 @@
+/**
+ * Evaluation during training (experiment `"eval": {"files": [...], "every": "checkpoint"}`): at
+ * every checkpoint the adapter being trained runs every eval set (engine/eval) and the means
+ * become metrics-row fields `eval/<set>/<metric>` and `eval/<set>/pass_rate`, where `<set>` is the
+ * file's name without `.eval.jsonl`. The eval sets are read and checked before the run starts.
+ */
+import { readFile } from 'node:fs/promises';
+import { assertNoProblems, type EvalSet, parseEvalSet } from '../engine/eval/eval-set';
+import { LocalEvalBackend } from '../engine/eval/local';
+import { runEvalSet } from '../engine/eval/run';
+import type { Device } from '../engine/runtime/session';
+import type { PeftAdapter } from '../engine/weights/peft';
+import { evalSetName } from '../runs/evals';
+
+/** The adapter key the evaluator's backend knows the training adapter by. */
+const TRAINING_ADAPTER = '<training adapter>';
+
+export class CheckpointEvaluator {
+  private constructor(private readonly sets: EvalSet[], private readonly backend: LocalEvalBackend) {}
+
+  /**
+   * Reads and checks the eval sets, then loads an inference model with LoRA on `modules`.
+   * @throws Error `FILE:LINE: problem` for a bad eval set, `FILE: file not found; …` for a missing one.
+   */
+  static async create(files: readonly string[], modelDir: string, opts: { device?: Device; threads?: number; modules: string[] }): Promise<CheckpointEvaluator> {
+    const sets: EvalSet[] = [];
+    const names = new Set<string>();
+    for (const f of files) {
+      const text = await readFile(f, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new Error(`${f}: ${e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.code ?? e.message})`}; fix the path in the experiment's eval.files`);
+      });
+      const set = parseEvalSet(text, f);
+      assertNoProblems(set);
+      const name = evalSetName(f);
+      if (names.has(name)) throw new Error(`${f}: another eval file is also named "${name}", so their metrics would share eval/${name}/…; rename one`);
+      names.add(name);
+      sets.push(set);
+    }
+    const backend = await LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules });
+    return new CheckpointEvaluator(sets, backend);
+  }
+
+  /**
+   * Evaluates `adapter` (the training state at a checkpoint) on every eval set.
+   * @returns metrics-row fields `eval/<set>/<metric>` (means) and `eval/<set>/pass_rate`.
+   */
+  async evaluate(adapter: PeftAdapter): Promise<Record<`eval/${string}`, number>> {
+    this.backend.putAdapter(TRAINING_ADAPTER, adapter);
+    const row: Record<`eval/${string}`, number> = {};
+    for (const set of this.sets) {
+      const [v] = await runEvalSet(set, [TRAINING_ADAPTER], this.backend);
+      const name = evalSetName(set.file);
+      row[`eval/${name}/pass_rate`] = v.summary.pass_rate;
+      for (const [m, x] of Object.entries(v.summary.mean)) row[`eval/${name}/${m}`] = x;
+    }
+    return row;
+  }
+
+  async release(): Promise<void> {
+    await this.backend.release();
+  }
+}

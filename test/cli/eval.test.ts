@@ -1,0 +1,89 @@
+// `loralab eval` on stories260K against the golden values of an independent PyTorch
+// implementation: the greedy continuation passes `exact` and a wrong one fails; the `nll` score
+// equals the mean NLL of the expected tokens recomputed in float64 from the golden logits.
+// Results of a run's adapter land in the run folder's evals/; a bad line exits 2 naming it.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTokenizer } from '../../src/engine/tokenizer/index';
+import { runCli } from '../helpers/cli';
+import { SHARED } from '../helpers/paths';
+
+const MODEL = `${SHARED}/models/stories260K`;
+const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
+const golden = JSON.parse(readFileSync(`${SHARED}/golden/stories260K_logits.json`, 'utf8'));
+const TMP = mkdtempSync(join(tmpdir(), 'loralab-eval-'));
+const EVAL = join(TMP, 'golden.eval.jsonl');
+const NLL_PROMPT = 'Once upon a time,';
+const NLL_EXPECTED = golden.prompt.slice(NLL_PROMPT.length) as string; // " there was a little girl named Lily."
+let goldenNll = NaN;
+
+before(async () => {
+  writeFileSync(EVAL, [
+    { $config: { max_new_tokens: golden.greedy.num_new_tokens } },
+    { prompt: golden.prompt, expected: golden.greedy.continuation_text, name: 'golden continuation' },
+    { prompt: golden.prompt, expected: 'She went to the moon.', name: 'wrong' },
+    { prompt: NLL_PROMPT, expected: NLL_EXPECTED, metric: 'nll', threshold: 100 },
+  ].map((x) => JSON.stringify(x)).join('\n'));
+  // Reference: −log softmax(golden logits[t])[ids[t+1]] in float64, over the expected tokens.
+  const tok = await loadTokenizer(MODEL);
+  const ids: number[] = golden.token_ids;
+  assert.deepEqual(tok.encode(golden.prompt), ids);
+  const start = tok.encode(NLL_PROMPT).length; // the prompt's ids are a prefix of the joint ids here
+  assert.deepEqual(ids.slice(0, start), tok.encode(NLL_PROMPT));
+  let sum = 0;
+  for (let t = start - 1; t < ids.length - 1; t++) {
+    const row: number[] = golden.logits[t];
+    const max = Math.max(...row);
+    const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+    sum += lse - row[ids[t + 1]];
+  }
+  goldenNll = sum / (ids.length - start);
+});
+
+type Out = { variants: { adapter: string | null; cases: { line: number; output: string | null; scores: Record<string, number>; passed: boolean }[]; summary: { cases: number; passed: number; pass_rate: number; mean: Record<string, number> } }[] };
+
+test('--json: golden greedy continuation passes exact, a wrong expected fails, nll equals the golden-derived NLL', async () => {
+  const r = await runCli(['eval', EVAL, '--model', MODEL, '--json']);
+  assert.equal(r.code, 1, r.stderr); // one case fails
+  const out = JSON.parse(r.stdout) as Out;
+  assert.equal(out.variants.length, 1);
+  const [v] = out.variants;
+  assert.equal(v.adapter, null);
+  assert.deepEqual(v.cases.map((c) => [c.line, c.passed]), [[2, true], [3, false], [4, true]]);
+  assert.equal(v.cases[0].output, golden.greedy.continuation_text);
+  assert.equal(v.cases[0].scores.exact, 1);
+  assert.equal(v.cases[1].scores.exact, 0);
+  assert.equal(v.cases[2].output, null);
+  assert.ok(Math.abs(v.cases[2].scores.nll - goldenNll) < 1e-4, `${v.cases[2].scores.nll} vs golden ${goldenNll}`);
+  assert.deepEqual({ cases: v.summary.cases, passed: v.summary.passed }, { cases: 3, passed: 2 });
+  assert.equal(v.summary.mean.exact, 0.5);
+});
+
+test('a run\'s adapter: base and adapter tables, results saved in the run folder evals/', async () => {
+  const runDir = join(TMP, 'run-1');
+  mkdirSync(runDir);
+  writeFileSync(join(runDir, 'run.json'), '{}');
+  cpSync(ADAPTER, join(runDir, 'adapter'), { recursive: true });
+  const r = await runCli(['eval', EVAL, '--model', MODEL, '--base', '--adapter', join(runDir, 'adapter')]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /=== base model ===/);
+  assert.match(r.stderr, /=== adapter .*run-1\/adapter ===/);
+  assert.match(r.stderr, /passed 2\/3 \(66\.7%\)/);
+  const saved = join(runDir, 'evals', 'golden.adapter.json');
+  assert.ok(existsSync(saved), r.stderr);
+  const json = JSON.parse(readFileSync(saved, 'utf8'));
+  assert.equal(json.cases.length, 3);
+  assert.ok(json.adapter.endsWith('run-1/adapter'));
+});
+
+test('a bad line: exit 2, one line naming the file and line', async () => {
+  const bad = join(TMP, 'bad.eval.jsonl');
+  writeFileSync(bad, `${JSON.stringify({ prompt: 'a', expected: 'b' })}\n{"prompt": "a"}\n`);
+  const r = await runCli(['eval', bad, '--model', MODEL]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^loralab: error: .*bad\.eval\.jsonl:2: missing "expected"/);
+});

@@ -1,0 +1,344 @@
+/**
+ * The Compare webview in headless Chromium (see compare-harness.ts): the page the extension
+ * serves, with its CSP. Two small runs whose numbers the test computes itself (best and last
+ * validation loss, the step of the best, tokens/s, smoothing by a float64 de-biased EMA written
+ * here) check the runs table, sorting, the differences-only toggle, the CSV, the curves, the
+ * hover readout, the axes and the exports; then screenshots of 2 and 100 runs in light, dark
+ * and high contrast go to test-output/ (compare-*.png). Speed is `npm run bench:compare`, not a test.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import type { CompareRun, CompareSeries } from '../../src/protocol/compare';
+import { ROOT } from '../helpers/paths';
+import { CompareBrowser, HAVE_CHROMIUM, SKIP_REASON, SYNTHETIC_RUNS_SOURCE, type ComparePageHandle, type ThemeClass } from './compare-harness';
+
+if (!HAVE_CHROMIUM) process.stderr.write(`\n[compare webview tests SKIPPED] ${SKIP_REASON}\n\n`);
+const OUT_DIR = path.join(ROOT, 'test-output');
+
+declare global {
+  interface Window {
+    __posted: unknown[];
+    __state: unknown;
+    __csp: { directive: string; blocked: string; sample: string }[];
+  }
+}
+
+/** Rows of a run: train loss every step, validation every 5 steps (from step 0). */
+interface Row {
+  step: number;
+  time: number;
+  tokens: number;
+  train?: number;
+  val?: number;
+}
+
+function rowsOf(train: (s: number) => number, val: (s: number) => number, steps: number, tokensPerStep: number, secondsPerStep: number): Row[] {
+  const rows: Row[] = [];
+  for (let s = 0; s <= steps; s++) {
+    const r: Row = { step: s, time: s * secondsPerStep, tokens: s * tokensPerStep };
+    if (s > 0) r.train = train(s);
+    if (s % 5 === 0) r.val = val(s);
+    rows.push(r);
+  }
+  return rows;
+}
+
+/** The protocol's columns from rows — plain arrays here; the page gets Float64Arrays. */
+function series(rows: Row[], key: 'train' | 'val'): CompareSeries {
+  const kept = rows.filter((r) => r[key] !== undefined);
+  return {
+    step: Float64Array.from(kept, (r) => r.step),
+    time: Float64Array.from(kept, (r) => r.time),
+    tokens: Float64Array.from(kept, (r) => r.tokens),
+    value: Float64Array.from(kept, (r) => r[key]!),
+  };
+}
+
+// Run A: val loss 3 − s/10 down to step 15, then rising: best 1.5 at step 15, last 2.0 at 20.
+const ROWS_A = rowsOf((s) => 3 - s / 20 + (s % 2 ? 0.1 : -0.1), (s) => (s <= 15 ? 3 - s / 10 : 1.5 + (s - 15) / 10), 20, 1000, 2);
+// Run B: val loss 2.5 − s/20 (best = last = 1.5 at step 20); twice the tokens per step.
+const ROWS_B = rowsOf((s) => 2.8 - s / 25, (s) => 2.5 - s / 20, 20, 2000, 4);
+
+function makeRun(id: string, rows: Row[], over: { hyper: Record<string, string | number | boolean | null>; status?: CompareRun['status']; adapter?: number | null; perEpoch?: number | null }): CompareRun {
+  const vals = rows.filter((r) => r.val !== undefined);
+  const last = rows.at(-1)!;
+  let best = Infinity;
+  let bestStep = -1;
+  for (const r of vals) if (r.val! < best) [best, bestStep] = [r.val!, r.step];
+  return {
+    id,
+    name: id.replace(/-\d+$/, ''),
+    run_dir: `/ws/.loralab/runs/${id}`,
+    status: over.status ?? 'completed',
+    created_at: '2026-11-29T10:00:00.000Z',
+    summary: {
+      steps: last.step,
+      max_steps: 20,
+      tokens: last.tokens,
+      wall_time_s: last.time,
+      tokens_per_s: last.tokens / last.time,
+      best_val_loss: best,
+      best_val_step: bestStep,
+      last_val_loss: vals.at(-1)!.val!,
+      adapter_bytes: over.adapter ?? null,
+    },
+    hyperparameters: over.hyper,
+    steps_per_epoch: over.perEpoch ?? null,
+    epoch_note: over.perEpoch ? null : 'packing is on: run.json does not record the packed rows per epoch',
+    train: series(rows, 'train'),
+    val: series(rows, 'val'),
+  };
+}
+
+const COMMON = { 'lora.lora_alpha': 32, 'lora.target_modules': 'all-linear', 'training.seed': 0 };
+const RUN_A = makeRun('stories-r8-1', ROWS_A, { hyper: { 'lora.r': 8, ...COMMON, 'training.learning_rate': 2e-4 }, adapter: 1_234_567, perEpoch: 10 });
+const RUN_B = makeRun('stories-r16-2', ROWS_B, { hyper: { 'lora.r': 16, ...COMMON, 'training.learning_rate': 1e-3 }, status: 'stopped' });
+
+/** De-biased EMA in float64, written from TensorBoard's definition (not the page's code). */
+function ema(values: number[], w: number): number[] {
+  let last = 0;
+  return values.map((x, i) => {
+    last = last * w + (1 - w) * x;
+    return last / (1 - w ** (i + 1));
+  });
+}
+
+describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : SKIP_REASON }, () => {
+  let cb: CompareBrowser;
+
+  before(async () => {
+    cb = await CompareBrowser.launch();
+    mkdirSync(OUT_DIR, { recursive: true });
+  });
+
+  after(async () => {
+    await cb?.close();
+  });
+
+  const post = (h: ComparePageHandle, msg: unknown) =>
+    h.page.evaluate(
+      (m) =>
+        new Promise<void>((resolve) => {
+          window.addEventListener('message', () => resolve(), { once: true });
+          window.postMessage(m, '*');
+        }),
+      msg,
+    );
+  const render = (h: ComparePageHandle) => h.page.evaluate(() => window.__compare!.rendered());
+  const assertClean = async (h: ComparePageHandle) => {
+    assert.deepEqual(await h.page.evaluate(() => window.__csp), [], 'CSP violations');
+    assert.deepEqual(h.errors, [], 'page errors');
+    assert.deepEqual(h.refused, [], 'requests outside the page and its resources');
+  };
+  /** Posts the two runs (typed arrays are rebuilt in the page: evaluate() carries JSON only). */
+  const initTwo = (h: ComparePageHandle, problems: unknown[] = []) =>
+    h.page.evaluate(
+      ({ runs, problems }) =>
+        new Promise<void>((resolve) => {
+          const revive = (s: Record<string, number[]>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Float64Array.from(v)]));
+          const data = runs.map((r) => ({ ...r, train: revive(r.train as never), val: revive(r.val as never) }));
+          window.addEventListener('message', () => resolve(), { once: true });
+          window.postMessage({ v: 1, type: 'init', runs: data, problems }, '*');
+        }),
+      { runs: [RUN_A, RUN_B].map(plain), problems },
+    );
+
+  test('runs table, sorting, differences only, CSV, exports', async () => {
+    const h = await cb.open('vscode-light');
+    assert.deepEqual(await h.page.evaluate(() => window.__posted), [{ v: 1, type: 'ready' }]);
+    await initTwo(h, [{ run_dir: '/ws/.loralab/runs/broken', reason: '/ws/.loralab/runs/broken/run.json: expected a JSON object' }]);
+    await render(h);
+
+    // Default order: best validation loss ascending; A (1.5 at 15) and B (1.5 at 20) tie → by id.
+    const table = await h.page.evaluate(() => window.__compare!.runsTable());
+    assert.deepEqual(table, [
+      // id, status, best, at step, last, steps, tokens, wall time, tokens/s, adapter
+      ['stories-r16-2', 'stopped', '1.5000', '20', '1.5000', '20 / 20', '40,000', '1m 20s', '500', '—'],
+      ['stories-r8-1', 'completed', '1.5000', '15', '2.0000', '20 / 20', '20,000', '40s', '500', '1.23 MB'],
+    ]);
+    assert.match((await h.page.textContent('#problems'))!, /broken\/run\.json: expected a JSON object/);
+    assert.equal(await h.page.textContent('#title'), 'Compare 2 runs');
+
+    // Sort by last validation loss: click → ascending, again → descending.
+    const order = () => h.page.evaluate(() => window.__compare!.runsTable().map((r) => r[0]));
+    await h.page.click('th[data-key="last_val_loss"] button');
+    await render(h);
+    assert.deepEqual(await order(), ['stories-r16-2', 'stories-r8-1']);
+    assert.equal(await h.page.getAttribute('th[data-key="last_val_loss"]', 'aria-sort'), 'ascending');
+    await h.page.click('th[data-key="last_val_loss"] button');
+    await render(h);
+    assert.deepEqual(await order(), ['stories-r8-1', 'stories-r16-2']);
+    assert.equal(await h.page.getAttribute('th[data-key="last_val_loss"]', 'aria-sort'), 'descending');
+    // Adapter size: a run without one sorts last in both directions.
+    await h.page.click('th[data-key="adapter_bytes"] button');
+    await render(h);
+    assert.deepEqual(await order(), ['stories-r8-1', 'stories-r16-2']);
+    await h.page.click('th[data-key="adapter_bytes"] button');
+    await render(h);
+    assert.deepEqual(await order(), ['stories-r8-1', 'stories-r16-2']);
+
+    // Hyperparameters: only lora.r and learning_rate differ.
+    let hyper = await h.page.evaluate(() => window.__compare!.hyperTable());
+    assert.deepEqual(hyper.keys, ['lora.r', 'training.learning_rate']);
+    assert.deepEqual(hyper.rows, [
+      ['stories-r8-1', '8', '2e-4'],
+      ['stories-r16-2', '16', '0.001'],
+    ]);
+    await h.page.click('#diff-only');
+    await render(h);
+    hyper = await h.page.evaluate(() => window.__compare!.hyperTable());
+    assert.deepEqual(hyper.keys, ['lora.r', 'lora.lora_alpha', 'lora.target_modules', 'training.seed', 'training.learning_rate']);
+    assert.deepEqual(hyper.rows[0], ['stories-r8-1', '8', '32', 'all-linear', '0', '2e-4']);
+    assert.equal((await h.page.evaluate(() => window.__state as { prefs: { diffOnly: boolean } })).prefs.diffOnly, false);
+
+    // CSV: the table's order, unformatted numbers, every hyperparameter; RFC 4180 quoting.
+    const csv = await h.page.evaluate(() => window.__compare!.csv());
+    const lines = csv.split('\r\n');
+    assert.equal(lines.at(-1), '');
+    assert.equal(lines[0], 'id,name,status,best_val_loss,best_val_step,last_val_loss,steps,max_steps,tokens,wall_time_s,tokens_per_s,adapter_bytes,run_dir,lora.r,lora.lora_alpha,lora.target_modules,training.seed,training.learning_rate');
+    assert.equal(lines[1], 'stories-r8-1,stories-r8,completed,1.5,15,2,20,20,20000,40,500,1234567,/ws/.loralab/runs/stories-r8-1,8,32,all-linear,0,0.0002');
+    assert.equal(lines[2], 'stories-r16-2,stories-r16,stopped,1.5,20,1.5,20,20,40000,80,500,,/ws/.loralab/runs/stories-r16-2,16,32,all-linear,0,0.001');
+    assert.equal(lines.length, 4);
+
+    // Exports post typed messages; the host saves them.
+    await h.page.click('#export-csv');
+    await h.page.click('.export-png[data-chart="val"]');
+    const posted = (await h.page.evaluate(() => window.__posted)) as { type: string; csv?: string; chart?: string; data_url?: string }[];
+    assert.equal(posted[1].type, 'exportCsv');
+    assert.equal(posted[1].csv, csv);
+    assert.equal(posted[2].type, 'exportPng');
+    assert.equal(posted[2].chart, 'val');
+    assert.match(posted[2].data_url!, /^data:image\/png;base64,iVBORw0KGgo/); // the PNG signature
+
+    // Double-click opens the run's dashboard.
+    await h.page.dblclick('#runs-table tbody tr:first-child td:nth-child(3)');
+    const last = ((await h.page.evaluate(() => window.__posted)) as { type: string; run_dir?: string }[]).at(-1)!;
+    assert.deepEqual(last, { v: 1, type: 'openDashboard', run_dir: RUN_A.run_dir });
+    await assertClean(h);
+    await h.close();
+  });
+
+  test('curves: one colour per run, smoothing, log scale, axes, zoom, hover readout, highlight', async () => {
+    const h = await cb.open('vscode-dark');
+    await initTwo(h);
+    await h.page.evaluate(() => window.__compare!.setSmoothing(0.6));
+    await render(h);
+    const trainA = ROWS_A.filter((r) => r.train !== undefined);
+    let train = await h.page.evaluate(() => window.__compare!.chartData('train'));
+    assert.deepEqual(train.map((d) => d.label), [RUN_A.id, RUN_B.id]);
+    assert.notEqual(train[0].color, train[1].color);
+    const expected = ema(trainA.map((r) => r.train!), 0.6);
+    assert.equal(train[0].points.length, 20);
+    train[0].points.forEach(([x, y], i) => {
+      assert.equal(x, trainA[i].step);
+      assert.ok(Math.abs(y - expected[i]) < 1e-12, `smoothed[${i}] ${y} vs ${expected[i]}`);
+    });
+    // Validation loss is drawn raw, smoothing or not.
+    const val = await h.page.evaluate(() => window.__compare!.chartData('val'));
+    assert.deepEqual(val[0].points, ROWS_A.filter((r) => r.val !== undefined).map((r) => [r.step, r.val]));
+
+    // Hover at step 12: every run's value at its nearest logged point, lowest first.
+    const at12 = await h.page.evaluate(() => window.__compare!.valuesAt('val', 12));
+    assert.deepEqual(at12.map((e) => [e.id, e.x, e.value]), [
+      [RUN_B.id, 10, 2.5 - 10 / 20],
+      [RUN_A.id, 10, 3 - 10 / 10],
+    ]);
+
+    // Tokens axis: B saw twice the tokens per step, so its curve ends at 40,000.
+    await h.page.selectOption('#x-axis', 'tokens');
+    await render(h);
+    train = await h.page.evaluate(() => window.__compare!.chartData('train'));
+    assert.equal(train[1].points.at(-1)![0], 40_000);
+    assert.equal(train[0].points.at(-1)![0], 20_000);
+    // Epoch axis: only A knows its steps per epoch (10); B is left out, with the reason shown.
+    await h.page.selectOption('#x-axis', 'epoch');
+    await render(h);
+    train = await h.page.evaluate(() => window.__compare!.chartData('train'));
+    assert.equal(train[0].points.at(-1)![0], 2);
+    assert.deepEqual(train[1].points, []);
+    assert.match((await h.page.textContent('#axis-note'))!, /1 of 2 runs are left out \(packing is on.*\): stories-r16-2/);
+    // Wall time.
+    await h.page.selectOption('#x-axis', 'time');
+    await render(h);
+    train = await h.page.evaluate(() => window.__compare!.chartData('train'));
+    assert.equal(train[1].points.at(-1)![0], 80);
+
+    // Log scale and zoom.
+    await h.page.selectOption('#x-axis', 'step');
+    await h.page.click('#log-scale');
+    await render(h);
+    assert.equal(await h.page.evaluate(() => window.__compare!.yScaleType('train')), 'logarithmic');
+    await h.page.evaluate(() => window.__compare!.zoom(5, 10));
+    await render(h);
+    const zoomed = await h.page.evaluate(() => window.__compare!.chartData('val'));
+    assert.deepEqual(zoomed[0].points.map((p) => p[0]), [0, 5, 10, 15], 'the zoomed range plus one point either side');
+    assert.equal(await h.page.$eval('#reset-zoom', (el) => (el as HTMLElement & { disabled: boolean }).disabled), false);
+
+    // Row click highlights the run (its line on top, the others faded); a second click clears.
+    await h.page.click(`#runs-table tbody tr[data-run-dir="${RUN_B.run_dir}"]`);
+    await render(h);
+    assert.equal(await h.page.evaluate(() => window.__compare!.highlight()), RUN_B.run_dir);
+    const colors = (await h.page.evaluate(() => window.__compare!.chartData('train'))).map((d) => d.color);
+    assert.match(colors[0], /rgba\(.*0\.2\)/);
+    assert.doesNotMatch(colors[1], /rgba\(.*0\.2\)/);
+    await h.page.click(`#runs-table tbody tr[data-run-dir="${RUN_B.run_dir}"]`);
+    assert.equal(await h.page.evaluate(() => window.__compare!.highlight()), null);
+
+    // Scatter: learning rate (log x) against best validation loss, one series per rank.
+    assert.equal(await h.page.evaluate(() => window.__compare!.scatterXScaleType()), 'logarithmic');
+    assert.deepEqual(await h.page.evaluate(() => window.__compare!.scatterData()), [
+      { label: 'r = 8', points: [[2e-4, 1.5, RUN_A.id]] },
+      { label: 'r = 16', points: [[1e-3, 1.5, RUN_B.id]] },
+    ]);
+    await h.page.selectOption('#scatter-key', 'lora.r');
+    await render(h);
+    assert.equal(await h.page.evaluate(() => window.__compare!.scatterXScaleType()), 'linear');
+
+    // Invalid messages are dropped; prefs are saved for a reload.
+    await post(h, { v: 2, type: 'init', runs: [], problems: [] });
+    await post(h, { v: 1, type: 'init', runs: [{ id: 'x' }], problems: [] });
+    assert.equal((await h.page.evaluate(() => window.__compare!.runsTable())).length, 2);
+    const saved = (await h.page.evaluate(() => window.__state)) as { prefs: { smoothing: number; logY: boolean; axis: string; scatterKey: string }; runDirs: string[] };
+    assert.deepEqual([saved.prefs.smoothing, saved.prefs.logY, saved.prefs.axis, saved.prefs.scatterKey], [0.6, true, 'step', 'lora.r']);
+    assert.deepEqual(saved.runDirs, [RUN_A.run_dir, RUN_B.run_dir]);
+    await assertClean(h);
+    await h.close();
+  });
+
+  for (const theme of ['vscode-light', 'vscode-dark', 'vscode-high-contrast'] as ThemeClass[]) {
+    test(`screenshots: 2 runs and 100 runs, ${theme}`, async () => {
+      const short = theme.replace('vscode-', '');
+      const h = await cb.open(theme, { viewport: { width: 1400, height: 1000 } });
+      await initTwo(h);
+      await render(h);
+      await h.page.screenshot({ path: path.join(OUT_DIR, `compare-2-runs-${short}.png`), fullPage: true });
+      await h.page.evaluate(
+        ({ src }) =>
+          new Promise<void>((resolve) => {
+            const make = (0, eval)(src) as (n: number, s: number, e: number) => unknown[];
+            window.addEventListener('message', () => resolve(), { once: true });
+            window.postMessage({ v: 1, type: 'init', runs: make(100, 2000, 50), problems: [] }, '*');
+          }),
+        { src: SYNTHETIC_RUNS_SOURCE },
+      );
+      await render(h);
+      assert.equal((await h.page.evaluate(() => window.__compare!.runsTable())).length, 100);
+      await h.page.screenshot({ path: path.join(OUT_DIR, `compare-100-runs-${short}.png`), fullPage: true });
+      // The hover readout with 100 runs.
+      const box = (await h.page.locator('figure[data-chart="train"] canvas').boundingBox())!;
+      await h.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+      await h.page.waitForSelector('figure[data-chart="train"] .readout:not([hidden])');
+      await h.page.screenshot({ path: path.join(OUT_DIR, `compare-100-runs-hover-${short}.png`), clip: { x: 0, y: box.y - 40, width: 1400, height: box.height + 60 } });
+      await assertClean(h);
+      await h.close();
+    });
+  }
+});
+
+/** A run with plain arrays (JSON through page.evaluate), revived into Float64Arrays in the page. */
+function plain(r: CompareRun): Record<string, unknown> {
+  const cols = (s: CompareSeries) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Array.from(v as Float64Array)]));
+  return { ...r, train: cols(r.train), val: cols(r.val) };
+}
