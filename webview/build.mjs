@@ -9,7 +9,7 @@ const here = (p) => join(dirname(fileURLToPath(import.meta.url)), p);
 /** @returns {import('esbuild').BuildOptions} */
 export function webviewBuildOptions(outdir) {
   return {
-    entryPoints: { dashboard: here('./dashboard/main.ts'), compare: here('./compare/main.ts'), playground: here('./playground/main.ts') },
+    entryPoints: { dashboard: here('./dashboard/main.ts'), compare: here('./compare/main.ts'), playground: here('./playground/main.ts'), merge: here('./merge/main.ts') },
     outdir,
     bundle: true,
     platform: 'browser',

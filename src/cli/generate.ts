@@ -17,6 +17,7 @@ import { encodePrompt } from '../engine/infer/prompt';
 import { validateSamplingParams } from '../engine/infer/sampling';
 import { parseRecord } from '../engine/data/records';
 import { resolveModel } from '../engine/models/hub';
+import { loadModelConfig } from '../engine/models/index';
 import type { Device } from '../engine/runtime/session';
 import { type ChatMessage, loadTokenizer } from '../engine/tokenizer/index';
 import { type PeftAdapter, readPeftAdapter } from '../engine/weights/peft';
@@ -60,6 +61,8 @@ export async function runGenerate(args: GenerateArgs): Promise<void> {
   }
   const messages = args.messages !== undefined ? await readMessages(args.messages) : undefined;
   const model = await resolveModel(args.model);
+  // config.json first: a folder that is no model (or an adapter folder) is named as such before the tokenizer is looked for.
+  await loadModelConfig(model);
   const tokenizer = await loadTokenizer(model);
   const defaults = await readGenerationDefaults(model);
   const sampling = resolveSampling(defaults, args);

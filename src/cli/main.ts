@@ -46,7 +46,8 @@ export function buildProgram(): Command {
     .description('LoRA fine-tuning experiments on ONNX Runtime: train adapters, list runs, score text, benchmark.')
     .version(version)
     // Parse errors are not printed here: `main` reports them as one `loralab: error:` line.
-    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => undefined })
+    // --help and --version are the output asked for: stdout (so `loralab --help | less` works).
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s), outputError: () => undefined })
     .exitOverride();
 
   program
@@ -114,7 +115,8 @@ export function buildProgram(): Command {
     .command('train')
     .description('train a LoRA adapter from an experiment file (or resume a run); writes a run folder under --runs-dir')
     .argument('[file]', 'experiment file (*.lora.json)')
-    .option('--resume <run_dir>', 'continue a stopped or crashed run from its last checkpoint')
+    .option('--resume <run_dir>', 'continue a stopped or crashed run from its newest usable checkpoint')
+    .option('--checkpoint <step-N>', 'with --resume: start from this checkpoint (e.g. step-200) instead of the newest usable one')
     .option('--sweep', 'train one point of the file\'s "sweep" block (with --index): what loralab sweep and cluster array tasks run')
     .option('--index <i>', 'the sweep point to train, 0-based', numArg('--index', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
     .option('--model <dir>', 'local Hugging Face model folder (overrides the experiment\'s "model")')
@@ -178,8 +180,9 @@ export function buildProgram(): Command {
     .option('--density <d>', 'fraction of each ΔW\'s entries kept by ties / dare / magnitude_prune, in (0, 1]', numArg('--density', (x) => x > 0 && x <= 1, 'a number in (0, 1]'))
     .option('--majority-sign <how>', 'TIES sign election: total (default) or frequency')
     .option('--seed <s>', 'seed of the DARE masks (default 0)', numArg('--seed', Number.isSafeInteger, 'an integer'))
-    .requiredOption('--out <dir>', 'folder to write the merged adapter to')
-    .option('--json', 'print {"event": "done", "adapter_dir", "r", "modules": [{"module", "r", "kept_norm_fraction", "delta_norm"}], …} on stdout')
+    .option('--out <dir>', 'folder to write the merged adapter to (new or empty; it appears complete or not at all)')
+    .option('--dry-run', 'compute the merge and report per module the rank, kept norm and size, writing nothing')
+    .option('--json', 'print {"event": "done" (or "plan" with --dry-run), "adapter_dir", "r", "bytes", "modules": [{"module", "r", "kept_norm_fraction", "delta_norm", "bytes"}], …} on stdout')
     .action((o) => guarded(o.json, () => runMerge(o)));
   const parseMergeOptions = merge.parseOptions.bind(merge);
   merge.parseOptions = (argv) => parseMergeOptions(negativeWeightsArgv(argv));
@@ -197,8 +200,8 @@ export function buildProgram(): Command {
     .description('write a complete model folder with the adapter folded into the base weights (W + s·B·A), streamed tensor by tensor, in the base\'s dtype and shard layout')
     .requiredOption('--model <dir>', 'base model folder (config.json, tokenizer, *.safetensors) or a Hub id')
     .requiredOption('--adapter <dir>', 'PEFT LoRA adapter folder')
-    .requiredOption('--out <dir>', 'new model folder to write')
-    .option('--json', 'print {"event": "done", "model_dir", "shards", "tensors", "merged", "copied"} on stdout')
+    .requiredOption('--out <dir>', 'new model folder to write (new or empty; it appears complete or not at all)')
+    .option('--json', 'print JSON lines on stdout: {"event": "progress", "done", "total"} (tensors) then {"event": "done", "model_dir", "shards", "tensors", "merged", "copied"}')
     .action((o) => guarded(o.json, () => runMergeIntoBase(o)));
 
   return program;

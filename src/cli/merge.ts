@@ -3,16 +3,23 @@
  * its base model (engine: `src/engine/merge/`).
  *
  *   loralab merge --method M --adapters DIR DIR… [--weights W W…] [--rank K] [--density D]
- *                 [--majority-sign total|frequency] [--seed S] --out DIR [--json]
+ *                 [--majority-sign total|frequency] [--seed S] (--out DIR | --dry-run) [--json]
  *   loralab merge-into-base --model DIR --adapter DIR --out DIR [--json]
+ *
+ * `--json` prints JSON lines on stdout: `merge` one `{"event": "done"}` (or `{"event": "plan"}`
+ * with `--dry-run`: the same figures, nothing written); `merge-into-base` `{"event":
+ * "progress", "done", "total"}` (tensors, at most ~4 a second, and the last one) then
+ * `{"event": "done"}`; an error is `{"event": "error", "message"}` (`output.ts`). Output folders
+ * appear complete or not at all; SIGINT/SIGTERM remove the partial folder and exit 130.
  */
 import { resolveModel } from '../engine/models/hub';
 import {
   type MajoritySign, MergeError, type MergeMethod, MERGE_METHODS, mergeAdapters, mergedAdapterBytes, writeMergedAdapter,
 } from '../engine/merge/index';
+import { removePartialFoldersSync } from '../engine/merge/folder';
 import { mergeIntoBase } from '../engine/merge/into-base';
 import { readPeftAdapter } from '../engine/weights/peft';
-import { InputError, emitJson, info } from './output';
+import { EXIT, InputError, emitJson, info } from './output';
 
 export interface MergeArgs {
   method: string;
@@ -22,7 +29,10 @@ export interface MergeArgs {
   density?: number;
   majoritySign?: string;
   seed?: number;
-  out: string;
+  /** Required unless `dryRun`. */
+  out?: string;
+  /** Compute and report the merge (ranks, kept norm, sizes) without writing anything. */
+  dryRun?: boolean;
   json?: boolean;
 }
 
@@ -52,6 +62,25 @@ function asInput(e: unknown): never {
   throw e;
 }
 
+/**
+ * While `fn` runs, SIGINT and SIGTERM remove the partial output folder (`folder.ts`) and exit
+ * 130: a stopped merge leaves nothing behind.
+ */
+async function removingPartialOnSignal<T>(fn: () => Promise<T>): Promise<T> {
+  const onSignal = (): void => {
+    removePartialFoldersSync();
+    process.exit(EXIT.signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 const sizeText = (b: number): string => (b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 
@@ -60,6 +89,8 @@ export async function runMerge(args: MergeArgs): Promise<void> {
     throw new InputError(`--method ${args.method} is not a merge method; use one of ${MERGE_METHODS.join(', ')}`);
   }
   if (args.adapters.length === 0) throw new InputError('--adapters needs at least one adapter folder');
+  if (args.out === undefined && !args.dryRun) throw new InputError('--out is required: the folder to write the merged adapter to (or --dry-run to only report the result)');
+  if (args.out !== undefined && args.dryRun) throw new InputError('--dry-run writes nothing; leave out --out');
   const weights = args.weights ?? args.adapters.map(() => 1);
   if (weights.length !== args.adapters.length) {
     throw new InputError(`--weights has ${weights.length} value(s) but --adapters has ${args.adapters.length} folder(s); give one weight per adapter, in the same order`);
@@ -88,23 +119,29 @@ export async function runMerge(args: MergeArgs): Promise<void> {
   } catch (e) {
     asInput(e);
   }
-  await writeMergedAdapter(args.out, result);
+  const out = args.out;
+  if (out !== undefined) await removingPartialOnSignal(() => writeMergedAdapter(out, result).catch(asInput));
   const ranks = result.report.map((m) => m.r);
   const minKept = Math.min(...result.report.map((m) => m.kept_norm_fraction));
   if (args.json) {
     emitJson({
-      event: 'done', adapter_dir: args.out, method: args.method, r: result.config.r, lora_alpha: result.config.lora_alpha,
-      rank_pattern: result.config.rank_pattern, bytes: mergedAdapterBytes(result), modules: result.report,
+      event: args.dryRun ? 'plan' : 'done', adapter_dir: out ?? null, method: args.method, r: result.config.r, lora_alpha: result.config.lora_alpha,
+      rank_pattern: result.config.rank_pattern, bytes: mergedAdapterBytes(result),
+      modules: result.report.map((m) => {
+        const w = result.modules.get(m.module)!;
+        return { ...m, bytes: 4 * (w.A.data.length + w.B.data.length) };
+      }),
     });
     return;
   }
-  info(`merged ${args.adapters.length} adapter(s) by ${args.method} into ${args.out} (${result.modules.size} modules, rank ${Math.min(...ranks)}${Math.max(...ranks) !== Math.min(...ranks) ? `–${Math.max(...ranks)}` : ''}, ${sizeText(mergedAdapterBytes(result))})`);
+  info(`${args.dryRun ? 'would merge' : 'merged'} ${args.adapters.length} adapter(s) by ${args.method}${out === undefined ? '' : ` into ${out}`} (${result.modules.size} modules, rank ${Math.min(...ranks)}${Math.max(...ranks) !== Math.min(...ranks) ? `–${Math.max(...ranks)}` : ''}, ${sizeText(mergedAdapterBytes(result))})`);
   if (args.method !== 'linear' && args.method !== 'cat') {
     info('  module                                              r   kept ‖ΔW‖_F');
     for (const m of result.report) info(`  ${m.module.padEnd(48)} ${String(m.r).padStart(4)}   ${pct(m.kept_norm_fraction).padStart(8)}`);
     info(`lowest kept fraction of ‖ΔW‖_F: ${pct(minKept)}`);
   }
-  info(`recipe: ${args.out}/merge.json`);
+  if (out !== undefined) info(`recipe: ${out}/merge.json`);
+  else info('dry run: nothing written');
 }
 
 export interface MergeIntoBaseArgs {
@@ -118,13 +155,15 @@ export async function runMergeIntoBase(args: MergeIntoBaseArgs): Promise<void> {
   const model = await resolveModel(args.model);
   const adapter = await readPeftAdapter(args.adapter);
   let last = 0;
-  const res = await mergeIntoBase(model, adapter, args.adapter, args.out, (done, total) => {
-    const now = Date.now();
-    if (!args.json && (now - last > 1000 || done === total)) {
+  const res = await removingPartialOnSignal(() =>
+    mergeIntoBase(model, adapter, args.adapter, args.out, (done, total) => {
+      const now = Date.now();
+      if (now - last < (args.json ? 250 : 1000) && done !== total) return;
       last = now;
-      info(`  ${done}/${total} tensors`);
-    }
-  }).catch(asInput);
+      if (args.json) emitJson({ event: 'progress', done, total });
+      else info(`  ${done}/${total} tensors`);
+    }),
+  ).catch(asInput);
   if (args.json) {
     emitJson({ event: 'done', model_dir: args.out, shards: res.shards, tensors: res.tensors, merged: res.merged, copied: res.copied });
     return;

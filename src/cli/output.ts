@@ -1,5 +1,6 @@
 /**
- * CLI conventions: human output and progress on stderr, `--json` results on stdout, one-line
+ * CLI conventions: a command's result (tables, `--json` documents, --help, --version) on stdout;
+ * progress, warnings and errors on stderr, so `loralab runs | head` gets the table; one-line
  * errors; exit codes 0 success, 1 failure, 2 invalid input, 130 stopped by a signal.
  */
 import { ModelError } from '../engine/models/types';
@@ -22,7 +23,12 @@ export function isInputError(e: unknown): boolean {
     (e instanceof Error && e.name === 'TrainSetupError');
 }
 
-/** Human text to stderr. */
+/** A command's human-readable result (a table, a listing) to stdout. */
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Progress, warnings and hints to stderr. */
 export function info(line: string): void {
   process.stderr.write(`${line}\n`);
 }

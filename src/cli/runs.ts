@@ -1,11 +1,11 @@
 /**
- * `loralab runs`: the runs of a runs dir, newest first. Human table on stderr; with `--json`
+ * `loralab runs`: the runs of a runs dir, newest first. Human table on stdout; with `--json`
  * one document `{"runs":[{"id","name","status","step","train_loss","val_loss","run_dir"}]}` on
  * stdout. Folders that cannot be read as runs are reported as warnings on stderr.
  */
 import * as nodePath from 'node:path';
 import { RunError, defaultRunsDir, listRuns, type RunSummary } from '../runs/index';
-import { InputError, emitJson, info } from './output';
+import { InputError, emitJson, info, print } from './output';
 
 export interface RunsOptions {
   runsDir?: string;
@@ -50,7 +50,7 @@ export async function runRuns(o: RunsOptions): Promise<void> {
     info(`no runs in ${runsDir}`);
     return;
   }
-  for (const line of formatRunsTable(list)) info(line);
+  for (const line of formatRunsTable(list)) print(line);
   const resumable = list.filter((r) => r.status === 'crashed' || r.status === 'stopped');
   if (resumable.length) info(`resume a stopped or crashed run with: loralab train --resume ${resumable[0].run_dir}`);
 }

@@ -22,6 +22,49 @@ export interface TrainArgs {
   /** Train point `index` of the file's sweep block. */
   sweep?: boolean;
   index?: number;
+  /** With `resume`: the checkpoint to start from (`step-N`). */
+  checkpoint?: string;
+}
+
+const STEP_FORMAT = 'step {value}/{total} [{bar}] loss {loss} | {tps} tok/s | ETA {eta_h}';
+
+/**
+ * The training progress bar (cli-progress) on a terminal stream. Lines printed while it runs
+ * (validation results) go above it: the bar is stopped, the line written, and the bar restarted
+ * with the values it last showed, so it never shows its raw `{loss}` template.
+ */
+export class StepBar {
+  private readonly bar: SingleBar;
+  private payload = { loss: '-', tps: '-', eta_h: '?' };
+  private step = 0;
+
+  constructor(private readonly stream: NodeJS.WritableStream) {
+    this.bar = new SingleBar({ format: STEP_FORMAT, stream, hideCursor: true, etaBuffer: 20 });
+  }
+
+  start(total: number, step: number): void {
+    this.step = step;
+    this.bar.start(total, step, this.payload);
+  }
+
+  update(step: number, payload: { loss: string; tps: string; eta_h: string }): void {
+    this.payload = payload;
+    this.step = step;
+    this.bar.update(step, payload);
+  }
+
+  /** Writes `text` on a line of its own above the bar, which goes on at `step` (default: where it was). */
+  line(text: string, step = this.step): void {
+    const total = this.bar.getTotal();
+    this.bar.stop();
+    this.stream.write(`${text}\n`);
+    this.step = step;
+    if (step < total) this.bar.start(total, step, this.payload);
+  }
+
+  stop(): void {
+    this.bar.stop();
+  }
 }
 
 function fmtDuration(s: number): string {
@@ -59,14 +102,14 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const tty = Boolean(process.stderr.isTTY) && !args.json;
-  let bar: SingleBar | null = null;
+  let bar: StepBar | null = null;
   let dlBar: SingleBar | null = null;
   let startStep = 0;
   let lastPrinted = 0;
   let outcome: TrainOutcome;
   try {
     outcome = await runTraining(
-      { experimentFile: args.file, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads, sweepIndex: args.sweep ? args.index : undefined },
+      { experimentFile: args.file, resume: args.resume, checkpoint: args.checkpoint, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads, sweepIndex: args.sweep ? args.index : undefined },
       {
         onDownload: (p) => {
           if (!tty) return;
@@ -82,14 +125,14 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });
           info(`run ${r.id} (${r.runDir}) on ${r.provider}${r.resumedFromStep !== null ? `, resuming at step ${r.resumedFromStep}` : ''}`);
           if (tty) {
-            bar = new SingleBar({ format: 'step {value}/{total} [{bar}] loss {loss} | {tps} tok/s | ETA {eta_h}', stream: process.stderr, hideCursor: true, etaBuffer: 20 });
-            bar.start(r.maxSteps, r.startStep, { loss: '-', tps: '-', eta_h: '?' });
+            bar = new StepBar(process.stderr);
+            bar.start(r.maxSteps, r.startStep);
           }
         },
         onStep: (step, max, s) => {
           const done = step - startStep;
           const eta = done > 0 ? ((max - step) * s.elapsedS) / Math.max(1, step) : NaN;
-          if (bar) bar.update(step, { loss: s.loss.toFixed(4), tps: Math.round(s.tokensPerS), eta_h: fmtDuration(eta) });
+          if (bar) (bar as StepBar).update(step, { loss: s.loss.toFixed(4), tps: String(Math.round(s.tokensPerS)), eta_h: fmtDuration(eta) });
           else if (!args.json && (performance.now() - lastPrinted > 2000 || step === max)) {
             lastPrinted = performance.now();
             info(`step ${step}/${max}  loss ${s.loss.toFixed(4)}  ${Math.round(s.tokensPerS)} tok/s  ETA ${fmtDuration(eta)}`);
@@ -99,22 +142,24 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.json) emitJson({ event: 'metrics', ...row });
           if (row.val_loss !== undefined) {
             const line = `step ${row.step}: val_loss ${row.val_loss.toFixed(4)}`;
-            if (bar) bar.stop();
-            info(line);
-            if (bar && row.step < (bar as SingleBar).getTotal()) (bar as SingleBar).start((bar as SingleBar).getTotal(), row.step, {});
+            if (bar) (bar as StepBar).line(line, row.step);
+            else info(line);
           }
         },
         onCheckpoint: (step, dir) => {
           if (args.json) emitJson({ event: 'checkpoint', step, dir });
         },
         onLog: (line) => {
-          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ') || line.startsWith('advice: ')) info(line);
+          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ') || line.startsWith('advice: ')) {
+            if (bar) (bar as StepBar).line(line);
+            else info(line);
+          }
         },
       },
       stop,
     );
   } finally {
-    (bar as SingleBar | null)?.stop();
+    (bar as StepBar | null)?.stop();
     (dlBar as SingleBar | null)?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -130,6 +175,8 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   }
   if (args.json) emitJson({ event: 'error', message: outcome.error, exit_code: EXIT.failed });
   info(`loralab: error: ${outcome.error}`);
-  info(`run ${outcome.runDir} failed at step ${outcome.step}; its last checkpoint is kept`);
+  info(outcome.checkpointStep === undefined || outcome.checkpointStep === null
+    ? `run ${outcome.runDir} failed at step ${outcome.step} before any usable checkpoint; a resume (loralab train --resume ${outcome.runDir}) starts over from step 0`
+    : `run ${outcome.runDir} failed at step ${outcome.step}; resume from its checkpoint at step ${outcome.checkpointStep} with: loralab train --resume ${outcome.runDir}`);
   return EXIT.failed;
 }

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import * as nodePath from 'node:path';
 import { ExperimentError, loadExperiment } from '../experiment/index';
 import { type CommandId, COMMANDS } from './manifest';
-import { compareRuns } from './compare/command';
+import { compareRuns, compareSweep } from './compare/command';
 import type { LoraLab } from './context';
 import { RESUMABLE, type Target, isExperimentFile } from './experiments/model';
 import { newExperiment } from './experiments/newExperiment';
@@ -18,10 +18,14 @@ import { samePath } from './runs/location';
 import type { RunEntry } from './runs/watcher';
 import { evaluateSelection, showTokenLoss } from './evaluation/register';
 import { adapterCommands } from './adapters/commands';
+import { mergeCommands } from './merge/register';
 import { NoTargetError, resolveExperiment, resolveRun } from './targets';
 
-/** `selection`: every selected tree node when the tree has several selected (VS Code's second argument). */
-type Handler = (lab: LoraLab, target: Target | undefined, selection?: Target[], arg?: unknown) => Promise<void>;
+/**
+ * `selection`: every selected tree node when the tree has several selected (VS Code's second
+ * argument), as targets; `selected`: the same nodes as VS Code passed them (Adapters-view nodes).
+ */
+type Handler = (lab: LoraLab, target: Target | undefined, selection?: Target[], arg?: unknown, selected?: unknown[]) => Promise<void>;
 
 const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.newExperiment': (lab) => newExperiment(lab),
@@ -44,6 +48,7 @@ const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.compareTokenLoss': (lab) => showTokenLoss(lab, true),
   'loralab.evaluateSelection': (lab) => evaluateSelection(lab),
   'loralab.compareRuns': (lab, target, selection) => compareRuns(lab, target, selection),
+  'loralab.compareSweep': (lab, _target, _selection, arg) => compareSweep(lab, arg),
   'loralab.startSweep': async (lab, target) => {
     if (!(await requireTrust('starting a sweep'))) return;
     const file = await resolveExperiment(target, lab.targetContext());
@@ -53,6 +58,7 @@ const HANDLERS: { [K in CommandId]: Handler } = {
     startSweep(lab, file, lab.extension.extensionPath);
   },
   ...adapterCommands,
+  ...mergeCommands,
 };
 
 export function registerCommands(lab: LoraLab): void {
@@ -61,7 +67,7 @@ export function registerCommands(lab: LoraLab): void {
       vscode.commands.registerCommand(id, async (arg: unknown, selected?: unknown) => {
         try {
           const selection = Array.isArray(selected) ? selected.map(toTarget).filter((t): t is Target => t !== undefined) : undefined;
-          await HANDLERS[id](lab, toTarget(arg), selection, arg);
+          await HANDLERS[id](lab, toTarget(arg), selection, arg, Array.isArray(selected) ? selected : undefined);
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
           if (e instanceof NoTargetError) {

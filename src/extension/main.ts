@@ -11,6 +11,7 @@ import { registerCodeLens } from './experiments/codelens';
 import { registerAdvice } from './experiments/advice';
 import { registerExperimentsView } from './experiments/tree';
 import { registerAdaptersView } from './adapters/view';
+import { registerMerge } from './merge/register';
 import { registerEvaluation } from './evaluation/register';
 import { registerTrainingReports } from './training/reports';
 import { registerTrainingStatusBar } from './training/statusBar';
@@ -25,6 +26,7 @@ export function activate(extension: vscode.ExtensionContext): void {
   registerCommands(lab); // the command table
   registerExperimentsView(lab); // experiment files → runs → checkpoints
   registerAdaptersView(lab); // trained and imported adapters, the active one; its status-bar item
+  registerMerge(lab); // merged adapters in the Adapters view (.loralab/merged/*/merge.json)
   registerCodeLens(lab); // "▶ Start run" / "Open dashboard" in experiment files
   registerAdvice(lab); // "LoRA Without Regret" findings as diagnostics with quick fixes
   registerEvaluation(lab); // eval sets in the Test Explorer, their bad lines in Problems

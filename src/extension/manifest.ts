@@ -21,6 +21,8 @@ export const COMMANDS = {
   'loralab.evaluateSelection': { title: 'Evaluate Selection' },
   'loralab.compareRuns': { title: 'Compare Runs', icon: '$(graph-scatter)' },
   'loralab.startSweep': { title: 'Start Sweep', icon: '$(run-all)' },
+  /** Sweep nodes of the Experiments tree only: the sweep's runs, scatter on learning rate. */
+  'loralab.compareSweep': { title: 'Compare Sweep', icon: '$(graph-scatter)', palette: false },
   'loralab.activateAdapter': { title: 'Activate Adapter', icon: '$(check)' },
   'loralab.useBaseModel': { title: 'Use Base Model', icon: '$(circle-large-outline)' },
   'loralab.importAdapter': { title: 'Import PEFT Adapter…', icon: '$(cloud-download)' },
@@ -33,6 +35,10 @@ export const COMMANDS = {
   'loralab.copyAdapterPath': { title: 'Copy Path', icon: '$(copy)', palette: false },
   /** Adapters view only (imported adapters): forgets the folder, keeps the files. */
   'loralab.removeImportedAdapter': { title: 'Remove from Adapters', icon: '$(close)', palette: false },
+  /** Palette, the Adapters view's title bar and its (multi-)selection. */
+  'loralab.mergeAdapters': { title: 'Merge Adapters…', icon: '$(git-merge)' },
+  /** Palette and an adapter's context menu. */
+  'loralab.mergeIntoBase': { title: 'Merge Into Base Model…', icon: '$(package)' },
 } as const satisfies Record<string, { title: string; icon?: string; palette?: false }>;
 
 export type CommandId = keyof typeof COMMANDS;
@@ -54,3 +60,6 @@ export const ADAPTERS_VIEW = 'loralab.adapters';
 
 /** Webview type of the Playground (restored after a reload). */
 export const PLAYGROUND_VIEW_TYPE = 'loralab.playground';
+
+/** Webview type of the Merge page (not restored after a reload: it holds no saved work). */
+export const MERGE_VIEW_TYPE = 'loralab.merge';

@@ -7,13 +7,38 @@
  * arrays as raw buffers (`serializeBuffersForPostMessage`), so 100 runs × 10,000 steps cost a
  * memory copy instead of a 40 MB JSON string, and NaN (a value the row lacks) survives.
  *
- * Reserved, not served yet: `generate` / `generation`, the side-by-side generations of the
- * issue "Compare runs and adapters" (one prompt, every selected run's adapter and the base in
- * columns, streamed from the inference worker). The page shows their slot; the host answers
- * `generate` with one `generation` carrying `error` until the worker is wired in.
+ * Side-by-side generations: the page posts `generate` (one prompt, a request number `gen`);
+ * the host answers `generationStarted` with the columns (each model's base, then every selected
+ * run's final adapter), streams `generation` deltas per column from the inference worker,
+ * ends each column with `generationEnded` and the request with `generationDone`. `stopGeneration`
+ * cancels it. Messages of an older `gen` are stale and dropped by the page.
  */
 
 export const COMPARE_PROTOCOL_VERSION = 1;
+
+/** The generation settings the page offers (the worker's `GenerationParams` subset). */
+export interface CompareGenerationParams {
+  max_new_tokens: number;
+  /** 0: greedy (the default: the columns differ only by their weights). */
+  temperature: number;
+}
+
+/** How the view opens (e.g. "Compare Sweep": the scatter on learning rate, scrolled into view). */
+export interface ComparePreset {
+  /** Hyperparameter on the scatter's x axis. */
+  scatter_key: string;
+  focus: 'scatter' | null;
+}
+
+/** One column of the side-by-side generations. */
+export interface CompareGenerationColumn {
+  /** The run whose final adapter generates; null for a base model. */
+  run_dir: string | null;
+  /** The run's id, or "base model". */
+  label: string;
+  /** The model folder (run.json's `model.path`). */
+  model: string;
+}
 
 export type CompareRunStatus = 'running' | 'completed' | 'failed' | 'stopped' | 'crashed';
 
@@ -67,8 +92,14 @@ export interface CompareRun {
    */
   steps_per_epoch: number | null;
   epoch_note: string | null;
+  /** The base model folder the run trained on (run.json's `model.path`). */
+  model: string;
+  /** The final adapter folder (`<run>/adapter`), null when the run wrote none yet. */
+  adapter_dir: string | null;
   train: CompareSeries;
   val: CompareSeries;
+  /** Eval-set results logged at checkpoints, keyed `eval/<set>/<metric>` (empty when none). */
+  evals: Record<string, CompareSeries>;
 }
 
 /** A selected run folder that could not be read; `reason` is one line. */
@@ -77,32 +108,24 @@ export interface CompareProblem {
   reason: string;
 }
 
-/** Reserved for the side-by-side generations (see the file comment). */
-export interface CompareGenerateRequest {
-  v: 1;
-  type: 'generate';
-  prompt: string;
-  /** Runs whose adapters generate; null stands for the base model. */
-  run_dirs: (string | null)[];
-}
-
-/** Reserved: one streamed piece of a column's generation. */
-export interface CompareGenerationEvent {
-  v: 1;
-  type: 'generation';
-  run_dir: string | null;
-  text: string;
-  done: boolean;
-  error: string | null;
-}
+export type CompareFinishReason = 'eos' | 'length' | 'stop' | 'cancelled';
 
 export type HostToCompare =
-  | { v: 1; type: 'init'; runs: CompareRun[]; problems: CompareProblem[] }
+  | { v: 1; type: 'init'; runs: CompareRun[]; problems: CompareProblem[]; preset?: ComparePreset | null }
   /** One run changed on disk (a live run logged rows, or ended): replaces that run's data. */
   | { v: 1; type: 'run'; run: CompareRun }
-  | CompareGenerationEvent;
+  /** The columns of request `gen`; `notes`: runs left out and why, models generating in turn (one line each). */
+  | { v: 1; type: 'generationStarted'; gen: number; columns: CompareGenerationColumn[]; notes: string[] }
+  /** Streamed text of column `column` (appended to what it has). */
+  | { v: 1; type: 'generation'; gen: number; column: number; text: string }
+  /** Column `column` finished (`error`: one line, when its model or adapter failed). */
+  | { v: 1; type: 'generationEnded'; gen: number; column: number; finish_reason: CompareFinishReason | null; tokens: number; error: string | null }
+  /** Request `gen` is over (every column ended); `error`: why nothing could start (one line). */
+  | { v: 1; type: 'generationDone'; gen: number; error: string | null };
 
-export type CompareChartName = 'train' | 'val' | 'scatter';
+
+
+export type CompareChartName = 'train' | 'val' | 'eval' | 'scatter';
 
 export type CompareToHost =
   | { v: 1; type: 'ready' }
@@ -111,7 +134,9 @@ export type CompareToHost =
   /** Save a chart: `data_url` is `data:image/png;base64,…`. */
   | { v: 1; type: 'exportPng'; chart: CompareChartName; data_url: string }
   | { v: 1; type: 'openDashboard'; run_dir: string }
-  | CompareGenerateRequest;
+  /** Generate from `prompt` with the base model(s) and every selected run's final adapter. */
+  | { v: 1; type: 'generate'; gen: number; prompt: string; params: CompareGenerationParams }
+  | { v: 1; type: 'stopGeneration'; gen: number };
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 
@@ -130,8 +155,12 @@ export function isCompareRun(x: unknown): x is CompareRun {
     typeof x.status === 'string' &&
     isObj(x.summary) &&
     isObj(x.hyperparameters) &&
+    typeof x.model === 'string' &&
+    (x.adapter_dir === null || typeof x.adapter_dir === 'string') &&
     isSeries(x.train) &&
-    isSeries(x.val)
+    isSeries(x.val) &&
+    isObj(x.evals) &&
+    Object.values(x.evals).every(isSeries)
   );
 }
 
@@ -139,11 +168,17 @@ export function isHostToCompare(x: unknown): x is HostToCompare {
   if (!isObj(x) || x.v !== COMPARE_PROTOCOL_VERSION) return false;
   switch (x.type) {
     case 'init':
-      return Array.isArray(x.runs) && x.runs.every(isCompareRun) && Array.isArray(x.problems);
+      return Array.isArray(x.runs) && x.runs.every(isCompareRun) && Array.isArray(x.problems) && (x.preset === undefined || x.preset === null || (isObj(x.preset) && typeof x.preset.scatter_key === 'string'));
     case 'run':
       return isCompareRun(x.run);
+    case 'generationStarted':
+      return typeof x.gen === 'number' && Array.isArray(x.columns) && x.columns.every((c) => isObj(c) && typeof c.label === 'string') && Array.isArray(x.notes);
     case 'generation':
-      return (x.run_dir === null || typeof x.run_dir === 'string') && typeof x.text === 'string' && typeof x.done === 'boolean';
+      return typeof x.gen === 'number' && typeof x.column === 'number' && typeof x.text === 'string';
+    case 'generationEnded':
+      return typeof x.gen === 'number' && typeof x.column === 'number' && typeof x.tokens === 'number';
+    case 'generationDone':
+      return typeof x.gen === 'number' && (x.error === null || typeof x.error === 'string');
     default:
       return false;
   }
@@ -160,11 +195,23 @@ export function isCompareToHost(x: unknown): x is CompareToHost {
     case 'exportCsv':
       return typeof x.csv === 'string';
     case 'exportPng':
-      return (x.chart === 'train' || x.chart === 'val' || x.chart === 'scatter') && typeof x.data_url === 'string' && PNG_DATA_URL.test(x.data_url);
+      return (x.chart === 'train' || x.chart === 'val' || x.chart === 'eval' || x.chart === 'scatter') && typeof x.data_url === 'string' && PNG_DATA_URL.test(x.data_url);
     case 'openDashboard':
       return typeof x.run_dir === 'string';
     case 'generate':
-      return typeof x.prompt === 'string' && Array.isArray(x.run_dirs) && x.run_dirs.every((d) => d === null || typeof d === 'string');
+      return (
+        Number.isInteger(x.gen) &&
+        typeof x.prompt === 'string' &&
+        isObj(x.params) &&
+        Number.isInteger(x.params.max_new_tokens) &&
+        (x.params.max_new_tokens as number) >= 1 &&
+        (x.params.max_new_tokens as number) <= 4096 &&
+        typeof x.params.temperature === 'number' &&
+        Number.isFinite(x.params.temperature) &&
+        x.params.temperature >= 0
+      );
+    case 'stopGeneration':
+      return Number.isInteger(x.gen);
     default:
       return false;
   }

@@ -6,7 +6,8 @@
  * Flow: the worker sends `ready` once it runs. Every request carries an `id` chosen by the
  * parent; the worker answers each request with exactly one final event carrying the same `id`
  * (`loaded`, `generated`, `scored`, `activated`, or `error`), and `generate` streams `token`
- * events before its `generated`. Requests are handled one at a time, in arrival order.
+ * events before its `generated`: its variants decode as one batch, so the `token` events of
+ * different variants interleave. Requests are handled one at a time, in arrival order.
  * `cancel` carries the `id` of the `generate` to end and gets no answer of its own: a running
  * generate stops before its next token, a queued one is answered at once without running; its
  * `generated` then has `finish_reason: "cancelled"` on the unfinished variants. `shutdown` makes

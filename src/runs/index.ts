@@ -4,7 +4,7 @@
  * no `vscode` and no `onnxruntime-node` import.
  */
 export * from './types';
-export { RunError } from './errors';
+export { RunError, namedWrite, writeProblem } from './errors';
 export { isProcessAlive } from './fsutil';
 export {
   ADAPTER_DIR,
@@ -19,7 +19,7 @@ export {
   sanitizeRunName,
   type RunHandle,
 } from './run';
-export { METRICS_FILE, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, tailMetrics } from './metrics';
+export { METRICS_FILE, type MetricsColumns, type MetricsValueField, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, readMetricsColumns, tailMetrics } from './metrics';
 export { CHECKPOINT_MARKER, latestCheckpoint, listCheckpoints, writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
 export { defaultRunsDir, listRuns, summarizeRun } from './list';
 export { SWEEP_FILE, bestPoint, isSweepDir, readSweep, sweepState, validationCurve, writeSweep, type SweepJson, type SweepPointState } from './sweep';

@@ -10,9 +10,9 @@ import * as nodePath from 'node:path';
 import { writeBytesAtomic } from '../engine/weights/atomic';
 import { describeJsonError } from '../engine/weights/errors';
 import { writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
-import { RunError } from './errors';
+import { RunError, namedWrite } from './errors';
 import { appendLines, errnoCode, isProcessAlive, serialize } from './fsutil';
-import { appendMetricsRow } from './metrics';
+import { METRICS_FILE, appendMetricsRow } from './metrics';
 import { STORED_STATUSES, type MetricsRow, type RunInit, type RunJson, type RunPatch, type RunStatus } from './types';
 
 export const RUN_FILE = 'run.json';
@@ -132,8 +132,21 @@ async function readRunJson(dir: string): Promise<RunJson> {
   return parseRunJson(text, file);
 }
 
-function writeRunJson(dir: string, run: RunJson): Promise<void> {
-  return writeBytesAtomic(nodePath.join(dir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`);
+/**
+ * Writes run.json atomically. On a full disk (ENOSPC, EDQUOT) the temporary copy cannot be made,
+ * so the file is overwritten in place instead: truncating frees its blocks, which the new, about
+ * equally long text then reuses, so a run can still be marked failed when nothing else fits.
+ */
+async function writeRunJson(dir: string, run: RunJson): Promise<void> {
+  const file = nodePath.join(dir, RUN_FILE);
+  const text = `${JSON.stringify(run, null, 2)}\n`;
+  try {
+    await writeBytesAtomic(file, text);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') throw e;
+    await fsp.writeFile(file, text);
+  }
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'stopped']);
@@ -158,10 +171,10 @@ function makeHandle(dir: string, id: string): RunHandle {
         if ((p.status as string | undefined) === 'crashed') throw new RangeError(`${runFile}: status "crashed" is never written`);
         if (p.status !== undefined && !('finished_at' in p)) p.finished_at = TERMINAL.has(p.status) ? (cur.status === p.status && cur.finished_at ? cur.finished_at : now) : null;
         const next: RunJson = { ...cur, ...p, updated_at: now };
-        await writeRunJson(dir, next);
+        await namedWrite(runFile, 'the run state', () => writeRunJson(dir, next));
         return next;
       }),
-    appendMetrics: (row) => appendMetricsRow(dir, row),
+    appendMetrics: (row) => namedWrite(nodePath.join(dir, METRICS_FILE), 'the metrics', () => appendMetricsRow(dir, row)),
     log: (line) => {
       const t = new Date().toISOString();
       const text = line
@@ -169,10 +182,10 @@ function makeHandle(dir: string, id: string): RunHandle {
         .split(/\r?\n/)
         .map((l) => `${t} ${l}\n`)
         .join('');
-      return appendLines(nodePath.join(dir, LOG_FILE), text);
+      return namedWrite(nodePath.join(dir, LOG_FILE), 'the log', () => appendLines(nodePath.join(dir, LOG_FILE), text));
     },
-    writeCheckpoint: (step, fill) => writeCheckpointAtomic(dir, step, fill),
-    writeAdapter: (fill) => writeDirAtomic(adapterDir, fill),
+    writeCheckpoint: (step, fill) => namedWrite(nodePath.join(dir, CHECKPOINTS_DIR, `step-${step}`), `checkpoint step ${step}`, () => writeCheckpointAtomic(dir, step, fill)),
+    writeAdapter: (fill) => namedWrite(adapterDir, 'the final adapter', () => writeDirAtomic(adapterDir, fill)),
   };
 }
 

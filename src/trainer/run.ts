@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, readFile, readdir, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -29,8 +30,8 @@ import { type ExperimentConfig, loadExperiment } from '../experiment/index';
 import { loadSweepPoint } from '../experiment/sweep';
 import { advise } from '../engine/advise/index';
 import { linearModules } from '../engine/models/inspect';
-import { type DataReportJson, type MetricsRow, type RunHandle, type RunJson, createRun, defaultRunsDir, isProcessAlive, latestCheckpoint, openRun } from '../runs/index';
-import { type TrainerState, readCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
+import { type DataReportJson, type MetricsRow, type RunHandle, type RunJson, RunError, createRun, defaultRunsDir, isProcessAlive, openRun } from '../runs/index';
+import { type LoadedCheckpoint, type TrainerState, describeKeptCheckpoint, pickCheckpoint, toModules, writeCheckpointFiles } from './checkpoint';
 import { CheckpointEvaluator } from './eval';
 import { version as ENGINE_VERSION } from '../../package.json';
 
@@ -46,7 +47,20 @@ export interface TrainRequest {
   threads?: number;
   /** Train point `sweepIndex` of the experiment file's `sweep` block (`loralab train --sweep FILE --index I`). */
   sweepIndex?: number;
+  /** With `resume`: the checkpoint to start from (`step-N`, `N` or its folder); default the newest usable one. */
+  checkpoint?: string;
 }
+
+/** Replaceable parts of a run, for tests (fault injection); production code passes none. */
+export interface TrainDeps {
+  /** Writes a checkpoint's files into its temporary folder (default `writeCheckpointFiles`). */
+  writeCheckpointFiles?: typeof writeCheckpointFiles;
+}
+
+/** Largest `training.max_steps` accepted: 1e9 steps take years even at 10 steps/s. */
+export const MAX_STEPS_LIMIT = 1e9;
+/** Largest `training.learning_rate` accepted (see `checkBounds`). */
+export const MAX_LEARNING_RATE = 1;
 
 export interface TrainHooks {
   onDownload?(p: DownloadProgress): void;
@@ -66,6 +80,8 @@ export interface TrainOutcome {
   adapterDir: string | null;
   step: number;
   error?: string;
+  /** Step of the newest usable checkpoint when the run failed (null: none, a resume starts over). */
+  checkpointStep?: number | null;
 }
 
 /** Set `requested` to stop after the current step (with a checkpoint). */
@@ -85,10 +101,10 @@ export class TrainSetupError extends Error {
  * Runs (or resumes) a training run. Errors in the setup (experiment, model, data) throw; once
  * the run directory exists, failures are recorded in run.json and returned as `failed`.
  */
-export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, stop: StopToken = { requested: false }): Promise<TrainOutcome> {
+export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, stop: StopToken = { requested: false }, deps: TrainDeps = {}): Promise<TrainOutcome> {
   const locked: string[] = [];
   try {
-    return await trainRun(req, hooks, stop, async (dir) => {
+    return await trainRun(req, hooks, stop, deps, async (dir) => {
       await acquireLock(dir);
       locked.push(dir);
     });
@@ -97,14 +113,17 @@ export async function runTraining(req: TrainRequest, hooks: TrainHooks = {}, sto
   }
 }
 
-async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, lock: (runDir: string) => Promise<void>): Promise<TrainOutcome> {
+async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, deps: TrainDeps, lock: (runDir: string) => Promise<void>): Promise<TrainOutcome> {
   const log = (line: string) => hooks.onLog?.(line);
   // --- configuration -----------------------------------------------------------------------
   let run: RunHandle | null = null;
   let config: ExperimentConfig;
   let experimentFile: string | null = null;
   let resumeFrom: { step: number; dir: string } | null = null;
+  let ck: LoadedCheckpoint | null = null;
+  const resumeNotes: string[] = [];
   let started: RunJson | null = null; // run.json as the resumed run left it
+  if (req.checkpoint !== undefined && !req.resume) throw new TrainSetupError('--checkpoint goes with --resume RUN_DIR: loralab train --resume RUN_DIR --checkpoint step-N');
   if (req.resume) {
     run = await openRun(req.resume);
     const json = await run.read();
@@ -119,10 +138,22 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     if (json.status === 'completed' && !req.maxSteps) {
       throw new TrainSetupError(`${run.dir}: the run already completed (${json.step} steps); pass --max-steps N to train it further`);
     }
-    resumeFrom = await latestCheckpoint(run.dir);
+    const picked = await pickCheckpoint(run.dir, req.checkpoint);
+    if (picked) {
+      resumeFrom = picked.info;
+      ck = picked.ck;
+      for (const s of picked.skipped) resumeNotes.push(`warning: checkpoint step-${s.step} cannot be resumed from (${s.reason}); using step-${picked.info.step} instead`);
+      for (const line of resumeNotes) log(line);
+    }
     const maxSteps = req.maxSteps ?? json.max_steps;
+    checkBounds({ max_steps: maxSteps, learning_rate: config.training.learning_rate }, run.dir);
+    if (ck && resumeFrom && resumeFrom.step === json.max_steps && maxSteps === json.max_steps) {
+      // Killed after the last checkpoint but before (or while) writing adapter/: nothing is left
+      // to train; the final adapter is that checkpoint's adapter.
+      return finishFromCheckpoint(run, ck, resumeFrom.step, resumeNotes, hooks);
+    }
     if (resumeFrom && maxSteps <= resumeFrom.step) {
-      throw new TrainSetupError(`${run.dir}: its last checkpoint is at step ${resumeFrom.step}, so max steps ${maxSteps} leaves nothing to train; pass --max-steps N with N > ${resumeFrom.step}`);
+      throw new TrainSetupError(`${run.dir}: its ${req.checkpoint ? 'chosen' : 'last'} checkpoint is at step ${resumeFrom.step}, so max steps ${maxSteps} leaves nothing to train; pass --max-steps N with N > ${resumeFrom.step}`);
     }
     config = { ...config, training: { ...config.training, max_steps: maxSteps } };
   } else {
@@ -130,6 +161,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     experimentFile = resolvePath(req.experimentFile);
     config = req.sweepIndex !== undefined ? (await loadSweepPoint(req.experimentFile, req.sweepIndex)).config : await loadExperiment(req.experimentFile);
     if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
+    checkBounds(config.training, experimentFile);
+  }
+  if (req.threads !== undefined && req.threads > availableParallelism()) {
+    log(`warning: --threads ${req.threads} is more than this machine's ${availableParallelism()} cores; the extra threads only take turns on the same cores, which is slower — use --threads ${availableParallelism()} or fewer`);
   }
   // A local --model is stored absolute, so a resume from another folder finds the same model.
   if (req.model) config = { ...config, model: existsSync(req.model) ? resolvePath(req.model) : req.model };
@@ -173,7 +208,6 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
 
   // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation. Ranks,
   // alphas and scalings come from the adapter's own config when there is one, so its shapes fit.
-  const ck = resumeFrom ? await readCheckpoint(resumeFrom.dir) : null;
   const initAdapter = !resumeFrom && config.init_adapter ? await readPeftAdapter(config.init_adapter) : null;
   const fromExperiment: LoraRankConfig = {
     r: config.lora.r,
@@ -282,7 +316,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config });
     await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
-  for (const line of [...dataProblems, ...adviceLines]) await run.log(line);
+  for (const line of [...resumeNotes, ...dataProblems, ...adviceLines]) await run.log(line);
   const runLog = async (line: string) => {
     log(line);
     await run!.log(line);
@@ -308,7 +342,8 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     return count ? sum / count : null;
   };
   const checkpoint = async () => {
-    const dir = await run!.writeCheckpoint(state.step, (tmp) => writeCheckpointFiles(tmp, peftConfig, params, modules, adam, { ...state, data: loader.state() }));
+    const writeFiles = deps.writeCheckpointFiles ?? writeCheckpointFiles;
+    const dir = await run!.writeCheckpoint(state.step, (tmp) => writeFiles(tmp, peftConfig, params, modules, adam, { ...state, data: loader.state() }));
     await run!.update({ step: state.step });
     hooks.onCheckpoint?.(state.step, dir);
     await runLog(`checkpoint step ${state.step}: ${dir}`);
@@ -359,6 +394,9 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
       }
       const gradNorm = await optimizer.step(params, grads, adam, lr);
       if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or set training.max_grad_norm`);
+      // A finite gradient can still overflow the update (a huge learning rate): never checkpoint that.
+      const broken = nonFiniteParam(params);
+      if (broken) throw new TrainingDiverged(`LoRA weight ${broken} became non-finite at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate`);
       state.step = k + 1;
       state.tokens += inputTokens;
       state.train_loss = loss;
@@ -400,10 +438,15 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, l
     await runLog(`completed ${state.step} steps; adapter: ${run.adapterDir}`);
     return { status: 'completed', runDir: run.dir, adapterDir: run.adapterDir, step: state.step };
   } catch (e) {
-    const message = (e as Error).message.split('\n')[0];
+    let message = (e as Error).message.split('\n')[0];
+    const kept = await describeKeptCheckpoint(run.dir);
+    if (e instanceof RunError && (e as RunError & { code?: string }).code) {
+      // A write failed (disk full, read-only, …): say which file, what to do, and what a resume gets.
+      message = `${message}; then resume with: loralab train --resume ${run.dir} (${kept.step === null ? 'no checkpoint was written, so it starts over from step 0' : `it continues from checkpoint step ${kept.step}`})`;
+    }
     await run.update({ status: 'failed', error: message, step: state.step }).catch(() => undefined);
     await run.log(`failed: ${message}`).catch(() => undefined);
-    return { status: 'failed', runDir: run.dir, adapterDir: null, step: state.step, error: message };
+    return { status: 'failed', runDir: run.dir, adapterDir: null, step: state.step, error: message, checkpointStep: kept.step };
   } finally {
     await train.release();
     await evalLm?.release();
@@ -431,8 +474,57 @@ function dataReport(d: Dataset): DataReportJson {
 }
 
 async function keptNote(runDir: string): Promise<string> {
-  const last = await latestCheckpoint(runDir);
-  return last ? `the last good checkpoint (step ${last.step}) is kept` : 'no checkpoint was written yet';
+  return (await describeKeptCheckpoint(runDir)).text;
+}
+
+/** `${key}` of the first parameter holding NaN or ±Infinity, or null. */
+function nonFiniteParam(params: Map<string, HostTensor>): string | null {
+  for (const [k, p] of params) {
+    const d = p.data as Float32Array;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return k;
+  }
+  return null;
+}
+
+/**
+ * Refuses training settings no run can use: `max_steps` above MAX_STEPS_LIMIT (1e9 steps take
+ * years even at 10 steps/s; above 2^53 a step count is not even exact) and `learning_rate` above
+ * MAX_LEARNING_RATE (AdamW moves every weight by about the learning rate per step — its first
+ * update is exactly lr·sign(g) — so a rate above 1 wrecks the adapter at the first step; LoRA
+ * uses 1e-5 … 1e-2). @throws TrainSetupError naming `where` (the experiment file or run).
+ */
+function checkBounds(t: { max_steps: number; learning_rate: number }, where: string): void {
+  if (!(t.max_steps <= MAX_STEPS_LIMIT)) {
+    throw new TrainSetupError(`${where}: training.max_steps ${t.max_steps} is more than ${MAX_STEPS_LIMIT.toExponential()}; so many steps would take years even at 10 steps/s — use the number of optimizer steps you mean to run`);
+  }
+  if (!(t.learning_rate <= MAX_LEARNING_RATE)) {
+    throw new TrainSetupError(`${where}: training.learning_rate ${t.learning_rate} is above ${MAX_LEARNING_RATE}; AdamW moves every weight by about the learning rate per step, so this destroys the adapter at the first step — LoRA uses 1e-5 to 1e-2 (run loralab advise FILE for a suggestion)`);
+  }
+}
+
+/**
+ * Completes a run whose checkpoint is already at its final step (a kill after that checkpoint,
+ * before or while `adapter/` was written): the final adapter is the checkpoint's adapter
+ * (`adapter_config.json` as saved, weights rewritten from the checked tensors), then run.json
+ * says completed.
+ */
+async function finishFromCheckpoint(run: RunHandle, ck: LoadedCheckpoint, step: number, notes: string[], hooks: TrainHooks): Promise<TrainOutcome> {
+  const json = await run.read();
+  await run.update({ status: 'running', pid: process.pid, hostname: hostname(), error: null });
+  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: step, maxSteps: step, provider: json.provider ?? 'unknown', startStep: step });
+  for (const line of notes) await run.log(line);
+  try {
+    await run.writeAdapter((tmp) => writePeftAdapter(tmp, ck.config, toModules(ck.params, ck.modules)));
+    await run.update({ status: 'completed', step });
+  } catch (e) {
+    const message = (e as Error).message.split('\n')[0];
+    await run.update({ status: 'failed', error: message, step }).catch(() => undefined);
+    return { status: 'failed', runDir: run.dir, adapterDir: null, step, error: message, checkpointStep: step };
+  }
+  const line = `checkpoint step ${step} is the final step: wrote the final adapter from it; adapter: ${run.adapterDir}`;
+  hooks.onLog?.(line);
+  await run.log(line);
+  return { status: 'completed', runDir: run.dir, adapterDir: run.adapterDir, step };
 }
 
 const LOCK_FILE = '.lock';

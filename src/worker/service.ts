@@ -2,21 +2,25 @@
  * What the inference worker does with each request (`src/protocol/worker.ts`), independent of
  * how messages travel (main.ts wires it to Node IPC).
  *
- * One model at a time: `load` releases the previous session, then builds one KV-cache session
- * with LoRA on every linear module ("all-linear"), so any adapter of that model is a change of
- * feeds (modules an adapter leaves out get zero feeds), never a rebuild. Adapters come from an
- * `AdapterCache` (LRU by bytes). Requests run one at a time in arrival order; `cancel` acts at
- * once: a running `generate` stops before its next token, a queued one is answered without
- * running.
+ * One model at a time: `load` releases the previous session, then builds one multi-LoRA
+ * KV-cache session with LoRA on every linear module ("all-linear"), so any adapter of that model
+ * is a change of feeds (modules an adapter leaves out get zero feeds), never a rebuild. The
+ * variants of a `generate` run as ONE batch: row i is variant i with its own adapter (the base
+ * model as a zero adapter; `CausalLM.setAdapters`), and each row streams its `token` events as
+ * its text comes, so the variants stream together. Adapters come from an `AdapterCache` (LRU by
+ * bytes). Requests run one at a time in arrival order; `cancel` acts at once: a running
+ * `generate` ends every row before its next token, a queued one is answered without running.
  */
 import { CausalLM } from '../engine/infer/causal-lm';
-import { generate } from '../engine/infer/generate';
+import type { AdapterSource } from '../engine/lora/feeds';
+import { generateBatch } from '../engine/infer/generate';
 import { DEFAULT_MAX_NEW_TOKENS, type GenerationDefaults, readGenerationDefaults, resolveSampling } from '../engine/infer/generation-config';
 import { KvCacheStep } from '../engine/infer/kv-cache';
 import { encodePrompt } from '../engine/infer/prompt';
 import { validateSamplingParams } from '../engine/infer/sampling';
-import { scoreTokens } from '../engine/infer/score';
+import { normalizeText, scoreTokens } from '../engine/infer/score';
 import { resolveModel } from '../engine/models/hub';
+import { loadModelConfig } from '../engine/models/index';
 import { type Tokenizer, loadTokenizer } from '../engine/tokenizer/index';
 import type { GenerationResult, WorkerEvent, WorkerRequest } from '../protocol/worker';
 import { AdapterCache, adapterInfo } from './adapters';
@@ -123,10 +127,11 @@ export class InferenceService {
     this.model = null;
     if (prev) await prev.lm.release();
     const dir = await resolveModel(req.model);
+    await loadModelConfig(dir); // a folder without config.json is named as such before the tokenizer is looked for
     const tokenizer = await loadTokenizer(dir);
     const defaults = await readGenerationDefaults(dir);
     const started = Date.now();
-    const lm = await CausalLM.load(dir, { device: req.device, threads: req.threads, targetModules: 'all-linear', kvCache: true });
+    const lm = await CausalLM.load(dir, { device: req.device, threads: req.threads, targetModules: 'all-linear', kvCache: true, multiLora: true });
     this.send({ v: 1, type: 'log', line: `loaded ${req.model} (${lm.provider}) in ${Date.now() - started} ms` });
     const event = {
       v: 1 as const, type: 'loaded' as const, model: req.model, model_type: lm.config.model_type, provider: lm.provider,
@@ -157,29 +162,25 @@ export class InferenceService {
     const sampling = resolveSampling(m.defaults, { temperature: p.temperature, topK: p.top_k, topP: p.top_p, repetitionPenalty: p.repetition_penalty });
     validateSamplingParams(sampling);
     const maxNewTokens = p.max_new_tokens ?? m.defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS;
-    // Every adapter must fit before anything is generated.
-    for (const v of req.variants) await this.useAdapter(m, v);
+    // Row i = variant i. Each distinct adapter is stacked once; every adapter must fit before
+    // anything is generated (setAdapters checks them all).
+    const distinct = [...new Set(req.variants)];
+    const sources: AdapterSource[] = [];
+    for (const dir of distinct) sources.push(dir === null ? null : { adapter: await this.adapters.get(dir), source: dir });
+    m.lm.setAdapters(sources, req.variants.map((v) => distinct.indexOf(v)));
     const decode = (ids: readonly number[]) => m.tokenizer.decode(ids, { skipSpecialTokens: true });
-    const results: GenerationResult[] = [];
-    for (const [variant, adapter] of req.variants.entries()) {
-      if (signal.aborted) {
-        results.push({ adapter, ids: [], text: '', finish_reason: 'cancelled' });
-        continue;
-      }
-      await this.useAdapter(m, adapter);
-      const res = await generate(m.step, promptIds, {
-        maxNewTokens, sampling, eosTokenIds: m.tokenizer.eosTokenIds, stopStrings: p.stop, seed: p.seed, decode, signal,
-        onText: (text) => this.send({ v: 1, type: 'token', id: req.id, variant, text }),
-      });
-      results.push({ adapter, ids: res.ids, text: res.text, finish_reason: res.finishReason });
-    }
+    const out = await generateBatch(m.step, req.variants.map(() => promptIds), {
+      maxNewTokens, sampling, eosTokenIds: m.tokenizer.eosTokenIds, stopStrings: p.stop, seed: p.seed, decode, signal,
+      onText: (variant, text) => this.send({ v: 1, type: 'token', id: req.id, variant, text }),
+    });
+    const results: GenerationResult[] = out.map((res, i) => ({ adapter: req.variants[i], ids: res.ids, text: res.text, finish_reason: res.finishReason }));
     return { v: 1, type: 'generated', id: req.id, results };
   }
 
   private async score(req: Request<'score'>): Promise<Answer> {
     const m = this.need();
     await this.useAdapter(m, req.adapter);
-    const ids = m.tokenizer.encode(req.text);
+    const ids = m.tokenizer.encode(normalizeText(req.text));
     if (ids.length < 2) throw new Error('the text is empty: there is no token to score');
     const res = await scoreTokens(m.lm, ids);
     return {

@@ -109,6 +109,10 @@ test('bad input: one line, exit 2', async () => {
   await rejects(['--model', MODEL, '--prompt', 'x', '--temperature', '-1'], /--temperature must be a number ≥ 0/);
   await rejects(['--model', MODEL, '--prompt', 'x', '--max-new-tokens', '0'], /--max-new-tokens must be a positive integer/);
   await rejects(['--model', MODEL, '--messages', at('missing.json')], /missing\.json: file not found; check the path given to --messages/);
+  // A folder without config.json is named for that, before the tokenizer is looked for.
+  const noConfig = at('no-config');
+  await mkdir(noConfig);
+  await rejects(['--model', noConfig, '--prompt', 'x'], /no-config[/\\]config\.json: missing; a Hugging Face model folder needs config\.json/);
 });
 
 test('bad messages files name the file and line', async () => {

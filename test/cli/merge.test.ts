@@ -137,7 +137,10 @@ test('merge-into-base on a sharded copy: same shards and index, files copied, an
   const out = join(tmp, 'merged-model');
   const r = await runCli(['merge-into-base', '--model', sharded, '--adapter', X, '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const done = JSON.parse(r.stdout);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const done = events.at(-1);
+  assert.equal(done.event, 'done');
+  assert.deepEqual(events.at(-2), { event: 'progress', done: done.tensors, total: done.tensors }, 'the last progress line counts every tensor');
   assert.equal(done.merged, modules.length);
   assert.deepEqual(done.shards.sort(), [shardName(0), shardName(1)]);
   assert.equal(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'), index);
@@ -172,6 +175,27 @@ test('merge --method svd --json reports the rank and kept-norm fraction per modu
   const recipe = JSON.parse(readFileSync(join(out, 'merge.json'), 'utf8'));
   assert.deepEqual(recipe.params, { rank: 2 });
   assert.deepEqual(recipe.inputs.map((i: { path: string; weight: number }) => [i.path, i.weight]), [[X, 1], [Y, 1]]);
+});
+
+test('merge --dry-run --json: the same plan as the real merge (ranks, kept norm, bytes = 4·(r·in + out·r)), nothing written', async () => {
+  const out = join(tmp, 'svd-for-plan');
+  const args = ['merge', '--method', 'svd', '--adapters', X, Y, '--weights', '1', '-0.5', '--rank', '2', '--json'];
+  const [plan, done] = await Promise.all([runCli([...args, '--dry-run']), runCli([...args, '--out', out])]);
+  assert.equal(plan.code, 0, plan.stderr);
+  const p = JSON.parse(plan.stdout);
+  const d = JSON.parse(done.stdout);
+  assert.equal(p.event, 'plan');
+  assert.equal(p.adapter_dir, null);
+  assert.deepEqual(p.modules, d.modules);
+  for (const m of p.modules) {
+    const shape = modules.find((x) => x.module === m.module)!;
+    assert.equal(m.bytes, 4 * (m.r * shape.in + shape.out * m.r), m.module);
+  }
+  assert.equal(p.bytes, p.modules.reduce((a: number, m: { bytes: number }) => a + m.bytes, 0));
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('svd-for-plan')), ['svd-for-plan'], 'the dry run wrote nothing, the real run no partial folder');
+  const again = await runCli([...args, '--out', out]);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /svd-for-plan already exists and is not empty; choose a new folder/);
 });
 
 test('bad inputs → one-line errors, exit 2', async () => {

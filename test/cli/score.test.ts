@@ -65,3 +65,30 @@ test('human output goes to stderr with a per-token table; stdout stays empty', a
   assert.match(r.stderr, /mean NLL: \d+\.\d+\s+perplexity: \d+\.\d+/);
   assert.match(r.stderr, /" upon"/);
 });
+
+test('score with a NaN weight exits 1 naming the tensor, not 0 with "mean NLL: NaN"', async () => {
+  const { mkdtempSync, copyFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { readPeftAdapter, writePeftAdapter } = await import('../../src/engine/weights/peft');
+  const dir = mkdtempSync(join(tmpdir(), 'loralab-nan-'));
+  const ad = await readPeftAdapter(ADAPTER);
+  (ad.modules.get('model.layers.2.self_attn.v_proj')!.B.data as Float32Array)[5] = NaN;
+  await writePeftAdapter(dir, ad.config, ad.modules);
+  const r = await runCli(['score', '--model', MODEL, '--adapter', dir, '--text', 'Once upon a time']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stderr + r.stdout, /mean NLL/);
+  assert.match(r.stderr, /^loralab: error: .*adapter_model\.safetensors: tensor "model\.layers\.2\.self_attn\.v_proj\.lora_B" holds NaN, so every score is NaN; the weights are damaged/m);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  // The same for the base model's own weights.
+  const model = mkdtempSync(join(tmpdir(), 'loralab-nan-model-'));
+  for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MODEL, f), join(model, f));
+  const { SafetensorsFile, writeSafetensors } = await import('../../src/engine/weights/safetensors');
+  const st = SafetensorsFile.openSync(join(MODEL, 'model.safetensors'));
+  const tensors = Object.fromEntries(st.names().map((n) => [n, st.readSync(n)]));
+  (tensors['model.norm.weight'].data as Float32Array)[0] = Infinity;
+  await writeSafetensors(join(model, 'model.safetensors'), tensors, { format: 'pt' });
+  const b = await runCli(['score', '--model', model, '--text', 'Once upon a time']);
+  assert.equal(b.code, 1, b.stderr);
+  assert.match(b.stderr, /model\.safetensors: tensor "model\.norm\.weight" holds Infinity/);
+});

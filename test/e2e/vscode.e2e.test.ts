@@ -5,11 +5,16 @@
  * (a symlink in a fresh extensions dir); the workspace holds one tiny experiment on the test
  * model. The test opens the experiment, runs "LoRA Lab: Start Run" from the palette, waits for
  * the Experiments view to show the run completed, runs "LoRA Lab: Open Dashboard" and checks,
- * inside the webview, that the loss chart holds exactly the run's metrics.jsonl losses.
+ * inside the webview, that the loss chart holds exactly the run's metrics.jsonl losses. Then
+ * "LoRA Lab: Activate Adapter" picks the run's final adapter (the status bar shows it), "LoRA Lab:
+ * Open Playground" generates greedily from the golden prompt: the base column must be the golden
+ * PyTorch continuation and both columns must stream at the same time. Last, the color theme is
+ * switched to Dark Modern from the palette for dark screenshots of the playground and the views.
  *
  * `LORALAB_E2E_EXTENSION=DIR` installs DIR (e.g. an unpacked .vsix) instead of this repository.
  * Installs code-server on first use (`setup.sh`, 2–3 minutes, needs apt for Chromium); a failed
- * setup fails the test. `LORALAB_SKIP_E2E=1` skips it. Screenshots go to test-output/e2e-*.png;
+ * setup fails the test. `LORALAB_SKIP_E2E=1` skips it. Screenshots go to test-output/e2e-*.png
+ * (workbench, dashboard, playground, adapters = the side bar; `-dark` in the dark theme);
  * on failure the test prints the tails of the code-server, extension host and "LoRA Lab" logs.
  * Phase timings go to stderr.
  */
@@ -32,6 +37,9 @@ const SETUP_TIMEOUT_MS = 10 * 60_000;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MAX_STEPS = 12;
 const EVAL_STEPS = 4;
+
+/** `window.__playground` of webview/playground/main.ts (the parts used here). */
+type PlaygroundHook = { __playground?: { output(c: string): string; running(): boolean; shown(): string[] } };
 
 /** `window.__dashboard` of webview/dashboard/main.ts (the parts used here). */
 interface DashboardHook {
@@ -233,7 +241,7 @@ async function treeRows(page: Page): Promise<{ label: string; expanded: string |
   return out;
 }
 
-test('VS Code (code-server): Start Run from the palette, the Experiments view shows it completed, the dashboard charts its losses', { skip: SKIP ? SKIP_REASON : false, timeout: 20 * 60_000 }, async () => {
+test('VS Code (code-server): Start Run from the palette, the Experiments view shows it completed, the dashboard charts its losses; Activate Adapter, the playground streams base and adapter together', { skip: SKIP ? SKIP_REASON : false, timeout: 20 * 60_000 }, async () => {
   const tools = await phase('setup code-server (setup.sh)', () => setupCodeServer(path.join(ROOT, '.cache', 'vscode-e2e')));
   log(`code-server ${tools.codeServer}; node ${tools.node}; chromium ${tools.chromium}`);
   // LORALAB_E2E_EXTENSION: an extension folder to install instead of this repository (e.g. an unpacked .vsix).
@@ -491,7 +499,6 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
       const p = page!;
       await runCommand(p, 'LoRA Lab: Open Playground');
       await p.locator('.tabs-container .tab', { hasText: 'LoRA Lab Playground' }).first().waitFor({ state: 'visible', timeout: 30_000 });
-      type PlaygroundHook = { __playground?: { output(c: string): string; running(): boolean; shown(): string[] } };
       const frame = await until(
         'the playground webview frame',
         async () => {
@@ -501,15 +508,25 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
         60_000,
       );
       await frame.waitForFunction(() => document.getElementById('adapter-badge')?.textContent?.includes('(final)'), undefined, { timeout: 30_000 });
+      // No named function inside an evaluated function: tsx (esbuild keepNames) would wrap it in
+      // `__name(…)`, which does not exist in the page.
       await frame.evaluate(
-        ({ prompt, n }) => {
-          const set = (id: string, v: string) => ((document.getElementById(id) as HTMLElement & { value: string }).value = v);
-          set('prompt', prompt);
-          set('temperature', '0');
-          set('max-new-tokens', String(n));
+        (values) => {
+          for (const [id, v] of Object.entries(values)) (document.getElementById(id) as HTMLElement & { value: string }).value = v;
         },
-        { prompt: golden.prompt, n: golden.greedy.num_new_tokens },
+        { prompt: golden.prompt, temperature: '0', 'max-new-tokens': String(golden.greedy.num_new_tokens) },
       );
+      // Every change of the two answer columns, recorded in the page as it happens (polling from
+      // here could miss a fast stream): [base length, adapter length].
+      await frame.evaluate(() => {
+        const w = window as unknown as PlaygroundHook & { __e2eSnapshots: [number, number][] };
+        w.__e2eSnapshots = [];
+        new MutationObserver(() => w.__e2eSnapshots.push([w.__playground!.output('base').length, w.__playground!.output('adapter').length])).observe(document.getElementById('columns')!, {
+          subtree: true,
+          characterData: true,
+          childList: true,
+        });
+      });
       await frame.locator('#generate').click();
       const seen: string[] = [];
       const result = await until(
@@ -528,15 +545,50 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
         180_000,
         200,
       );
-      // Token by token: some poll saw a partial adapter answer (neither empty nor complete) — unless it was too fast to catch.
-      log(`streamed snapshots of the adapter column: ${new Set(seen).size}`);
-      return result;
+      log(`streamed snapshots of the adapter column (polled): ${new Set(seen).size}`);
+      const snapshots = await frame.evaluate(() => (window as unknown as { __e2eSnapshots: [number, number][] }).__e2eSnapshots);
+      return { ...result, snapshots };
     });
     await page.screenshot({ path: path.join(OUT_DIR, 'e2e-playground.png') });
+    await page.locator('.part.sidebar').screenshot({ path: path.join(OUT_DIR, 'e2e-adapters.png') });
     log(`playground: base ${JSON.stringify(answers.base)}; adapter ${JSON.stringify(answers.adapter)}`);
     assert.deepEqual(answers.shown, ['base', 'adapter']);
     assert.equal(answers.base.trim(), golden.greedy.continuation_text.trim(), 'greedy base column = the golden continuation');
     assert.ok(answers.adapter.trim().length > 0, 'the adapter column streamed text');
+    // The two columns stream together (one batch in the worker): some moment shows both answers
+    // begun and neither complete. Run one after the other, the base would be complete before the
+    // adapter's first piece.
+    const [baseLen, adapterLen] = [answers.base.length, answers.adapter.length];
+    const together = answers.snapshots.filter(([b, a]) => b > 0 && b < baseLen && a > 0 && a < adapterLen).length;
+    log(`column updates: ${answers.snapshots.length}, with both answers partial: ${together}`);
+    assert.ok(together > 0, `both columns streamed at once (updates seen: ${JSON.stringify(answers.snapshots.slice(0, 60))})`);
+
+    // The same views in a dark theme: the palette's color theme picker, as a user switches.
+    await phase('dark theme (Preferences: Color Theme)', async () => {
+      const p = page!;
+      const dark = p.locator('.monaco-workbench.vs-dark');
+      await until(
+        'the workbench in a dark theme',
+        async () => {
+          if (await dark.count()) return true;
+          await runCommand(p, 'Preferences: Color Theme', 15_000);
+          await p.locator('.quick-input-widget .quick-input-box input').fill('Dark Modern');
+          await p.locator('.quick-input-list .monaco-list-row', { hasText: 'Dark Modern' }).first().waitFor({ state: 'visible', timeout: 5_000 });
+          await p.keyboard.press('Enter');
+          await dark.first().waitFor({ state: 'attached', timeout: 5_000 });
+          return true;
+        },
+        60_000,
+        1_000,
+      );
+      const frame = await until('the playground frame in the dark theme', async () => {
+        for (const f of p.frames()) if (await f.evaluate(() => !!(window as unknown as { __playground?: unknown }).__playground && document.body.classList.contains('vscode-dark')).catch(() => false)) return f;
+        return undefined;
+      }, 30_000);
+      log(`playground body classes: ${await frame.evaluate(() => document.body.className)}`);
+    });
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-playground-dark.png') });
+    await page.locator('.part.sidebar').screenshot({ path: path.join(OUT_DIR, 'e2e-adapters-dark.png') });
     ok = true;
   } finally {
     if (!ok && page) await page.screenshot({ path: path.join(OUT_DIR, 'e2e-failure.png') }).catch(() => undefined);

@@ -87,7 +87,7 @@ test('Adapters view with the vscode stub: imported adapter in the tree, Activate
   assert.deepEqual(client.calls, [{ op: 'activate', args: [model, adapterDir] }]);
   assert.equal(status.text, '$(layers) owl-adapter');
   const active = await until('the active mark', () => roots().find((n) => n.label === 'Imported')?.children.find((c) => c.contextValue === 'adapter-imported-active'));
-  assert.equal(active.description, 'r 4 · α 8 · active');
+  assert.equal(active.description, 'active · r 4 · α 8');
 
   await adapterCommands['loralab.copyAdapterPath'](lab as never, undefined, undefined, owl);
   assert.equal(stub.env.clipboard.text, adapterDir);

@@ -1,7 +1,7 @@
 // `loralab runs` end to end (the CLI as a child process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createRun } from '../../src/runs/index';
@@ -46,11 +46,15 @@ test('loralab runs --json lists runs newest first with effective status and last
 
   const human = await runCli(['runs', '--runs-dir', runsDir]);
   assert.equal(human.code, 0, human.stderr);
-  assert.equal(human.stdout, '');
-  const lines = human.stderr.split('\n').filter((l) => !l.startsWith('warning:') && l);
+  // The table is the result: stdout, so `loralab runs | head` works; warnings and hints stay on stderr.
+  const lines = human.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 3, human.stdout);
   assert.match(lines[0], /^ID\s+STATUS\s+STEP\s+TRAIN LOSS\s+VAL LOSS$/);
   assert.match(lines[1], /^beta-20260301-090000\s+completed\s+500\/500\s+-\s+-$/);
   assert.match(lines[2], /^alpha-20260301-080000\s+crashed\s+7\/500\s+4\.2500\s+5\.5000$/);
+  assert.doesNotMatch(human.stderr, /STATUS|beta-2026/);
+  assert.match(human.stderr, /warning: skipped .*junk/);
+  assert.match(human.stderr, /resume a stopped or crashed run with: loralab train --resume .*alpha-20260301-080000/);
 });
 
 test('loralab runs: a missing runs dir is an empty list; the default is .loralab/runs under the cwd', async (t) => {
@@ -76,4 +80,23 @@ test('loralab runs: a missing runs dir is an empty list; the default is .loralab
   const bad = await runCli(['runs', '--runs-dir', join(dir, 'a-file'), '--json']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /loralab: error: .*a-file: not a folder/);
+});
+
+test('--help and --version print to stdout (exit 0), so they can be piped; usage errors stay on stderr', async () => {
+  const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const v = await runCli(['--version']);
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout.trim(), version);
+  assert.equal(v.stderr, '');
+  for (const args of [['--help'], ['train', '--help'], ['runs', '--help']]) {
+    const h = await runCli(args);
+    assert.equal(h.code, 0, args.join(' '));
+    assert.match(h.stdout, /^Usage: loralab/m, args.join(' '));
+    assert.equal(h.stderr, '', args.join(' '));
+  }
+  assert.match((await runCli(['train', '--help'])).stdout, /--checkpoint <step-N>/);
+  const bad = await runCli(['runs', '--no-such-option']);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stdout, '');
+  assert.match(bad.stderr, /^loralab: error: unknown option '--no-such-option'/);
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RunError, createRun, lastMetrics, readMetrics, tailMetrics, type MetricsRow } from '../../src/runs/index';
+import { RunError, createRun, lastMetrics, readMetrics, readMetricsColumns, tailMetrics, type MetricsColumns, type MetricsRow, type MetricsValueField } from '../../src/runs/index';
 import { sampleInit, tempDir } from './helpers';
 
 const ROWS: MetricsRow[] = [
@@ -141,4 +141,70 @@ test('lastMetrics finds the last train and val loss far back in a long file, ign
   const last = await lastMetrics(h.dir);
   assert.deepEqual(last, { step: 3000, train_loss: 3, val_loss: 4.75 });
   assert.deepEqual(await lastMetrics(join(dir, 'no-such-run')), { step: null, train_loss: null, val_loss: null });
+});
+
+/** readMetricsColumns' columns back as rows (NaN: absent), to compare with readMetrics. */
+function rowsOfColumns(c: MetricsColumns): MetricsRow[] {
+  const rows: MetricsRow[] = [];
+  for (let i = 0; i < c.length; i++) {
+    const row: MetricsRow = { step: c.step[i], time: c.time[i] };
+    for (const [k, col] of Object.entries(c.values)) if (!Number.isNaN(col[i])) row[k as MetricsValueField] = col[i];
+    for (const [k, col] of c.evals) if (!Number.isNaN(col[i])) row[k] = col[i];
+    rows.push(row);
+  }
+  return rows;
+}
+
+test('readMetricsColumns gives readMetrics’ rows, skipped count and torn flag on tricky lines (JSON.parse per line is the reference)', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'tricky', sampleInit());
+  const lines = [
+    '{"step":0,"time":0,"val_loss":5.25}',
+    '  {"step":1, "time":1.5 ,"train_loss":2.3456780910491943,"lr":2e-5,"tokens":4096}\t',
+    '{"step":2,"time":2,"train_loss":NaN}', // not JSON: skipped
+    '{"step":2,"time":2,"train_loss":null,"grad_norm":"1.5","lr":1e999}', // null, a string, an overflow: the row keeps step and time only
+    '{"step":3,"time":3,"note":"a \\"quoted\\" {brace} and , comma","train_loss":2.5}', // escapes and braces inside a string
+    '{"step":4,"time":4,"train_loss":2.25},{"step":5,"time":5}', // two objects on one line: not a row
+    '[{"step":6,"time":6}]', // an array: not a row
+    '{"step":"7","time":7}', // step not a number
+    '{"step":7,"time":7,"eval/qa/exact":0.5,"eval\\/qa\\/pass_rate":1,"eval/bad":3,"eval/a/b/c":4}', // an escaped eval key counts; malformed ones do not
+    '{"step":8,"time":8,"train_loss":1,"train_loss":2}', // duplicate key: the last wins
+    '',
+    '{"step":9,"time":9,"train_loss":1.75,"eval/qa/exact":0.75}',
+    '{"step":8,"time":9.5,"train_loss":1.8}', // a resume from step 7: rows from step 8 on are replaced
+    '{"step":9,"time":10,"train_loss":1.7}',
+    '\uFEFF{"step":10,"time":11,"train_loss":-0}', // a BOM (String.trim removes it) and negative zero
+  ];
+  await writeFile(join(h.dir, 'metrics.jsonl'), `${lines.join('\n')}\n{"step":11,"time":12,"train_lo`);
+  const rows = await readMetrics(h.dir);
+  const cols = await readMetricsColumns(h.dir);
+  assert.deepEqual(rowsOfColumns(cols), [...rows]);
+  assert.equal(cols.skipped, rows.skipped);
+  assert.equal(cols.torn, true);
+  // The reference itself, worked out by hand from the lines above.
+  assert.deepEqual(rows.map((r) => r.step), [0, 1, 2, 3, 7, 8, 9, 10]);
+  assert.equal(rows.skipped, 4); // NaN, two objects, an array, a string step
+  assert.deepEqual(rows[2], { step: 2, time: 2 });
+  assert.deepEqual(rows[4], { step: 7, time: 7, 'eval/qa/exact': 0.5, 'eval/qa/pass_rate': 1 });
+  assert.deepEqual(rows[5], { step: 8, time: 9.5, train_loss: 1.8 });
+  assert.ok(Object.is(cols.values.train_loss[7], -0));
+  assert.deepEqual([...cols.evals.keys()], ['eval/qa/exact', 'eval/qa/pass_rate'], 'step 9’s eval/qa/exact was replaced by the resume; the key stays from step 7');
+  assert.deepEqual(Array.from(cols.evals.get('eval/qa/exact')!), [NaN, NaN, NaN, NaN, 0.5, NaN, NaN, NaN]);
+});
+
+test('readMetricsColumns: a key only on rows a resume dropped is gone; no file, no rows; a missing run folder throws', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const h = await createRun(dir, 'cols', sampleInit());
+  const empty = await readMetricsColumns(h.dir);
+  assert.equal(empty.length, 0);
+  assert.equal(empty.torn, false);
+  await writeFile(join(h.dir, 'metrics.jsonl'), '{"step":1,"time":1}\n{"step":2,"time":2,"eval/x/m":1}\n{"step":2,"time":3}\n');
+  const c = await readMetricsColumns(h.dir);
+  assert.deepEqual(Array.from(c.step), [1, 2]);
+  assert.deepEqual(Array.from(c.time), [1, 3]);
+  assert.equal(c.evals.size, 0);
+  assert.deepEqual(rowsOfColumns(c), [...(await readMetrics(h.dir))]);
+  await assert.rejects(readMetricsColumns(join(dir, 'nope')), (e: unknown) => e instanceof RunError && /no such run folder/.test(e.message));
 });

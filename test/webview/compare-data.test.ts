@@ -11,7 +11,7 @@ const run = (id: string, best: number | null, hyper: CompareRun['hyperparameters
   return {
     id, name: id, run_dir: `/r/${id}`, status: 'completed', created_at: '',
     summary: { steps: 1, max_steps: 1, tokens: null, wall_time_s: null, tokens_per_s: null, best_val_loss: best, best_val_step: null, last_val_loss: null, adapter_bytes: null },
-    hyperparameters: hyper, steps_per_epoch: null, epoch_note: null, train: s, val: s,
+    hyperparameters: hyper, steps_per_epoch: null, epoch_note: null, model: '/m', adapter_dir: null, train: s, val: s, evals: {},
   };
 };
 

@@ -140,7 +140,7 @@ export const SYNTHETIC_RUNS_SOURCE = `(n, steps, evalEvery) => {
         best_val_loss: best, best_val_step: bestStep, last_val_loss: last, adapter_bytes: 1000 * r * 64 },
       hyperparameters: { 'lora.r': r, 'lora.lora_alpha': 32, 'lora.target_modules': 'all-linear', 'training.learning_rate': lr,
         'training.per_device_train_batch_size': 1 + (k % 3), 'training.max_steps': steps, 'training.seed': 0 },
-      steps_per_epoch: 1000, epoch_note: null, train, val,
+      steps_per_epoch: 1000, epoch_note: null, model: '/models/stories260K', adapter_dir: '/ws/.loralab/runs/sweep-' + k + '/adapter', train, val, evals: {},
     });
   }
   return runs;

@@ -87,8 +87,11 @@ function makeRun(id: string, rows: Row[], over: { hyper: Record<string, string |
     hyperparameters: over.hyper,
     steps_per_epoch: over.perEpoch ?? null,
     epoch_note: over.perEpoch ? null : 'packing is on: run.json does not record the packed rows per epoch',
+    model: '/models/stories260K',
+    adapter_dir: over.adapter ? `/ws/.loralab/runs/${id}/adapter` : null,
     train: series(rows, 'train'),
     val: series(rows, 'val'),
+    evals: {},
   };
 }
 
@@ -127,22 +130,44 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
       msg,
     );
   const render = (h: ComparePageHandle) => h.page.evaluate(() => window.__compare!.rendered());
+  /**
+   * The whole page: the viewport grown to the page's height and the charts re-rendered first
+   * (Playwright's fullPage capture resizes the page under chart.js mid-shot: blank charts).
+   */
+  const fullShot = async (h: ComparePageHandle, name: string) => {
+    const size = h.page.viewportSize()!;
+    // Twice: charts sized by the viewport's height make the page taller once it grows.
+    for (let i = 0; i < 2; i++) {
+      const height = await h.page.evaluate(() => document.documentElement.scrollHeight);
+      await h.page.setViewportSize({ width: size.width, height });
+      await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    }
+    await render(h);
+    await h.page.screenshot({ path: path.join(OUT_DIR, name) });
+    await h.page.setViewportSize(size);
+    await render(h);
+  };
   const assertClean = async (h: ComparePageHandle) => {
     assert.deepEqual(await h.page.evaluate(() => window.__csp), [], 'CSP violations');
     assert.deepEqual(h.errors, [], 'page errors');
     assert.deepEqual(h.refused, [], 'requests outside the page and its resources');
   };
   /** Posts the two runs (typed arrays are rebuilt in the page: evaluate() carries JSON only). */
-  const initTwo = (h: ComparePageHandle, problems: unknown[] = []) =>
+  const initTwo = (h: ComparePageHandle, problems: unknown[] = [], runs: CompareRun[] = [RUN_A, RUN_B], preset: unknown = null) =>
     h.page.evaluate(
-      ({ runs, problems }) =>
+      ({ runs, problems, preset }) =>
         new Promise<void>((resolve) => {
           const revive = (s: Record<string, number[]>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Float64Array.from(v)]));
-          const data = runs.map((r) => ({ ...r, train: revive(r.train as never), val: revive(r.val as never) }));
+          const data = runs.map((r) => ({
+            ...r,
+            train: revive(r.train as never),
+            val: revive(r.val as never),
+            evals: Object.fromEntries(Object.entries(r.evals as Record<string, never>).map(([k, v]) => [k, revive(v)])),
+          }));
           window.addEventListener('message', () => resolve(), { once: true });
-          window.postMessage({ v: 1, type: 'init', runs: data, problems }, '*');
+          window.postMessage({ v: 1, type: 'init', runs: data, problems, preset }, '*');
         }),
-      { runs: [RUN_A, RUN_B].map(plain), problems },
+      { runs: runs.map(plain), problems, preset },
     );
 
   test('runs table, sorting, differences only, CSV, exports', async () => {
@@ -307,13 +332,120 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
     await h.close();
   });
 
+  test('eval-set curves: a picker over every eval/<set>/<metric> the runs logged; hidden when none; the sweep preset', async () => {
+    const h = await cb.open('vscode-dark');
+    await initTwo(h);
+    await render(h);
+    assert.equal(await h.page.isHidden('figure[data-chart="eval"]'), true, 'no run logged an eval set');
+    assert.deepEqual(await h.page.evaluate(() => window.__compare!.evalKeys()), []);
+    const ev = (steps: number[], values: number[]): CompareSeries => ({
+      step: Float64Array.from(steps),
+      time: Float64Array.from(steps, (s) => s * 2),
+      tokens: Float64Array.from(steps, (s) => s * 1000),
+      value: Float64Array.from(values),
+    });
+    const a = { ...RUN_A, evals: { 'eval/qa/exact': ev([10, 20], [0.25, 0.5]) } };
+    const b = { ...RUN_B, evals: { 'eval/qa/exact': ev([10, 20], [0.5, 0.75]), 'eval/qa/pass_rate': ev([10, 20], [0.4, 0.9]) } };
+    await initTwo(h, [], [a, b], { scatter_key: 'lora.r', focus: 'scatter' });
+    await render(h);
+    assert.equal(await h.page.isHidden('figure[data-chart="eval"]'), false);
+    assert.deepEqual(await h.page.evaluate(() => window.__compare!.evalKeys()), ['eval/qa/exact', 'eval/qa/pass_rate']);
+    assert.equal(await h.page.evaluate(() => window.__compare!.evalKey()), 'eval/qa/exact');
+    assert.deepEqual(
+      (await h.page.evaluate(() => window.__compare!.chartData('eval'))).map((d) => [d.label, d.points]),
+      [
+        [RUN_A.id, [[10, 0.25], [20, 0.5]]],
+        [RUN_B.id, [[10, 0.5], [20, 0.75]]],
+      ],
+    );
+    await h.page.selectOption('#eval-key', 'eval/qa/pass_rate');
+    await render(h);
+    assert.deepEqual(
+      (await h.page.evaluate(() => window.__compare!.chartData('eval'))).map((d) => [d.label, d.points]),
+      [
+        [RUN_A.id, []],
+        [RUN_B.id, [[10, 0.4], [20, 0.9]]],
+      ],
+    );
+    assert.match((await h.page.textContent('figure[data-chart="eval"] figcaption span'))!, /1 run without it/);
+    // The hover readout lists the runs that have the metric.
+    assert.deepEqual((await h.page.evaluate(() => window.__compare!.valuesAt('eval', 20))).map((e) => [e.id, e.value]), [[RUN_B.id, 0.9]]);
+    await h.page.locator('section.charts').screenshot({ path: path.join(OUT_DIR, 'compare-eval-dark.png') });
+    // The sweep preset: the scatter on its key, scrolled into view.
+    assert.equal(await h.page.$eval('#scatter-key', (el) => (el as HTMLSelectElement).value), 'lora.r');
+    assert.ok(await h.page.evaluate(() => window.scrollY > 0), 'scrolled to the scatter');
+    await assertClean(h);
+    await h.close();
+  });
+
+  test('side-by-side generations: posts the prompt, fills columns from streamed deltas, Stop, stale requests dropped; screenshots', async () => {
+    for (const theme of ['vscode-light', 'vscode-dark', 'vscode-high-contrast'] as ThemeClass[]) {
+      const h = await cb.open(theme, { viewport: { width: 1400, height: 1000 } });
+      const a = { ...RUN_A, evals: {} };
+      await initTwo(h, [], [a, RUN_B]);
+      await render(h);
+      const posted = () => h.page.evaluate(() => window.__posted.slice(1));
+      // An empty prompt: a line, nothing posted.
+      await h.page.click('#gen-run');
+      assert.equal(await h.page.textContent('#gen-error'), 'Type a prompt first.');
+      assert.deepEqual(await posted(), []);
+      await h.page.fill('#gen-prompt', 'Once upon a time');
+      await h.page.fill('#gen-max', '64');
+      await h.page.click('#gen-run');
+      assert.deepEqual(await posted(), [{ v: 1, type: 'generate', gen: 1, prompt: 'Once upon a time', params: { max_new_tokens: 64, temperature: 0 } }]);
+      assert.equal(await h.page.isHidden('#gen-error'), true);
+      const columns = [
+        { run_dir: null, label: 'base model', model: '/models/stories260K' },
+        { run_dir: RUN_A.run_dir, label: RUN_A.id, model: '/models/stories260K' },
+      ];
+      await post(h, { v: 1, type: 'generationStarted', gen: 1, columns, notes: [`${RUN_B.id} has no final adapter yet (stopped): left out.`] });
+      await post(h, { v: 1, type: 'generation', gen: 1, column: 0, text: ' there was a little girl' });
+      await post(h, { v: 1, type: 'generation', gen: 1, column: 1, text: ' in a quiet village by the sea, a girl named Lily' });
+      await post(h, { v: 1, type: 'generation', gen: 0, column: 1, text: ' STALE' }); // an older request
+      await post(h, { v: 1, type: 'generation', gen: 1, column: 0, text: ' named <b>Sue</b>.' });
+      await post(h, { v: 1, type: 'generationEnded', gen: 1, column: 0, finish_reason: 'eos', tokens: 9, error: null });
+      let cols = await h.page.evaluate(() => window.__compare!.generations());
+      assert.deepEqual(cols.map((c) => [c.label, c.text, c.state]), [
+        ['base model', ' there was a little girl named <b>Sue</b>.', 'eos'],
+        [RUN_A.id, ' in a quiet village by the sea, a girl named Lily', 'generating'],
+      ]);
+      assert.equal(await h.page.locator('.gen-col b').count(), 0, 'model output is text, never HTML');
+      assert.match((await h.page.textContent('#gen-notes'))!, /has no final adapter yet/);
+      assert.equal(await h.page.evaluate(() => window.__compare!.generating()), true);
+      const shot = async (name: string) => {
+        const sec = h.page.locator('section.generations');
+        await sec.scrollIntoViewIfNeeded();
+        await sec.screenshot({ path: path.join(OUT_DIR, `${name}-${theme.replace('vscode-', '')}.png`) });
+      };
+      await shot('compare-generations-streaming');
+      // Stop: the page asks; the host ends the columns and the request.
+      await h.page.click('#gen-stop');
+      assert.deepEqual((await posted()).at(-1), { v: 1, type: 'stopGeneration', gen: 1 });
+      await post(h, { v: 1, type: 'generationEnded', gen: 1, column: 1, finish_reason: 'cancelled', tokens: 12, error: null });
+      await post(h, { v: 1, type: 'generationDone', gen: 1, error: null });
+      cols = await h.page.evaluate(() => window.__compare!.generations());
+      assert.deepEqual(cols.map((c) => c.state), ['eos', 'cancelled']);
+      assert.equal(await h.page.evaluate(() => window.__compare!.generating()), false);
+      assert.equal(await h.page.$eval('#gen-stop', (el) => (el as HTMLElement & { disabled: boolean }).disabled), true);
+      assert.match((await h.page.textContent('.gen-col:nth-child(2) .gen-status'))!, /stopped · 12 tokens/);
+      await shot('compare-generations');
+      // A request refused by the host: its line, no columns.
+      await h.page.click('#gen-run');
+      await post(h, { v: 1, type: 'generationDone', gen: 2, error: 'None of the selected runs has a final adapter yet.' });
+      assert.equal(await h.page.textContent('#gen-error'), 'None of the selected runs has a final adapter yet.');
+      assert.equal(await h.page.isHidden('#generations'), true);
+      await assertClean(h);
+      await h.close();
+    }
+  });
+
   for (const theme of ['vscode-light', 'vscode-dark', 'vscode-high-contrast'] as ThemeClass[]) {
     test(`screenshots: 2 runs and 100 runs, ${theme}`, async () => {
       const short = theme.replace('vscode-', '');
       const h = await cb.open(theme, { viewport: { width: 1400, height: 1000 } });
       await initTwo(h);
       await render(h);
-      await h.page.screenshot({ path: path.join(OUT_DIR, `compare-2-runs-${short}.png`), fullPage: true });
+      await fullShot(h, `compare-2-runs-${short}.png`);
       await h.page.evaluate(
         ({ src }) =>
           new Promise<void>((resolve) => {
@@ -325,7 +457,7 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
       );
       await render(h);
       assert.equal((await h.page.evaluate(() => window.__compare!.runsTable())).length, 100);
-      await h.page.screenshot({ path: path.join(OUT_DIR, `compare-100-runs-${short}.png`), fullPage: true });
+      await fullShot(h, `compare-100-runs-${short}.png`);
       // The hover readout with 100 runs.
       const box = (await h.page.locator('figure[data-chart="train"] canvas').boundingBox())!;
       await h.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
@@ -340,5 +472,5 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
 /** A run with plain arrays (JSON through page.evaluate), revived into Float64Arrays in the page. */
 function plain(r: CompareRun): Record<string, unknown> {
   const cols = (s: CompareSeries) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Array.from(v as Float64Array)]));
-  return { ...r, train: cols(r.train), val: cols(r.val) };
+  return { ...r, train: cols(r.train), val: cols(r.val), evals: Object.fromEntries(Object.entries(r.evals).map(([k, v]) => [k, cols(v)])) };
 }

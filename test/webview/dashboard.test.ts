@@ -498,4 +498,54 @@ describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? fa
     await h.assertClean();
     await h.page.context().close();
   });
+
+  test('eval-set curves: a chart beside the loss only once rows carry eval/<set>/<metric>; screenshots in three themes', async () => {
+    const h = await open('vscode-light');
+    await h.post({ v: 1, type: 'init', run: { ...RUN, status: 'completed', step: 60, max_steps: 60 }, rows: rows(0, 40) });
+    await h.render();
+    assert.equal(await h.page.evaluate(() => window.__dashboard!.evalShown()), false, 'no eval keys: no eval chart');
+    assert.deepEqual(await h.page.evaluate(() => window.__dashboard!.evalData()), []);
+    // Checkpoints at 20, 40 and 60 ran two eval sets; one metric is missing at step 40.
+    const more = rows(40, 61);
+    const at = (s: number) => more.find((r) => r.step === s)!;
+    Object.assign(at(40), { 'eval/qa/exact': 0.25, 'eval/qa/pass_rate': 0.5, 'eval/stories/rouge_l': 0.31 });
+    Object.assign(at(50), { 'eval/qa/exact': 0.5, 'eval/stories/rouge_l': 0.42 });
+    Object.assign(at(60), { 'eval/qa/exact': 0.75, 'eval/qa/pass_rate': 1, 'eval/stories/rouge_l': 0.47 });
+    (at(45) as unknown as Record<string, unknown>)['eval/not-a-key'] = 9; // not eval/<set>/<metric>: ignored
+    await h.post({ v: 1, type: 'metrics', rows: more });
+    await h.render();
+    assert.equal(await h.page.evaluate(() => window.__dashboard!.evalShown()), true);
+    const data = await h.page.evaluate(() => window.__dashboard!.evalData());
+    assert.deepEqual(
+      data.map((d) => [d.label, d.points]),
+      [
+        ['qa/exact', [[40, 0.25], [50, 0.5], [60, 0.75]]],
+        ['qa/pass_rate', [[40, 0.5], [60, 1]]],
+        ['stories/rouge_l', [[40, 0.31], [50, 0.42], [60, 0.47]]],
+      ],
+    );
+    // The loss chart still has its series; the eval chart follows the zoom.
+    assert.ok((await drawn(h, 'loss')).some((d) => d.label === 'validation loss'));
+    // Zoomed to steps 41…49: the points just outside it (40 and 50) carry the line to the edges; 60 is left out.
+    await h.page.evaluate(() => window.__dashboard!.zoom(41, 49));
+    await h.render();
+    assert.deepEqual((await h.page.evaluate(() => window.__dashboard!.evalData()))[0].points, [[40, 0.25], [50, 0.5]]);
+    await h.page.evaluate(() => window.__dashboard!.zoom(0, 60));
+    for (const theme of ['vscode-light', 'vscode-dark', 'vscode-high-contrast'] as const) {
+      await h.page.evaluate((t) => {
+        document.body.className = t;
+      }, theme);
+      await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      await h.render();
+      const file = path.join(OUT_DIR, `dashboard-eval-${theme.replace('vscode-', '')}.png`);
+      await h.page.screenshot({ path: file });
+      process.stderr.write(`[dashboard] screenshot ${path.relative(ROOT, file)}\n`);
+    }
+    // A new init without eval keys hides the chart again.
+    await h.post({ v: 1, type: 'init', run: RUN, rows: rows(0, 10) });
+    await h.render();
+    assert.equal(await h.page.evaluate(() => window.__dashboard!.evalShown()), false);
+    await h.assertClean();
+    await h.page.context().close();
+  });
 });

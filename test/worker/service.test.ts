@@ -1,8 +1,10 @@
 // The worker's request handling in process (src/worker/service.ts), counting ONNX Runtime
 // session builds: one session per loaded model serves every adapter as feeds, including an
-// adapter on only some modules (the others get zero feeds), and its completion equals a graph
-// built separately with that adapter from the start (no KV cache, LoRA only on its modules);
-// loading another model releases the previous session.
+// adapter on only some modules (the others get zero feeds); the variants of a request decode as
+// one multi-LoRA batch, and each adapter row equals that adapter run alone on a graph built
+// separately with it from the start (no KV cache, no multi-LoRA gather, LoRA only on its
+// modules), the base rows the golden PyTorch continuation; loading another model releases the
+// previous session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,23 +71,25 @@ test('one session serves every adapter; a partial adapter equals a graph built w
     assert.equal(builds, 1, 'one session for every variant, activation and score');
     assert.equal(gen.type, 'generated', JSON.stringify(gen));
     if (gen.type !== 'generated') return;
-    const [base, p, , baseAgain] = gen.results;
+    const [base, p, golden, baseAgain] = gen.results;
     assert.deepEqual(base.ids, LOGITS_GOLDEN.greedy.new_token_ids.slice(0, n));
     assert.deepEqual(baseAgain.ids, base.ids, 'back to the base after two adapters');
     assert.notDeepEqual(p.ids, base.ids, 'the partial adapter changes the continuation');
 
-    // Reference: a separately built full-forward graph with LoRA only on the adapter's modules.
+    // Reference: per adapter, a separately built full-forward graph with LoRA only on its modules, run alone.
     Session.create = create;
-    const lm = await CausalLM.load(MODEL, { adapter: { adapter: await readPeftAdapter(partial), source: partial } });
-    try {
-      const tok = await loadTokenizer(MODEL);
-      const ref = await generate(fullForwardStep(lm), tok.encode(LOGITS_GOLDEN.prompt), {
-        maxNewTokens: n, sampling: HF_DEFAULTS, eosTokenIds: tok.eosTokenIds, decode: (ids) => tok.decode(ids, { skipSpecialTokens: true }),
-      });
-      assert.deepEqual(p.ids, ref.ids);
-      assert.equal(p.text, ref.text);
-    } finally {
-      await lm.release();
+    const tok = await loadTokenizer(MODEL);
+    for (const [row, dir] of [[p, partial], [golden, ADAPTER]] as const) {
+      const lm = await CausalLM.load(MODEL, { adapter: { adapter: await readPeftAdapter(dir), source: dir } });
+      try {
+        const ref = await generate(fullForwardStep(lm), tok.encode(LOGITS_GOLDEN.prompt), {
+          maxNewTokens: n, sampling: HF_DEFAULTS, eosTokenIds: tok.eosTokenIds, decode: (ids) => tok.decode(ids, { skipSpecialTokens: true }),
+        });
+        assert.deepEqual(row.ids, ref.ids, `${dir}: the batched row = the adapter alone`);
+        assert.equal(row.text, ref.text);
+      } finally {
+        await lm.release();
+      }
     }
     Session.create = async (...a: Parameters<typeof Session.create>) => (builds++, create.apply(Session, a));
     const releasedBefore = releases;

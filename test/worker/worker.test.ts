@@ -1,18 +1,21 @@
 // The inference worker process end to end over its IPC protocol (dist/worker.js, or its source
 // when the bundle is stale; see helpers.ts), on the real stories260K model: greedy generation
 // reproduces the golden PyTorch continuation token by token through streamed `token` events;
-// two variants in one request; cancel mid-generation; score against NLLs computed here from the
+// two variants in one request decode as one batch and stream interleaved; cancel mid-generation
+// ends every row; score against NLLs computed here from the
 // golden logits and against the golden adapter loss; an adapter that does not fit; requests
 // answered in order; started without IPC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkerEvent, WorkerRequest } from '../../src/protocol/worker';
 import { isWorkerEvent } from '../../src/protocol/worker';
+import { SHARED } from '../helpers/paths';
 import { ADAPTER, GRADS_GOLDEN, LOGITS_GOLDEN, MODEL, WORKER, copyAdapter, forkWorker, goldenNll, writeAdapter } from './helpers';
 
 const TIMEOUT = 120_000;
@@ -100,6 +103,10 @@ test(`ready, then load answers with the model's facts (${WORKER.bundled ? 'bundl
     // a second load of the same model answers at once, the same facts
     const again = await c.request({ type: 'load', model: MODEL });
     assert.deepEqual({ ...again, id: 1 }, loaded);
+    // a folder without config.json is named for that (not for the tokenizer.json it also lacks)
+    const empty = await mkdtemp(join(tmpdir(), 'loralab-no-config-'));
+    const noConfig = await c.request({ type: 'load', model: empty }).finally(() => rm(empty, { recursive: true, force: true }));
+    assert.match(noConfig.type === 'error' ? noConfig.message : JSON.stringify(noConfig), /loralab-no-config-\w+[/\\]config\.json: missing/);
     const bad = await c.request({ type: 'load', model: join(tmpdir(), 'no-such-model-folder') });
     assert.equal(bad.type, 'error');
     assert.match(bad.type === 'error' ? bad.message : '', /no-such-model-folder.*not found/);
@@ -128,7 +135,7 @@ test('greedy generation reproduces the golden continuation; the streamed tokens 
   assert.match(res.results[0].text, /^ She loved to play/);
 });
 
-test('two variants in one request: base then the golden adapter, streamed per variant', { timeout: TIMEOUT }, async (t) => {
+test('two variants in one request: one batch, the two streams interleaved; each row equals its variant run alone', { timeout: TIMEOUT }, async (t) => {
   const c = await worker(t);
   const dir = await mkdtemp(join(tmpdir(), 'loralab-worker-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -142,8 +149,12 @@ test('two variants in one request: base then the golden adapter, streamed per va
   const streamed = c.tokens.get(id)!;
   assert.equal(streamed.filter((x) => x.variant === 0).map((x) => x.text).join(''), base.text);
   assert.equal(streamed.filter((x) => x.variant === 1).map((x) => x.text).join(''), tuned.text);
-  assert.ok(streamed.findIndex((x) => x.variant === 1) > streamed.findLastIndex((x) => x.variant === 0), 'variants run one after the other');
-  // the adapter alone gives the same completion (no state carried over from the base variant)
+  // One batch: the adapter's first piece comes before the base's last, and the streams alternate
+  // (one after the other would switch variant once).
+  assert.ok(streamed.findIndex((x) => x.variant === 1) < streamed.findLastIndex((x) => x.variant === 0), 'the variants stream together');
+  const switches = streamed.filter((x, i) => i > 0 && x.variant !== streamed[i - 1].variant).length;
+  assert.ok(switches >= 10, `the streams interleave (${switches} switches between variants)`);
+  // the adapter alone gives the same completion (a row does not depend on the other rows)
   const alone = await c.request({ type: 'generate', variants: [ADAPTER], prompt, params: greedy });
   assert.deepEqual(alone.type === 'generated' && alone.results[0].ids, tuned.ids);
   // the adapter acts: the golden adapter is small, so its greedy text departs from the base late;
@@ -154,7 +165,7 @@ test('two variants in one request: base then the golden adapter, streamed per va
   assert.notDeepEqual(loud.type === 'generated' && loud.results[0].ids, base.ids.slice(0, 5));
 });
 
-test('cancel mid-generation: finish_reason cancelled with the tokens so far; the next request is answered', { timeout: TIMEOUT }, async (t) => {
+test('cancel mid-generation ends every row: finish_reason cancelled with the tokens so far; the next request is answered', { timeout: TIMEOUT }, async (t) => {
   const c = await worker(t);
   const max = 490;
   let sent = false;
@@ -170,13 +181,17 @@ test('cancel mid-generation: finish_reason cancelled with the tokens so far; the
   assert.equal(res.type, 'generated', JSON.stringify(res));
   if (res.type !== 'generated') return;
   const [first, second] = res.results;
-  assert.equal(first.finish_reason, 'cancelled');
-  // stopped soon after the first token (a few tokens pass while the cancel travels)
-  assert.ok(first.ids.length >= 1 && first.ids.length < max / 2, `stopped early (${first.ids.length} of ${max} tokens)`);
+  // Both rows ran together and stopped together, soon after the first token (a few tokens pass while the cancel travels).
+  for (const [i, r] of res.results.entries()) {
+    assert.equal(r.finish_reason, 'cancelled', `row ${i}`);
+    assert.ok(r.ids.length >= 1 && r.ids.length < max / 2, `row ${i} stopped early (${r.ids.length} of ${max} tokens)`);
+    assert.equal(c.tokens.get(req.id)!.filter((x) => x.variant === i).map((x) => x.text).join(''), r.text, `row ${i}: the streamed pieces add up to its text`);
+  }
+  assert.equal(second.ids.length, first.ids.length, 'the rows step together');
   const known = LOGITS_GOLDEN.greedy.new_token_ids;
   assert.deepEqual(first.ids.slice(0, known.length), known.slice(0, first.ids.length), 'the tokens so far are the greedy ones');
-  assert.equal(c.tokens.get(req.id)!.map((x) => x.text).join(''), first.text);
-  assert.deepEqual(second, { adapter: ADAPTER, ids: [], text: '', finish_reason: 'cancelled' }, 'the variants not started are cancelled too');
+  const adapterAlone = await c.request({ type: 'generate', variants: [ADAPTER], prompt, params: { max_new_tokens: second.ids.length, temperature: 0 } });
+  assert.deepEqual(adapterAlone.type === 'generated' && adapterAlone.results[0].ids, second.ids, "the adapter row's tokens so far are its greedy ones");
   // a queued generate is answered at once when cancelled, without running
   const busy = c.send({ type: 'score', adapter: null, text: prompt });
   const queued = c.send({ type: 'generate', variants: [null], prompt, params: greedy });
@@ -202,6 +217,15 @@ test('score: per-token NLL equals the NLL computed from the golden logits; token
   assert.equal(res.tokens.length, res.token_ids.length);
   assert.equal(res.tokens[0], '<s>');
   assert.equal(res.tokens.slice(1).join('').replace(/▁/g, ' ').trim(), prompt);
+});
+
+test('score normalises like `loralab score` and training: a BOM dropped, CRLF read as LF (golden token ids of the LF text)', { timeout: TIMEOUT }, async (t) => {
+  const c = await worker(t);
+  const golden = (JSON.parse(readFileSync(join(SHARED, 'golden/stories260K_tokenizer.json'), 'utf8')) as { cases: { text: string; ids: number[] }[] }).cases
+    .find((x) => x.text.includes('\n\n') && !x.text.includes('\r'))!;
+  const res = await c.request({ type: 'score', adapter: null, text: `\uFEFF${golden.text.replace(/\n/g, '\r\n')}` });
+  assert.equal(res.type, 'scored', JSON.stringify(res));
+  assert.deepEqual(res.type === 'scored' && res.token_ids, golden.ids);
 });
 
 test('score with the golden adapter: mean NLL equals the golden adapter loss, not the base loss', { timeout: TIMEOUT }, async (t) => {

@@ -25,6 +25,8 @@ export interface Prefs {
   /** Hyperparameter on the scatter's x axis (null: the default). */
   scatterKey: string | null;
   sort: { key: string; dir: SortDir };
+  /** The eval-set metric charted (`eval/<set>/<metric>`; null: the first the runs have). */
+  evalKey: string | null;
 }
 
 /** What `vscode.setState` keeps: the view prefs, and the run folders (the panel serializer reopens them). */
@@ -34,7 +36,7 @@ export interface SavedState {
   runDirs: string[];
 }
 
-export const DEFAULT_PREFS: Prefs = { smoothing: 0.6, logY: false, axis: 'step', diffOnly: true, scatterKey: null, sort: DEFAULT_SORT };
+export const DEFAULT_PREFS: Prefs = { smoothing: 0.6, logY: false, axis: 'step', diffOnly: true, scatterKey: null, sort: DEFAULT_SORT, evalKey: null };
 
 export interface RenderInfo {
   /** Whole render (charts, and tables when stale), ms. */
@@ -63,16 +65,19 @@ export interface CompareElements {
   hyperNote: HTMLElement;
   scatterSelect: HTMLSelectElement;
   scatterNote: HTMLElement;
+  evalSelect: HTMLSelectElement;
 }
 
 interface LossSlot {
+  figure: HTMLElement;
   chart: LossChart;
   box: HTMLElement;
   empty: HTMLElement;
   readout: Readout;
 }
 
-const LOSS_SERIES: readonly LossSeries[] = ['train', 'val'];
+const LOSS_SERIES: readonly LossSeries[] = ['train', 'val', 'eval'];
+const SERIES_TITLE: Record<LossSeries, string> = { train: 'Train loss', val: 'Validation loss', eval: 'Eval set' };
 
 export class ComparePage {
   curves: RunCurves[] = [];
@@ -91,6 +96,8 @@ export class ComparePage {
   private ingestMs = 0;
   private waiters: Array<(info: RenderInfo) => void> = [];
   private hoverFrame = 0;
+  /** Scroll the scatter into view after the first render ("Compare Sweep"). */
+  private focusScatter = false;
 
   constructor(
     private readonly els: CompareElements,
@@ -115,7 +122,7 @@ export class ComparePage {
       canvas.addEventListener('pointermove', (e) => this.hover(name, e));
       canvas.addEventListener('pointerleave', () => readout.hide());
       canvas.addEventListener('pointerdown', () => readout.hide());
-      this.loss.set(name, { chart, box, empty: figure.querySelector<HTMLElement>('.empty')!, readout });
+      this.loss.set(name, { figure, chart, box, empty: figure.querySelector<HTMLElement>('.empty')!, readout });
     }
     this.scatter = new ScatterChart(els.root.querySelector<HTMLCanvasElement>('figure[data-chart="scatter"] canvas')!, this.theme);
     this.runsTable = new RunsTable(els.runsTable, {
@@ -125,6 +132,7 @@ export class ComparePage {
     });
     this.hyperTable = new HyperTable(els.hyperTable, els.hyperNote);
     els.scatterSelect.addEventListener('change', () => this.setPrefs({ scatterKey: els.scatterSelect.value }, true));
+    els.evalSelect.addEventListener('change', () => this.setEvalKey(els.evalSelect.value));
   }
 
   get preferences(): Prefs {
@@ -149,9 +157,15 @@ export class ComparePage {
         this.zoom = null;
         this.onZoomChange(false);
         if (this.highlight && !this.curves.some((c) => c.run.run_dir === this.highlight)) this.highlight = null;
+        if (msg.preset) {
+          this.prefs = { ...this.prefs, scatterKey: msg.preset.scatter_key };
+          this.onPrefs(this.preferences);
+          if (msg.preset.focus === 'scatter') this.focusScatter = true;
+        }
         for (const slot of this.loss.values()) slot.chart.setRuns(this.curves);
         this.colorize();
         this.renderHeader();
+        this.renderEvalKeys();
         break;
       case 'run': {
         const i = this.curves.findIndex((c) => c.run.run_dir === msg.run.run_dir);
@@ -160,10 +174,11 @@ export class ComparePage {
         next.color = this.curves[i].color;
         this.curves[i] = next;
         for (const slot of this.loss.values()) slot.chart.setRuns(this.curves);
+        this.renderEvalKeys();
         break;
       }
-      case 'generation':
-        return; // reserved (side-by-side generations): nothing to show yet
+      default:
+        return; // generations: webview/compare/generations.ts
     }
     this.tablesStale = true;
     this.ingestMs = performance.now() - t0;
@@ -185,6 +200,17 @@ export class ComparePage {
     this.onZoomChange(false);
     this.setPrefs({ axis }, false);
     this.renderAxisNote();
+  }
+
+  /** Charts another eval-set metric (one of `evalKeys`). */
+  setEvalKey(key: string): void {
+    this.setPrefs({ evalKey: key }, false);
+    this.renderEvalKeys();
+  }
+
+  /** Every `eval/<set>/<metric>` some run logged, sorted. */
+  get evalKeys(): string[] {
+    return [...new Set(this.curves.flatMap((c) => Object.keys(c.run.evals)))].sort();
   }
 
   setDiffOnly(on: boolean): void {
@@ -243,7 +269,7 @@ export class ComparePage {
     ctx.fillStyle = this.theme.foreground;
     ctx.font = `600 ${Math.round(13 * ratio)}px ${this.theme.fontFamily}`;
     ctx.textBaseline = 'middle';
-    const title = name === 'scatter' ? `Best validation loss vs ${this.scatterKey() ?? ''}` : `${name === 'train' ? 'Train loss' : 'Validation loss'} by ${AXIS_TITLE[this.prefs.axis]} (${this.curves.length} runs)`;
+    const title = name === 'scatter' ? `Best validation loss vs ${this.scatterKey() ?? ''}` : `${name === 'eval' ? this.curves[0]?.evalKey ?? 'Eval set' : SERIES_TITLE[name]} by ${AXIS_TITLE[this.prefs.axis]} (${this.curves.length} runs)`;
     ctx.fillText(title, Math.round(10 * ratio), band / 2);
     ctx.drawImage(src, 0, band);
     return out.toDataURL('image/png');
@@ -276,8 +302,10 @@ export class ComparePage {
     let points = 0;
     let downsampleMs = 0;
     let linesMs = 0;
-    for (const slot of this.loss.values()) {
-      const n = slot.chart.render(view);
+    for (const [name, slot] of this.loss) {
+      if (name === 'eval' && slot.figure.hidden) continue;
+      // Eval metrics are scores (0…1, or a mean NLL): the loss charts' log toggle is not theirs.
+      const n = slot.chart.render(name === 'eval' ? { ...view, logY: false } : view);
       downsampleMs += slot.chart.downsampleMs;
       linesMs += slot.chart.linesMs;
       points += n;
@@ -285,6 +313,10 @@ export class ComparePage {
       slot.empty.textContent = view.axis === 'epoch' ? 'No run has an epoch axis' : 'No data';
     }
     this.lastRender = { ms: performance.now() - t0, downsampleMs, tablesMs, ingestMs: this.ingestMs, linesMs, points };
+    if (this.focusScatter && this.curves.length) {
+      this.focusScatter = false;
+      this.els.root.querySelector<HTMLElement>('figure[data-chart="scatter"]')?.closest('section')?.scrollIntoView({ block: 'start' });
+    }
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w(this.lastRender);
@@ -294,6 +326,29 @@ export class ComparePage {
     this.prefs = { ...this.prefs, ...patch };
     this.onPrefs(this.preferences);
     if (tables) this.tablesStale = true;
+    this.invalidate();
+  }
+
+  /** The eval picker's options and the eval figure (hidden when no run logged an eval set). */
+  private renderEvalKeys(): void {
+    const keys = this.evalKeys;
+    const select = this.els.evalSelect;
+    if (select.options.length !== keys.length || [...select.options].some((o, i) => o.value !== keys[i])) {
+      select.replaceChildren(...keys.map((k) => new Option(k.slice('eval/'.length), k)));
+    }
+    const want = this.prefs.evalKey;
+    const key = want && keys.includes(want) ? want : (keys[0] ?? null);
+    if (key) select.value = key;
+    for (const c of this.curves) c.evalKey = key;
+    const slot = this.loss.get('eval')!;
+    const was = slot.figure.hidden;
+    slot.figure.hidden = key === null;
+    if (!slot.figure.hidden) {
+      const without = this.curves.filter((c) => key !== null && !c.run.evals[key]).length;
+      slot.empty.textContent = 'No run logged this metric';
+      slot.figure.querySelector('figcaption span')!.textContent = without ? `Eval set (${without} run${without === 1 ? '' : 's'} without it)` : 'Eval set';
+    }
+    if (was !== slot.figure.hidden) slot.chart.chart.resize();
     this.invalidate();
   }
 

@@ -3,11 +3,11 @@
  * later), so assigning it as HTML is safe; nothing in it is inline script or inline style,
  * which the webview's CSP would refuse.
  */
-import { X_AXES } from './model';
+import { type LossSeries, X_AXES } from './model';
 
-const lossFigure = (name: 'train' | 'val', title: string): string => `
-    <figure class="chart" data-chart="${name}">
-      <figcaption><span>${title}</span><vscode-button class="export-png" data-chart="${name}" secondary title="Save this chart as a PNG image">Export PNG</vscode-button></figcaption>
+const lossFigure = (name: LossSeries, title: string, picker = ''): string => `
+    <figure class="chart" data-chart="${name}"${name === 'eval' ? ' hidden' : ''}>
+      <figcaption><span>${title}</span>${picker}<vscode-button class="export-png" data-chart="${name}" secondary title="Save this chart as a PNG image">Export PNG</vscode-button></figcaption>
       <div class="canvas-box">
         <canvas role="img" aria-label="${title} of every run"></canvas>
         <div class="zoom-band" hidden></div>
@@ -43,7 +43,11 @@ export const LAYOUT = `
   <span class="muted hint">Drag across a chart to zoom; double-click to reset. Runs with different batch sizes line up on tokens seen.</span>
 </div>
 <p id="axis-note" class="note" hidden></p>
-<section class="charts" aria-label="Loss curves">${lossFigure('train', 'Train loss')}${lossFigure('val', 'Validation loss')}
+<section class="charts" aria-label="Loss curves">${lossFigure('train', 'Train loss')}${lossFigure('val', 'Validation loss')}${lossFigure(
+  'eval',
+  'Eval set',
+  '<label class="axis eval-pick" title="Eval-set results logged at checkpoints (eval/&lt;set&gt;/&lt;metric&gt;)"><span class="sr-only">Eval metric</span><select id="eval-key"></select></label>',
+)}
 </section>
 <section class="block" aria-labelledby="runs-heading">
   <h2 id="runs-heading">Runs</h2>
@@ -74,6 +78,17 @@ export const LAYOUT = `
 </section>
 <section class="block generations" aria-labelledby="generations-heading">
   <h2 id="generations-heading">Side-by-side generations</h2>
-  <p class="muted">Not available yet: one prompt, every selected run's adapter and the base model in columns, streamed from the inference worker, comes with "Try the adapter".</p>
-  <div id="generations" class="generation-columns" hidden></div>
+  <p class="muted hint">One prompt; the base model and every selected run's final adapter complete it in columns, streamed from the inference worker. Temperature 0 is greedy: the columns then differ only by their weights.</p>
+  <div class="gen-form">
+    <textarea id="gen-prompt" rows="3" placeholder="Prompt (Ctrl+Enter generates)" aria-label="Prompt"></textarea>
+    <div class="gen-controls">
+      <label class="axis"><span>Max new tokens</span><input id="gen-max" type="number" min="1" max="4096" step="1" value="128"></label>
+      <label class="axis"><span>Temperature</span><input id="gen-temp" type="number" min="0" max="2" step="0.1" value="0"></label>
+      <vscode-button id="gen-run">Generate</vscode-button>
+      <vscode-button id="gen-stop" secondary disabled>Stop</vscode-button>
+    </div>
+  </div>
+  <ul id="gen-notes" class="gen-notes muted" hidden></ul>
+  <p id="gen-error" class="gen-error" role="alert" hidden></p>
+  <div id="generations" class="generation-columns" aria-live="polite" hidden></div>
 </section>`;

@@ -14,6 +14,7 @@ import '../dashboard/vscode-api';
 import type { DrawnDataset } from './charts';
 import { ComparePage, DEFAULT_PREFS, type Prefs, type RenderInfo, type SavedState } from './compare';
 import type { ReadoutEntry } from './hover';
+import { type GenerationColumnState, Generations } from './generations';
 import { LAYOUT } from './layout';
 import type { LossSeries, XAxis } from './model';
 
@@ -34,6 +35,13 @@ export interface CompareTestHook {
   zoom(min: number, max: number): void;
   setSmoothing(w: number): void;
   setAxis(axis: XAxis): void;
+  /** Eval-set metrics offered by the picker, and the one charted. */
+  evalKeys(): string[];
+  evalKey(): string | null;
+  setEvalKey(key: string): void;
+  /** The generation columns as shown. */
+  generations(): GenerationColumnState[];
+  generating(): boolean;
 }
 
 declare global {
@@ -81,6 +89,7 @@ const page = new ComparePage(
     hyperNote: byId('hyper-note'),
     scatterSelect: byId<HTMLSelectElement>('scatter-key'),
     scatterNote: byId('scatter-note'),
+    evalSelect: byId<HTMLSelectElement>('eval-key'),
   },
   state.prefs,
   (prefs) => save({ prefs }),
@@ -88,6 +97,21 @@ const page = new ComparePage(
     resetZoom.disabled = !zoomed;
   },
   (runDir) => vscode.postMessage({ v: 1, type: 'openDashboard', run_dir: runDir }),
+);
+
+const generations = new Generations(
+  {
+    prompt: byId<HTMLTextAreaElement>('gen-prompt'),
+    maxTokens: byId<HTMLInputElement>('gen-max'),
+    temperature: byId<HTMLInputElement>('gen-temp'),
+    run: byId<VscodeButton>('gen-run'),
+    stop: byId<VscodeButton>('gen-stop'),
+    notes: byId('gen-notes'),
+    error: byId('gen-error'),
+    columns: byId('generations'),
+  },
+  (m) => vscode.postMessage(m),
+  (dir) => page.curves.find((c) => c.run.run_dir === dir)?.color,
 );
 
 const showSmoothing = (w: number): void => {
@@ -115,12 +139,20 @@ for (const b of root.querySelectorAll<HTMLElement>('.export-png')) {
     vscode.postMessage({ v: 1, type: 'exportPng', chart, data_url: page.pngDataUrl(chart) });
   });
 }
-watchTheme(() => page.themeChanged());
+watchTheme(() => {
+  page.themeChanged();
+  generations.recolor();
+});
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const msg = event.data;
   if (!isHostToCompare(msg)) return;
+  if (msg.type === 'generationStarted' || msg.type === 'generation' || msg.type === 'generationEnded' || msg.type === 'generationDone') {
+    generations.handle(msg);
+    return;
+  }
   page.handle(msg);
+  generations.recolor();
   if (msg.type === 'init') save({ runDirs: page.runDirs });
 });
 
@@ -142,6 +174,11 @@ window.__compare = {
     showSmoothing(w);
     page.setSmoothing(w);
   },
+  evalKeys: () => page.evalKeys,
+  evalKey: () => page.curves[0]?.evalKey ?? null,
+  setEvalKey: (key) => page.setEvalKey(key),
+  generations: () => generations.columns,
+  generating: () => generations.isRunning,
   setAxis: (axis) => {
     axisSelect.value = axis;
     page.setAxis(axis);

@@ -7,6 +7,8 @@
  */
 import type { HostToDashboard, RunFacts } from '../../src/protocol/dashboard';
 import type { MetricsRowLike } from '../../src/protocol/metrics';
+import { isEvalMetricKey } from '../../src/protocol/metrics';
+import { EvalChart } from './evalchart';
 import { CHART_SPECS, MetricChart, SERIES_KEYS, type ChartName, type SeriesKey, type View } from './charts';
 import type { FactsPanel } from './facts';
 import { Series } from './series';
@@ -48,6 +50,10 @@ interface ChartSlot {
 export class Dashboard {
   readonly stores = new Map<SeriesKey, Series>(SERIES_KEYS.map((k) => [k, new Series()]));
   readonly charts = new Map<ChartName, ChartSlot>();
+  /** `eval/<set>/<metric>` → its points (created when a row first carries the key). */
+  readonly evalStores = new Map<string, Series>();
+  readonly evalChart: EvalChart;
+  private readonly evalFigure: HTMLElement;
   lastRender: RenderInfo = { ms: 0, downsampleMs: 0, ingestMs: 0, points: 0 };
   private ingestMs = 0;
   private theme: Theme;
@@ -77,6 +83,14 @@ export class Dashboard {
       );
       this.charts.set(spec.name, { chart, empty: figure.querySelector<HTMLElement>('.empty')! });
     }
+    this.evalFigure = root.querySelector<HTMLElement>('[data-chart="eval"]')!;
+    const evalCanvas = this.evalFigure.querySelector('canvas')!;
+    this.evalChart = new EvalChart(evalCanvas, view, () => this.invalidate());
+    attachZoom(
+      { canvas: evalCanvas, band: this.evalFigure.querySelector<HTMLElement>('.zoom-band')!, chart: this.evalChart.chart },
+      (min, max) => this.setZoom({ min, max }),
+      () => this.setZoom(null),
+    );
     this.invalidate();
   }
 
@@ -89,6 +103,7 @@ export class Dashboard {
     switch (msg.type) {
       case 'init':
         for (const s of this.stores.values()) s.clear();
+        this.evalStores.clear();
         this.zoom = null;
         this.onZoomChange(false);
         this.facts.setRun(msg.run);
@@ -164,6 +179,17 @@ export class Dashboard {
       empty.hidden = n > 0;
       empty.textContent = waiting ? 'Waiting for metrics…' : 'No data in this run';
     }
+    const hasEval = this.evalStores.size > 0;
+    if (this.evalFigure.hidden === hasEval) {
+      this.evalFigure.hidden = !hasEval;
+      this.evalFigure.parentElement?.classList.toggle('has-eval', hasEval);
+      for (const { chart } of this.charts.values()) chart.chart.resize();
+      this.evalChart.chart.resize();
+    }
+    if (hasEval) {
+      this.evalChart.render(this.evalStores, view);
+      points += this.evalChart.drawnPointCount;
+    }
     this.lastRender = { ms: performance.now() - t0, downsampleMs, ingestMs: this.ingestMs, points };
     const waiters = this.waiters;
     this.waiters = [];
@@ -180,6 +206,15 @@ export class Dashboard {
         const v = row[key];
         if (typeof v === 'number') store.push(row.step, v);
       }
+      // Eval-set results: only rows of a checkpoint carry them; the key list is the row's own.
+      for (const k in row) {
+        if (!isEvalMetricKey(k)) continue;
+        const v = row[k];
+        if (typeof v !== 'number') continue;
+        let store = this.evalStores.get(k);
+        if (!store) this.evalStores.set(k, (store = new Series()));
+        store.push(row.step, v);
+      }
       lastStep = row.step;
       if (typeof row.time === 'number') lastTime = row.time;
     }
@@ -194,7 +229,7 @@ export class Dashboard {
   private view(): View {
     let xmin = Infinity;
     let xmax = -Infinity;
-    for (const s of this.stores.values()) {
+    for (const s of [...this.stores.values(), ...this.evalStores.values()]) {
       if (!s.length) continue;
       xmin = Math.min(xmin, s.xs[0]);
       xmax = Math.max(xmax, s.xs[s.length - 1]);

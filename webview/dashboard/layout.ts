@@ -38,7 +38,14 @@ export const LAYOUT = `
   <span class="muted hint">Drag across a chart to zoom into steps; double-click to reset.</span>
 </div>
 <main class="layout">
-  <section class="charts" aria-label="Metrics">${CHART_SPECS.map((c) => chartFigure(c.name, c.title)).join('')}
+  <section class="charts" aria-label="Metrics">${chartFigure(CHART_SPECS[0].name, CHART_SPECS[0].title)}
+    <figure class="chart chart-eval" data-chart="eval" hidden>
+      <figcaption title="Eval sets run at each checkpoint: eval/&lt;set&gt;/&lt;metric&gt; (mean score, pass rate)">Eval sets</figcaption>
+      <div class="canvas-box">
+        <canvas role="img" aria-label="Eval-set results by step"></canvas>
+        <div class="zoom-band" hidden></div>
+      </div>
+    </figure>${CHART_SPECS.slice(1).map((c) => chartFigure(c.name, c.title)).join('')}
   </section>
   <aside class="side">
     <h2>Run</h2>

@@ -31,6 +31,9 @@ export interface DashboardTestHook {
   rendered(): Promise<RenderInfo>;
   lastRender(): RenderInfo;
   zoom(min: number, max: number): void;
+  /** The eval-set chart's datasets (one per eval/<set>/<metric> key), and whether it is shown. */
+  evalData(): DrawnDataset[];
+  evalShown(): boolean;
 }
 
 declare global {
@@ -113,6 +116,8 @@ window.__dashboard = {
   rendered: () => dashboard.rendered(),
   lastRender: () => dashboard.lastRender,
   zoom: (min, max) => dashboard.setZoom({ min, max }),
+  evalData: () => (dashboard.evalStores.size ? dashboard.evalChart.drawn() : []),
+  evalShown: () => !root.querySelector<HTMLElement>('[data-chart="eval"]')!.hidden,
 };
 
 vscode.postMessage({ v: 1, type: 'ready' });

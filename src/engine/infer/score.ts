@@ -19,6 +19,16 @@ export interface ScoreResult {
 }
 
 /**
+ * The text normalisation applied before a text is tokenized for scoring, the same as the
+ * training data reader's (data/read.ts): a UTF-8 BOM at the start dropped, CRLF line ends made
+ * LF. So `loralab score --file`, the worker's `score` and training see the same tokens for a
+ * file saved on Windows.
+ */
+export function normalizeText(text: string): string {
+  return text.replace(/^\uFEFF/, '').replace(/\r\n/g, '\n');
+}
+
+/**
  * Scores `ids` under `lm`: a model loaded with the loss output (its `token_nll` is used), or a
  * KV-cache model (`kvCache: true`, as the inference worker loads it; each window is one prefill
  * and the NLL is taken from its logits, `tokenNllFromLogits`).

@@ -40,13 +40,10 @@ import { type DenseMergeMethod, type MajoritySign, mergeDense } from './methods'
 
 export { type MajoritySign } from './methods';
 
-/** Bad merge input (different base models, mismatched shapes, bad parameters); one line. */
-export class MergeError extends Error {
-  constructor(message: string) {
-    super(message.replace(/\s*[\r\n]+\s*/g, ' '));
-    this.name = 'MergeError';
-  }
-}
+import { MergeError } from './errors';
+import { writeFolderAtomically } from './folder';
+
+export { MergeError } from './errors';
 
 export const MERGE_METHODS = ['linear', 'cat', 'svd', 'ties', 'dare_linear', 'dare_ties', 'magnitude_prune'] as const;
 export type MergeMethod = (typeof MERGE_METHODS)[number];
@@ -432,11 +429,15 @@ export function mergeAdapters(inputs: readonly MergeInput[], opts: MergeOptions)
 
 /**
  * Writes a merge result as a PEFT adapter folder (`writePeftAdapter`) plus `merge.json` (the
- * recipe, 2-space JSON) beside it. Throws `WeightsError` for I/O problems.
+ * recipe, 2-space JSON) beside it, all at once (`writeFolderAtomically`: the folder appears
+ * complete or not at all). Throws `MergeError` when `dir` exists and is not empty, `WeightsError`
+ * for I/O problems.
  */
 export async function writeMergedAdapter(dir: string, result: MergeResult): Promise<void> {
-  await writePeftAdapter(dir, result.config, result.modules);
-  await writeBytesAtomic(nodePath.join(dir, MERGE_RECIPE_NAME), `${JSON.stringify(result.recipe, null, 2)}\n`);
+  await writeFolderAtomically(dir, async (tmp) => {
+    await writePeftAdapter(tmp, result.config, result.modules);
+    await writeBytesAtomic(nodePath.join(tmp, MERGE_RECIPE_NAME), `${JSON.stringify(result.recipe, null, 2)}\n`);
+  });
 }
 
 /** Size in bytes of the written adapter weights (float32 A and B), for a summary line. */

@@ -13,6 +13,7 @@ import { fromFloat32, toFloat32 } from '../weights/dtype';
 import { ADAPTER_CONFIG_NAME, type LoraWeights, type PeftAdapter, peftScaling } from '../weights/peft';
 import { SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, openCheckpoint, writeSafetensorsStreaming } from '../weights/safetensors';
 import { MergeError, deltaWeight } from './index';
+import { writeFolderAtomically } from './folder';
 
 /** Files of a model folder that hold weights in some format: never copied (they would be stale). */
 const WEIGHT_FILE = /(\.safetensors|\.bin|\.pt|\.pth|\.ckpt|\.gguf|\.h5|\.msgpack|\.onnx|\.onnx_data|\.safetensors\.index\.json|\.bin\.index\.json)$/;
@@ -39,8 +40,12 @@ export interface MergeIntoBaseResult {
  *
  * `onTensor(done, total, name)` reports progress after each tensor.
  *
- * Throws `MergeError` when `outDir` is `modelDir`, when an adapter module has no weight in the
- * model, or when its shape differs ([out, in] must equal B's rows by A's columns); throws
+ * The folder appears complete or not at all (`writeFolderAtomically`): it is written as a hidden
+ * sibling `.<name>.partial-<pid>` and renamed when done; an error (or `onTensor` throwing)
+ * removes the partial folder.
+ *
+ * Throws `MergeError` when `outDir` is `modelDir`, when `outDir` exists and is not empty, when
+ * an adapter module has no weight in the model, or when its shape differs ([out, in] must equal B's rows by A's columns); throws
  * `WeightsError` for unreadable model or output files.
  */
 export async function mergeIntoBase(
@@ -78,40 +83,42 @@ export async function mergeIntoBase(
       byWeight.set(name, lora);
     }
 
-    await fsp.mkdir(outDir, { recursive: true });
-    const total = ckpt.files.reduce((a, f) => a + f.names().length, 0);
-    let done = 0;
-    let merged = 0;
-    const shards: string[] = [];
-    for (const file of ckpt.files) {
-      const rel = nodePath.relative(nodePath.resolve(modelDir), nodePath.resolve(file.path));
-      const target = nodePath.join(outDir, rel);
-      await fsp.mkdir(nodePath.dirname(target), { recursive: true });
-      // Keep the source's byte order of tensors.
-      const specs = file.names().map((name) => ({ name, ...file.info(name) }))
-        .sort((a, b) => a.byteOffset - b.byteOffset)
-        .map(({ name, dtype, shape }) => ({ name, dtype, shape }));
-      await writeSafetensorsStreaming(target, specs, { ...file.metadata }, async (spec) => {
-        const t = await file.read(spec.name);
-        const lora = byWeight.get(spec.name);
-        const res = lora ? fold(t, lora, peftScaling(adapter.config, spec.name.slice(0, -'.weight'.length)), fifo) : t;
-        if (lora) merged++;
-        onTensor?.(++done, total, spec.name);
-        return res;
-      });
-      shards.push(rel);
-    }
+    // Into a hidden partial folder, renamed to outDir when complete: a failure or a kill leaves no half-written model.
+    return await writeFolderAtomically(outDir, async (dir) => {
+      const total = ckpt.files.reduce((a, f) => a + f.names().length, 0);
+      let done = 0;
+      let merged = 0;
+      const shards: string[] = [];
+      for (const file of ckpt.files) {
+        const rel = nodePath.relative(nodePath.resolve(modelDir), nodePath.resolve(file.path));
+        const target = nodePath.join(dir, rel);
+        await fsp.mkdir(nodePath.dirname(target), { recursive: true });
+        // Keep the source's byte order of tensors.
+        const specs = file.names().map((name) => ({ name, ...file.info(name) }))
+          .sort((a, b) => a.byteOffset - b.byteOffset)
+          .map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+        await writeSafetensorsStreaming(target, specs, { ...file.metadata }, async (spec) => {
+          const t = await file.read(spec.name);
+          const lora = byWeight.get(spec.name);
+          const res = lora ? fold(t, lora, peftScaling(adapter.config, spec.name.slice(0, -'.weight'.length)), fifo) : t;
+          if (lora) merged++;
+          onTensor?.(++done, total, spec.name);
+          return res;
+        });
+        shards.push(rel);
+      }
 
-    const copied: string[] = [];
-    for (const entry of await fsp.readdir(modelDir, { withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      // The index is copied only when it is what the checkpoint was read from (no model.safetensors).
-      const isIndex = entry.name === SAFE_WEIGHTS_INDEX_NAME && !ckpt.files.some((f) => nodePath.basename(f.path) === SAFE_WEIGHTS_NAME);
-      if (WEIGHT_FILE.test(entry.name) && !isIndex) continue;
-      await fsp.copyFile(nodePath.join(modelDir, entry.name), nodePath.join(outDir, entry.name));
-      copied.push(entry.name);
-    }
-    return { shards, tensors: done, merged, copied };
+      const copied: string[] = [];
+      for (const entry of await fsp.readdir(modelDir, { withFileTypes: true })) {
+        if (!entry.isFile()) continue;
+        // The index is copied only when it is what the checkpoint was read from (no model.safetensors).
+        const isIndex = entry.name === SAFE_WEIGHTS_INDEX_NAME && !ckpt.files.some((f) => nodePath.basename(f.path) === SAFE_WEIGHTS_NAME);
+        if (WEIGHT_FILE.test(entry.name) && !isIndex) continue;
+        await fsp.copyFile(nodePath.join(modelDir, entry.name), nodePath.join(dir, entry.name));
+        copied.push(entry.name);
+      }
+      return { shards, tensors: done, merged, copied };
+    });
   } finally {
     ckpt.close();
   }

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { ADAPTER_CONFIG_NAME, validateLoraConfig } from '../../engine/weights/peft';
 import { ADAPTER_DIR, RUN_FILE, parseRunJson, readMetrics } from '../../runs/index';
+import { Emitter } from '../emitter';
 import type { RunEntry } from '../runs/watcher';
 
 export type AdapterKind = 'final' | 'checkpoint' | 'imported' | 'merged';
@@ -110,6 +111,14 @@ export class AdapterCatalog {
 
   /** Merged adapters (`merge.json` recipes), once the merge feature provides them. */
   mergedAdapters: () => Promise<AdapterEntry[]> = async () => [];
+  private readonly mergedChanges = new Emitter<void>();
+  /** Fires when merged adapters may have changed (`mergedChanged`). */
+  readonly onDidChangeMerged = this.mergedChanges.event;
+
+  /** Tells the Adapters view to read `mergedAdapters` again (a merge wrote or removed one). */
+  mergedChanged(): void {
+    this.mergedChanges.fire();
+  }
 
   /** The adapters of `runs` (newest run first; per run the final adapter, then checkpoints newest first). */
   async runAdapters(runs: readonly RunEntry[]): Promise<AdapterEntry[]> {

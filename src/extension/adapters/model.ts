@@ -75,7 +75,7 @@ export function buildAdapterTree(input: AdaptersInput): AdapterNode[] {
   const active = input.active;
   const isActive = (a: AdapterEntry) => active?.path != null && samePath(active.path, a.path, input.platform);
   const baseActive = active !== null && active.path === null;
-  const baseDesc = [active ? nodePath.basename(active.model) : undefined, baseActive ? 'active' : undefined].filter(Boolean).join(' · ');
+  const baseDesc = [baseActive ? 'active' : undefined, active ? nodePath.basename(active.model) : undefined].filter(Boolean).join(' · ');
   const nodes: AdapterNode[] = [
     {
       id: 'base-model',
@@ -102,12 +102,14 @@ export function buildAdapterTree(input: AdaptersInput): AdapterNode[] {
     const children = adapters.map((a) => adapterNode(a, isActive(a)));
     const holdsActive = adapters.some(isActive);
     const final = adapters.find((a) => a.kind === 'final');
-    const description = [run.status === 'completed' ? undefined : run.status, holdsActive ? 'active adapter inside' : undefined].filter(Boolean).join(' · ');
+    // The side bar is narrow and the run id long: the active child carries the mark (and the run
+    // is expanded); the aria-label and tooltip say that the run holds it.
+    const description = run.status === 'completed' ? undefined : run.status;
     nodes.push({
       id: `adapters-run:${runDir}`,
       label: run.id,
       description: description || undefined,
-      tooltip: `${run.id} (${run.status})\n${final ? 'final adapter' : 'no final adapter yet'}, ${adapters.length - (final ? 1 : 0)} checkpoint(s)\n${runDir}`,
+      tooltip: `${run.id} (${run.status})\n${final ? 'final adapter' : 'no final adapter yet'}, ${adapters.length - (final ? 1 : 0)} checkpoint(s)${holdsActive ? '\nholds the active adapter' : ''}\n${runDir}`,
       ariaLabel: `${run.id}, run, ${adapters.length} adapter${adapters.length === 1 ? '' : 's'}${holdsActive ? ', holds the active adapter' : ''}`,
       icon: { id: 'beaker' },
       contextValue: 'adapters-run',
@@ -139,8 +141,9 @@ export function buildAdapterTree(input: AdaptersInput): AdapterNode[] {
 function adapterNode(a: AdapterEntry, active: boolean): AdapterNode {
   const label = a.kind === 'final' ? 'final adapter' : a.kind === 'checkpoint' ? `step-${a.step}` : nodePath.basename(a.path);
   const rank = a.r !== null ? `r ${a.r}${a.lora_alpha !== null ? ` · α ${a.lora_alpha}` : ''}` : undefined;
-  const facts = a.kind === 'imported' || a.kind === 'merged' ? rank : [a.kind === 'final' ? `step ${a.step}` : undefined, describeValLoss(a)].filter(Boolean).join(' · ');
-  const description = a.problem ? 'cannot be used' : [facts, active ? 'active' : undefined].filter(Boolean).join(' · ');
+  const facts = a.kind === 'imported' || a.kind === 'merged' ? rank : [describeValLoss(a), a.kind === 'final' ? `step ${a.step}` : undefined].filter(Boolean).join(' · ');
+  // "active" first: a narrow side bar cuts the end of the description.
+  const description = a.problem ? 'cannot be used' : [active ? 'active' : undefined, facts].filter(Boolean).join(' · ');
   const tooltip = [
     a.path,
     a.run ? `run ${a.run.id}${a.step !== undefined ? `, step ${a.step}` : ''}` : undefined,

@@ -57,7 +57,8 @@ class AdaptersTree implements vscode.TreeDataProvider<AdapterNode> {
 /** The Adapters view and the status-bar item of the active adapter. */
 export function registerAdaptersView(lab: LoraLab): void {
   const tree = lab.own(new AdaptersTree(lab));
-  lab.own(vscode.window.createTreeView(ADAPTERS_VIEW, { treeDataProvider: tree, showCollapseAll: true }));
+  // canSelectMany: "Merge Adapters…" takes the selected adapters.
+  lab.own(vscode.window.createTreeView(ADAPTERS_VIEW, { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true }));
   const item = lab.own(vscode.window.createStatusBarItem('loralab.activeAdapter', vscode.StatusBarAlignment.Left, 9));
   item.name = 'LoRA Lab Active Adapter';
   item.command = { title: 'Activate Adapter', command: 'loralab.activateAdapter' };
@@ -76,6 +77,7 @@ export function registerAdaptersView(lab: LoraLab): void {
   };
   lab.own({ dispose: () => clearTimeout(timer) });
   lab.own(lab.runs.onChange(soon));
+  lab.own(lab.catalog.onDidChangeMerged(soon));
   lab.own(
     lab.adapterState.onDidChange((what) => {
       if (what === 'history') return;

@@ -6,68 +6,70 @@
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CompareRun, CompareSeries, CompareSummary } from '../../protocol/compare';
-import type { MetricsRowLike } from '../../protocol/metrics';
-import { ADAPTER_DIR, type RunJson, effectiveStatus, openRun, readMetrics } from '../../runs/index';
+import { ADAPTER_DIR, type MetricsColumns, type RunJson, effectiveStatus, openRun, readMetricsColumns } from '../../runs/index';
 import { flattenHyperparameters } from '../dashboard/facts';
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /**
- * The train-loss and validation-loss series of metrics rows (steps strictly increasing, as
- * `readMetrics` returns them). `tokens` is carried forward over rows that lack it (the step-0
- * evaluation row has none in old runs), starting at 0.
+ * One series of a run: the rows where `value` is a number (NaN: the row lacks it). `tokens` is
+ * carried forward over rows that lack it (the step-0 evaluation row has none in old runs),
+ * starting at 0.
  */
-export function seriesOf(rows: readonly MetricsRowLike[]): { train: CompareSeries; val: CompareSeries } {
-  const nTrain = rows.reduce((n, r) => n + (typeof r.train_loss === 'number' ? 1 : 0), 0);
-  const nVal = rows.reduce((n, r) => n + (typeof r.val_loss === 'number' ? 1 : 0), 0);
-  const make = (n: number): CompareSeries => ({ step: new Float64Array(n), time: new Float64Array(n), tokens: new Float64Array(n), value: new Float64Array(n) });
-  const train = make(nTrain);
-  const val = make(nVal);
-  let i = 0;
-  let j = 0;
+function seriesOfColumn(m: MetricsColumns, value: Float64Array): CompareSeries {
+  let count = 0;
+  for (let i = 0; i < m.length; i++) if (!Number.isNaN(value[i])) count++;
+  const out: CompareSeries = { step: new Float64Array(count), time: new Float64Array(count), tokens: new Float64Array(count), value: new Float64Array(count) };
+  const tokensCol = m.values.tokens;
   let tokens = 0;
-  for (const r of rows) {
-    if (typeof r.tokens === 'number') tokens = r.tokens;
-    if (typeof r.train_loss === 'number') {
-      train.step[i] = r.step;
-      train.time[i] = r.time;
-      train.tokens[i] = tokens;
-      train.value[i++] = r.train_loss;
-    }
-    if (typeof r.val_loss === 'number') {
-      val.step[j] = r.step;
-      val.time[j] = r.time;
-      val.tokens[j] = tokens;
-      val.value[j++] = r.val_loss;
-    }
+  let j = 0;
+  for (let i = 0; i < m.length; i++) {
+    if (!Number.isNaN(tokensCol[i])) tokens = tokensCol[i];
+    if (Number.isNaN(value[i])) continue;
+    out.step[j] = m.step[i];
+    out.time[j] = m.time[i];
+    out.tokens[j] = tokens;
+    out.value[j++] = value[i];
   }
-  return { train, val };
+  return out;
 }
 
 /**
- * The runs table's numbers from the metrics rows (see `CompareSummary`). Best validation loss:
+ * The train-loss, validation-loss and eval-set series of a run's metrics (steps strictly
+ * increasing, as `readMetricsColumns` returns them); `evals` keyed `eval/<set>/<metric>`.
+ */
+export function seriesOf(m: MetricsColumns): { train: CompareSeries; val: CompareSeries; evals: Record<string, CompareSeries> } {
+  const evals: Record<string, CompareSeries> = {};
+  for (const [k, col] of m.evals) evals[k] = seriesOfColumn(m, col);
+  return { train: seriesOfColumn(m, m.values.train_loss), val: seriesOfColumn(m, m.values.val_loss), evals };
+}
+
+/**
+ * The runs table's numbers from the metrics (see `CompareSummary`). Best validation loss:
  * the minimum over rows with `val_loss`, at the first step reaching it. Tokens/s: the last
  * row's cumulative `tokens` ÷ its `time` (whole-run throughput, evaluation time included).
  */
-export function summarize(rows: readonly MetricsRowLike[], run: Pick<RunJson, 'step' | 'max_steps'>, adapterBytes: number | null): CompareSummary {
+export function summarize(m: MetricsColumns, run: Pick<RunJson, 'step' | 'max_steps'>, adapterBytes: number | null): CompareSummary {
   let best: number | null = null;
   let bestStep: number | null = null;
   let lastVal: number | null = null;
   let tokens: number | null = null;
-  for (const r of rows) {
-    if (typeof r.val_loss === 'number') {
-      lastVal = r.val_loss;
-      if (best === null || r.val_loss < best) {
-        best = r.val_loss;
-        bestStep = r.step;
+  const val = m.values.val_loss;
+  const tok = m.values.tokens;
+  for (let i = 0; i < m.length; i++) {
+    const v = val[i];
+    if (!Number.isNaN(v)) {
+      lastVal = v;
+      if (best === null || v < best) {
+        best = v;
+        bestStep = m.step[i];
       }
     }
-    if (typeof r.tokens === 'number') tokens = r.tokens;
+    if (!Number.isNaN(tok[i])) tokens = tok[i];
   }
-  const last = rows.at(-1);
-  const wall = last ? last.time : null;
+  const wall = m.length ? m.time[m.length - 1] : null;
   return {
-    steps: Math.max(run.step, last?.step ?? 0),
+    steps: Math.max(run.step, m.length ? m.step[m.length - 1] : 0),
     max_steps: run.max_steps,
     tokens,
     wall_time_s: wall,
@@ -122,7 +124,7 @@ export async function adapterBytes(runDir: string): Promise<number | null> {
 export async function loadCompareRun(runDir: string): Promise<CompareRun> {
   const handle = await openRun(runDir);
   const run = await handle.read();
-  const [rows, bytes] = await Promise.all([readMetrics(handle.dir), adapterBytes(handle.dir)]);
+  const [metrics, bytes] = await Promise.all([readMetricsColumns(handle.dir), adapterBytes(handle.dir)]);
   const epoch = stepsPerEpoch(run);
   return {
     id: run.id,
@@ -130,10 +132,12 @@ export async function loadCompareRun(runDir: string): Promise<CompareRun> {
     run_dir: handle.dir,
     status: effectiveStatus(run),
     created_at: run.created_at,
-    summary: summarize(rows, run, bytes),
+    model: run.model.path,
+    adapter_dir: bytes !== null ? nodePath.join(handle.dir, ADAPTER_DIR) : null,
+    summary: summarize(metrics, run, bytes),
     hyperparameters: flattenHyperparameters(run.config),
     steps_per_epoch: 'steps' in epoch ? epoch.steps : null,
     epoch_note: 'reason' in epoch ? epoch.reason : null,
-    ...seriesOf(rows),
+    ...seriesOf(metrics),
   };
 }

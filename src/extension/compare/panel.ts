@@ -10,6 +10,7 @@ import * as nodePath from 'node:path';
 import type { LoraLab } from '../context';
 import { dashboardHtml, makeNonce } from '../dashboard/html';
 import { COMPARE_VIEW_TYPE } from '../manifest';
+import type { ComparePreset } from '../../protocol/compare';
 import { CompareSession } from './session';
 
 interface OpenPanel {
@@ -46,14 +47,14 @@ export class ComparePanels implements vscode.Disposable {
   }
 
   /** Opens a Compare view of these run folders, or reveals the one already showing them. */
-  show(runDirs: readonly string[]): void {
+  show(runDirs: readonly string[], preset: ComparePreset | null = null): void {
     const existing = this.open.get(keyOf(runDirs));
     if (existing) {
       existing.panel.reveal();
       return;
     }
     const panel = vscode.window.createWebviewPanel(COMPARE_VIEW_TYPE, title(runDirs), vscode.ViewColumn.Active, this.options());
-    this.adopt(panel, runDirs);
+    this.adopt(panel, runDirs, preset);
   }
 
   dispose(): void {
@@ -69,14 +70,15 @@ export class ComparePanels implements vscode.Disposable {
     };
   }
 
-  private adopt(panel: vscode.WebviewPanel, runDirs: readonly string[]): void {
+  private adopt(panel: vscode.WebviewPanel, runDirs: readonly string[], preset: ComparePreset | null = null): void {
     const webview = panel.webview;
     webview.options = this.options();
     const session = new CompareSession(runDirs, {
       post: (m) => webview.postMessage(m),
       save: (bytes, suggestedName, filter) => this.save(bytes, suggestedName, filter),
       openDashboard: (runDir) => this.lab.dashboards.show(runDir),
-    });
+      inference: this.lab.inference,
+    }, undefined, undefined, preset);
     const dist = vscode.Uri.joinPath(this.lab.extension.extensionUri, 'dist', 'webview');
     panel.title = title(runDirs);
     webview.html = dashboardHtml({
@@ -98,6 +100,7 @@ export class ComparePanels implements vscode.Disposable {
     );
     panel.onDidDispose(() => {
       sub.dispose();
+      session.dispose();
       this.open.delete(key);
     });
   }

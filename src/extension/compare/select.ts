@@ -3,6 +3,9 @@
  * checkpoint's run, every run of a selected experiment), or, from the palette or with fewer than
  * two runs, the user's multi-select quick pick. Plain; the quick pick is injected.
  */
+import * as nodePath from 'node:path';
+import type { ComparePreset } from '../../protocol/compare';
+import { isSweepDir, sweepState } from '../../runs/sweep';
 import type { Target } from '../experiments/model';
 import { describeProgress } from '../format';
 import { samePath } from '../runs/location';
@@ -57,4 +60,20 @@ export async function resolveCompareRuns(target: Target | undefined, selection: 
     'Runs to compare (select two or more)',
   );
   return picked?.length ? picked : undefined;
+}
+
+/**
+ * What "Compare Sweep" opens for a sweep node of the Experiments tree (its `path` is the sweep
+ * folder): the runs `sweep.json` lists (points not started yet left out) and the preset that
+ * puts the scatter of `training.learning_rate` against best validation loss, one series per
+ * LoRA rank, in view — the plot "LoRA Without Regret" uses.
+ * @throws NoTargetError when the node is not a sweep folder's, or no point has a run yet
+ */
+export async function sweepCompareRuns(node: unknown): Promise<{ runDirs: string[]; preset: ComparePreset }> {
+  const dir = typeof node === 'object' && node !== null && typeof (node as { path?: unknown }).path === 'string' ? (node as { path: string }).path : undefined;
+  if (!dir || !(await isSweepDir(dir))) throw new NoTargetError('Compare Sweep works on a sweep in the Experiments view (a folder with sweep.json)');
+  const points = await sweepState(dir);
+  const runDirs = points.map((p) => p.run_dir).filter((d): d is string => d !== null);
+  if (!runDirs.length) throw new NoTargetError(`${nodePath.basename(dir)}: no point of the sweep has started a run yet`);
+  return { runDirs, preset: { scatter_key: 'training.learning_rate', focus: 'scatter' } };
 }

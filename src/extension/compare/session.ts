@@ -11,9 +11,12 @@ import {
   type CompareRun,
   type CompareToHost,
   type HostToCompare,
+  type ComparePreset,
   COMPARE_PROTOCOL_VERSION,
   isCompareToHost,
 } from '../../protocol/compare';
+import type { InferenceClient } from '../worker/api';
+import { type GenerationRun, GenerationRequest } from './generate';
 import { loadCompareRun } from './load';
 
 export interface ComparePort {
@@ -24,13 +27,15 @@ export interface ComparePort {
    */
   save(bytes: Uint8Array, suggestedName: string, filter: { name: string; extensions: string[] }): Promise<string | undefined>;
   openDashboard(runDir: string): void;
+  /** The inference worker (side-by-side generations). */
+  readonly inference: Pick<InferenceClient, 'generate'>;
 }
 
 export interface CompareReaders {
   load(runDir: string): Promise<CompareRun>;
 }
 
-const CHART_FILE: Record<CompareChartName, string> = { train: 'train-loss', val: 'validation-loss', scatter: 'hyperparameter-scatter' };
+const CHART_FILE: Record<CompareChartName, string> = { train: 'train-loss', val: 'validation-loss', eval: 'eval-set', scatter: 'hyperparameter-scatter' };
 
 /** `2026-11-29-101500` (local time): export file names sort by when they were made. */
 function stamp(d: Date): string {
@@ -41,12 +46,17 @@ function stamp(d: Date): string {
 export class CompareSession {
   private ready = false;
   private queue: Promise<void> = Promise.resolve();
+  /** What the generations need of each run shown (the last `init` / `run` sent), by run folder. */
+  private readonly shown = new Map<string, GenerationRun>();
+  private generation: GenerationRequest | null = null;
 
   constructor(
     readonly runDirs: readonly string[],
     private readonly port: ComparePort,
     private readonly readers: CompareReaders = { load: loadCompareRun },
     private readonly now: () => Date = () => new Date(),
+    /** Sent with `init` (only the first: a reloaded page keeps the user's choices). */
+    private preset: ComparePreset | null = null,
   ) {}
 
   /** A message from the page; anything that is not a valid `CompareToHost` is dropped. */
@@ -66,11 +76,30 @@ export class CompareSession {
       case 'openDashboard':
         if (this.runDirs.includes(m.run_dir)) this.port.openDashboard(m.run_dir);
         return Promise.resolve();
-      case 'generate':
-        // Reserved: the side-by-side generations need the inference worker (not wired in yet).
-        this.port.post({ v: COMPARE_PROTOCOL_VERSION, type: 'generation', run_dir: null, text: '', done: true, error: 'side-by-side generations are not available yet: they need the inference worker' });
+      case 'generate': {
+        // A new prompt replaces the one still generating.
+        this.generation?.stop();
+        const request = new GenerationRequest(m.gen, this.port.inference, (msg) => this.port.post(msg));
+        this.generation = request;
+        const runs = this.runDirs.map((d) => this.shown.get(d)).filter((r): r is GenerationRun => r !== undefined);
+        return request.run(runs, m.prompt, m.params).finally(() => {
+          if (this.generation === request) this.generation = null;
+        });
+      }
+      case 'stopGeneration':
+        if (this.generation?.gen === m.gen) this.generation.stop();
         return Promise.resolve();
     }
+  }
+
+  /** The panel closed: ends a running generation. */
+  dispose(): void {
+    this.generation?.stop();
+    this.generation = null;
+  }
+
+  private remember(run: CompareRun): void {
+    this.shown.set(run.run_dir, { id: run.id, run_dir: run.run_dir, status: run.status, model: run.model, adapter_dir: run.adapter_dir });
   }
 
   /** Re-sends the runs among `changed` (run folders) that this view shows (no-op before `ready`). */
@@ -81,7 +110,9 @@ export class CompareSession {
       if (!this.ready) return;
       for (const dir of mine) {
         const run = await this.readers.load(dir).catch(() => null);
-        if (run) this.port.post({ v: COMPARE_PROTOCOL_VERSION, type: 'run', run });
+        if (!run) continue;
+        this.remember(run);
+        this.port.post({ v: COMPARE_PROTOCOL_VERSION, type: 'run', run });
       }
     });
   }
@@ -103,10 +134,14 @@ export class CompareSession {
     const runs: CompareRun[] = [];
     const problems: CompareProblem[] = [];
     for (const r of results) {
-      if ('run' in r) runs.push(r.run);
+      if ('run' in r) {
+        runs.push(r.run);
+        this.remember(r.run);
+      }
       else problems.push(r.problem);
     }
-    this.port.post({ v: COMPARE_PROTOCOL_VERSION, type: 'init', runs, problems });
+    this.port.post({ v: COMPARE_PROTOCOL_VERSION, type: 'init', runs, problems, preset: this.preset });
+    this.preset = null;
   }
 }
 

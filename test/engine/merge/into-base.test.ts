@@ -1,7 +1,7 @@
 // mergeIntoBase on a hand-made bfloat16 checkpoint: values by hand, dtype, order and metadata kept.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergeIntoBase } from '../../../src/engine/merge/into-base';
@@ -78,4 +78,25 @@ test('writeSafetensorsStreaming: keeps the given order; a produced tensor that d
     writeSafetensorsStreaming(join(dir, 'y.safetensors'), specs, undefined, async () => ({ dtype: 'float32', shape: [3], data: new Float32Array(3) })),
     (e: Error) => e instanceof WeightsError && /announced as float32 \[2\] but produced as float32 \[3\]/.test(e.message),
   );
+});
+
+test('the output folder appears complete or not at all: a failure mid-way leaves neither it nor a partial folder; a non-empty folder is refused', async () => {
+  const dir = await model();
+  const out = join(dir, 'merged');
+  await assert.rejects(
+    mergeIntoBase(dir, adapter(), 'adapter', out, (done) => {
+      if (done === 1) throw new Error('stopped after the first tensor');
+    }),
+    /stopped after the first tensor/,
+  );
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('merged')), [], 'no partial folder left');
+  mkdirSync(out);
+  writeFileSync(join(out, 'keep.txt'), 'mine');
+  await assert.rejects(mergeIntoBase(dir, adapter(), 'adapter', out), (e: Error) => e instanceof MergeError && /already exists and is not empty/.test(e.message));
+  assert.deepEqual(readdirSync(out), ['keep.txt']);
+  const empty = join(dir, 'empty');
+  mkdirSync(empty);
+  await mergeIntoBase(dir, adapter(), 'adapter', empty); // an empty folder is fine
+  assert.ok(existsSync(join(empty, 'model.safetensors')));
 });
