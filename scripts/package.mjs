@@ -18,6 +18,8 @@ if (!TARGETS[target]) {
 const [platform, arch] = TARGETS[target];
 const base = readFileSync('.vscodeignore', 'utf8');
 const ignore = `${base}
+# the developer README (npm ci, tests); the package's README is README.vscode.md
+README.md
 # only ${target}'s ONNX Runtime binaries
 !node_modules/onnxruntime-node/bin/napi-v6/${platform}/${arch}/**
 `;
@@ -27,17 +29,21 @@ writeFileSync(ignoreFile, ignore);
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const out = `loralab-${target}-${version}.vsix`;
 const vsce = (args, opts) => execFileSync(process.execPath, ['node_modules/@vscode/vsce/vsce', ...args], opts);
+// The Marketplace page and the Extensions view show the user README, not the developer one
+// (README.md, which .vscodeignore leaves out). Its images are files of the package (media/readme/):
+// relative links stay relative (there is no public repository to rewrite them against).
+const README = ['--readme-path', 'README.vscode.md'];
 if (process.argv.includes('--list')) {
   // The files the .vsix would hold, one per line on stdout (used by the tests).
   try {
-    process.stdout.write(vsce(['ls', '--ignoreFile', ignoreFile], { encoding: 'utf8' }));
+    process.stdout.write(vsce(['ls', ...README, '--ignoreFile', ignoreFile], { encoding: 'utf8' }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   process.exit(0);
 }
 try {
-  execFileSync(process.execPath, ['node_modules/@vscode/vsce/vsce', 'package', '--target', target, '--allow-missing-repository', '--ignoreFile', ignoreFile, '--out', out], { stdio: 'inherit' });
+  vsce(['package', '--target', target, '--allow-missing-repository', ...README, '--no-rewrite-relative-links', '--ignoreFile', ignoreFile, '--out', out], { stdio: 'inherit' });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

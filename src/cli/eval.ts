@@ -4,16 +4,19 @@
  * all variants of a case in one multi-LoRA batch. Prints a table per variant (stderr), or with
  * `--json` one object `{"variants": [{"adapter", "cases": [{"line", "output", "scores",
  * "passed", …}], "summary"}]}` on stdout. An adapter that belongs to a run (its `adapter/` or a
- * checkpoint) gets its results saved in the run folder's `evals/`. Exit code 1 when a case fails.
+ * checkpoint) gets its results saved in the run folder's `evals/`. Exit code 1 when a case fails;
+ * 2 for a bad eval set (every bad line listed, up to ten) or a chat case on a model without a
+ * chat template.
  */
 import { readFile } from 'node:fs/promises';
-import { assertNoProblems, parseEvalSet, EvalSetError } from '../engine/eval/eval-set';
+import { assertChatTemplate, assertNoProblems, parseEvalSet } from '../engine/eval/eval-set';
 import { LocalEvalBackend } from '../engine/eval/local';
 import { type VariantResult, runEvalSet } from '../engine/eval/run';
 import { resolveModel } from '../engine/models/hub';
+import { loadTokenizer } from '../engine/tokenizer/index';
 import type { Device } from '../engine/runtime/session';
 import { runOfAdapter, writeEvalResult } from '../runs/evals';
-import { EXIT, InputError, emitJson, info } from './output';
+import { EXIT, InputError, decodeUtf8Strict, emitJson, info } from './output';
 
 export interface EvalArgs {
   file: string;
@@ -27,20 +30,17 @@ export interface EvalArgs {
 
 /** Runs the eval set; returns the exit code (0 all passed, 1 a case failed). */
 export async function runEval(args: EvalArgs): Promise<number> {
-  const text = await readFile(args.file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+  const bytes = await readFile(args.file).catch((e: NodeJS.ErrnoException) => {
     const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a folder, not an eval file' : `cannot read (${e.code ?? e.message})`;
     throw new InputError(`${args.file}: ${why}; pass a *.eval.jsonl file`);
   });
-  const set = parseEvalSet(text, args.file);
-  try {
-    assertNoProblems(set);
-  } catch (e) {
-    if (e instanceof EvalSetError) throw new InputError(e.message);
-    throw e;
-  }
+  const set = parseEvalSet(decodeUtf8Strict(bytes, args.file), args.file);
+  assertNoProblems(set); // EvalSetError: every bad line (up to ten), exit 2
   const adapters = args.adapter ?? [];
   const variants: (string | null)[] = [...(args.base || adapters.length === 0 ? [null] : []), ...adapters];
   const model = await resolveModel(args.model);
+  // Chat cases need a chat template: refuse before loading the model (exit 2, as generate --messages).
+  assertChatTemplate(set, args.model, (await loadTokenizer(model)).chatTemplate !== undefined);
   const backend = await LocalEvalBackend.load(model, adapters, { device: args.device, threads: args.threads });
   let results: VariantResult[];
   try {

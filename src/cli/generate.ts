@@ -21,6 +21,7 @@ import { loadModelConfig } from '../engine/models/index';
 import type { Device } from '../engine/runtime/session';
 import { type ChatMessage, loadTokenizer } from '../engine/tokenizer/index';
 import { type PeftAdapter, readPeftAdapter } from '../engine/weights/peft';
+import { assertFiniteWeights } from '../engine/weights/finite';
 import { describeJsonError } from '../engine/weights/errors';
 import { InputError, emitJson, info } from './output';
 
@@ -85,6 +86,7 @@ export async function runGenerate(args: GenerateArgs): Promise<void> {
   const adapterDirs = args.adapter ?? [];
   const adapters: { dir: string; adapter: PeftAdapter }[] = [];
   for (const dir of adapterDirs) adapters.push({ dir, adapter: await readPeftAdapter(dir) });
+  await assertFiniteWeights(model, adapters); // NaN weights would give id 0 forever, silently
   // One graph for every variant: LoRA on the union of the adapters' modules, one adapter per row.
   const modules = [...new Set(adapters.flatMap((a) => [...a.adapter.modules.keys()]))];
   const lm = await CausalLM.load(model, { device: args.device, threads: args.threads, targetModules: modules.length ? modules : null, kvCache: true, multiLora: true });

@@ -17,7 +17,7 @@ import { ATTENTION_LINEARS, MLP_LINEARS, unusedPatternKeys } from '../engine/lor
 import { describeModules } from '../engine/lora/feeds';
 import { type AdapterHeader, type AdapterModuleHeader, readAdapterHeader, readWeightsHeader } from '../engine/weights/inspect';
 import { ADAPTER_CONFIG_NAME, peftScaling } from '../engine/weights/peft';
-import { EXIT, InputError, emitJson, info } from './output';
+import { EXIT, InputError, emitJson, formatBytes, info } from './output';
 
 export interface InspectArgs {
   path: string;
@@ -127,7 +127,7 @@ function reportModel(s: ModelSummary, args: InspectArgs): number {
   const tied = !c.tie_word_embeddings ? '' : s.tiedCopyStored ? ' (lm_head.weight is stored but tied to the embeddings: counted once)' : ' (lm_head tied to the embeddings)';
   row('parameters', `${count(p)} in ${s.weights.tensors.length} tensors${tied}`);
   const files = s.weights.files.length === 1 ? result.weight_files[0].file : `${s.weights.files.length} shards`;
-  row('on disk', `${bytes(s.weights.bytes)} of weights (${files}); folder ${bytes(s.folderBytes)}`);
+  row('on disk', `${formatBytes(s.weights.bytes)} of weights (${files}); folder ${formatBytes(s.folderBytes)}`);
   const perRank = s.lora.parametersPerRank;
   row('LoRA', `all-linear: ${s.lora.modules} modules with ${pct(s.lora.parameters, p)} of the parameters; a rank-r adapter on them has ${perRank.toLocaleString('en-US')} × r parameters (r 16: ${(16 * perRank).toLocaleString('en-US')})`);
   if (tok) {
@@ -256,7 +256,7 @@ async function reportAdapter(dir: string, args: InspectArgs): Promise<number> {
   for (const p of ['rank_pattern', 'alpha_pattern'] as const) {
     if (unused[p].length) row('note', `${p} key(s) ${unused[p].map((k) => JSON.stringify(k)).join(', ')} decide no module of this adapter; PEFT ignores them`);
   }
-  row('parameters', `${count(a.parameters)} in ${describeDtypes(a.dtypes, a.parameters)}; ${bytes(a.bytes)} on disk`);
+  row('parameters', `${count(a.parameters)} in ${describeDtypes(a.dtypes, a.parameters)}; ${formatBytes(a.bytes)} on disk`);
   reportProblems(a.problems, 'the weights do not match adapter_config.json');
   if (fit) {
     const tensors = a.modules.reduce((n, m) => n + (m.lora_A ? 1 : 0) + (m.lora_B ? 1 : 0), 0);
@@ -280,7 +280,7 @@ async function reportFile(path: string, args: InspectArgs): Promise<number> {
     return EXIT.ok;
   }
   row('safetensors', path);
-  row('parameters', `${count(w.parameters)} in ${w.tensors.length} tensors, ${describeDtypes(w.dtypes, w.parameters)}; ${bytes(w.bytes)}`);
+  row('parameters', `${count(w.parameters)} in ${w.tensors.length} tensors, ${describeDtypes(w.dtypes, w.parameters)}; ${formatBytes(w.bytes)}`);
   if (Object.keys(w.metadata).length) row('metadata', JSON.stringify(w.metadata));
   const width = Math.min(80, Math.max(...w.tensors.map((t) => t.name.length), 0));
   for (const t of w.tensors) info(`  ${t.name.padEnd(width)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`);
@@ -307,18 +307,6 @@ function count(n: number): string {
   if (n < 1e3) return s;
   const [v, u] = n >= 1e9 ? [n / 1e9, 'B'] : n >= 1e6 ? [n / 1e6, 'M'] : [n / 1e3, 'K'];
   return `${s} (${v.toPrecision(3)}${u})`;
-}
-
-/** Bytes with binary units. */
-function bytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} bytes` : `${v.toFixed(2)} ${units[i]}`;
 }
 
 const pct = (part: number, whole: number) => `${whole ? ((100 * part) / whole).toFixed(1) : '0'}%`;

@@ -14,7 +14,7 @@ import { runScore } from './score';
 import { runRuns } from './runs';
 import { runTrain } from './train';
 import { runAdvise } from './advise';
-import { runSweepCommand } from './sweep';
+import { runSweepCommand, runSweepStatus, runSweepStop, runSweepTask } from './sweep';
 import { version } from '../../package.json';
 
 const intArg = (name: string) => (v: string) => {
@@ -76,8 +76,11 @@ export function buildProgram(): Command {
     .option('--top-p <p>', 'nucleus sampling: keep the most likely tokens up to probability p (default: generation_config.json, else 1 = off)', numArg('--top-p', (x) => x > 0 && x <= 1, 'a number in (0, 1]'))
     .option('--top-k <k>', 'keep the k most likely tokens; 0 = off (default: generation_config.json, else 50)', numArg('--top-k', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
     .option('--repetition-penalty <r>', 'CTRL repetition penalty on tokens already in prompt or output; 1 = off (default: generation_config.json, else 1)', numArg('--repetition-penalty', (x) => x > 0, 'a number > 0'))
-    .option('--stop <str>', 'stop when the completion contains this text (cut before it); repeatable', collect, [])
-    .option('--seed <s>', 'sampling seed (default 0); the same seed gives every variant the same random draws', numArg('--seed', Number.isSafeInteger, 'an integer'))
+    .option('--stop <str>', 'stop when the completion contains this text (cut before it); repeatable', (v: string, prev: string[]) => {
+      if (v === '') throw new InvalidArgumentError('--stop must not be empty: an empty text matches at once, so nothing would be generated');
+      return collect(v, prev);
+    }, [])
+    .option('--seed <s>', 'sampling seed, an integer ≥ 0 (default 0); the same seed gives every variant the same random draws', numArg('--seed', (x) => Number.isSafeInteger(x) && x >= 0, 'an integer ≥ 0 (the seed of the random draws)'))
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
     .addOption(deviceOption())
     .option('--json', 'print {"results": [{"adapter", "ids", "text", "finish_reason"}]} on stdout instead of streaming')
@@ -117,8 +120,8 @@ export function buildProgram(): Command {
     .argument('[file]', 'experiment file (*.lora.json)')
     .option('--resume <run_dir>', 'continue a stopped or crashed run from its newest usable checkpoint')
     .option('--checkpoint <step-N>', 'with --resume: start from this checkpoint (e.g. step-200) instead of the newest usable one')
-    .option('--sweep', 'train one point of the file\'s "sweep" block (with --index): what loralab sweep and cluster array tasks run')
-    .option('--index <i>', 'the sweep point to train, 0-based', numArg('--index', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
+    .option('--sweep [sweep_dir]', 'train one sweep point: with a sweep folder (or its sweep.json), the cluster task contract (a finished point is a no-op, a started one resumes); with FILE, point --index of its "sweep" block')
+    .option('--index <i>', 'the sweep point to train, 0-based (with --sweep SWEEP_DIR: default $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX)', numArg('--index', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
     .option('--model <dir>', 'local Hugging Face model folder (overrides the experiment\'s "model")')
     .option('--max-steps <n>', 'total optimizer steps of the run (overrides training.max_steps; with --resume, the new total, not steps to add)', intArg('--max-steps'))
     .option('--runs-dir <dir>', 'folder for run folders (default: .loralab/runs under the current directory)')
@@ -126,6 +129,13 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
     .option('--json', 'print one JSON event per line on stdout (run, metrics, checkpoint, done, error)')
     .action((file, o) => guarded(o.json, async () => {
+      // `train --sweep FILE.lora.json --index I`: the experiment file form, written the other way round.
+      if (typeof o.sweep === 'string' && !file && /\.jsonc?$/.test(o.sweep) && !o.sweep.endsWith('sweep.json')) [file, o.sweep] = [o.sweep, true];
+      if (typeof o.sweep === 'string') {
+        if (file || o.resume) throw new InputError('--sweep SWEEP_DIR names the sweep; give no experiment file or --resume with it: loralab train --sweep SWEEP_DIR [--index I]');
+        process.exitCode = await runSweepTask({ ...o, sweep: o.sweep, device: o.device as Device | undefined });
+        return;
+      }
       process.exitCode = await runTrain({ ...o, file, device: o.device as Device | undefined });
     }));
 
@@ -138,7 +148,7 @@ export function buildProgram(): Command {
       process.exitCode = await runAdvise({ file, json: o.json });
     }));
 
-  program
+  const sweep = program
     .command('sweep')
     .description('run every point of an experiment\'s "sweep" block as an ordinary run, grouped in a sweep folder with sweep.json; N at a time, the rest queued')
     .argument('[file]', 'experiment file (*.lora.json) with a "sweep" block')
@@ -148,9 +158,36 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'CPU threads for all runs together (default: all cores)', intArg('--threads'))
     .option('--max-steps <n>', 'optimizer steps of every run (overrides training.max_steps)', intArg('--max-steps'))
     .addOption(new Option('--device <device>', 'execution provider of every run (default: the experiment\'s "device")').choices(DEVICES as string[]))
-    .option('--json', 'print one JSON event per line on stdout (sweep, point, done)')
+    .addOption(new Option('--backend <backend>', 'where the runs execute: this machine, one Slurm job array, or one Kubernetes Indexed Job (default: local; with --resume, the sweep\'s last backend)').choices(['local', 'slurm', 'kubernetes']))
+    .option('--partition <p>', 'slurm: partition')
+    .option('--gpus-per-run <n>', 'slurm/kubernetes: GPUs per run (--gres=gpu:N / nvidia.com/gpu)', numArg('--gpus-per-run', (x) => Number.isInteger(x) && x >= 0, 'an integer ≥ 0'))
+    .option('--max-parallel <k>', 'slurm/kubernetes: runs at once (--array=…%K / parallelism)', intArg('--max-parallel'))
+    .option('--time <limit>', 'slurm: time limit per run (HH:MM:SS)')
+    .option('--sbatch-arg <arg>', 'slurm: one more sbatch option, e.g. --sbatch-arg=--account=proj (repeatable)', collect, [])
+    .option('--namespace <ns>', 'kubernetes: namespace (default: default)')
+    .option('--image <img>', 'kubernetes: image with loralab on PATH (docker/Dockerfile; default loralab:latest)')
+    .option('--pvc <claim>', 'kubernetes: PersistentVolumeClaim holding the runs folder, the experiment, its data and model')
+    .option('--mount-path <dir>', 'kubernetes: where the claim is mounted in the pod (default: the runs folder, so paths match)')
+    .option('--queue <name>', 'kubernetes: Kueue LocalQueue (label kueue.x-k8s.io/queue-name)')
+    .option('--json', 'print one JSON event per line on stdout (sweep, point, done; submitted for a cluster)')
     .action((file, o) => guarded(o.json, async () => {
       process.exitCode = await runSweepCommand({ ...o, file });
+    }));
+  sweep
+    .command('status')
+    .description('each point of a sweep: values, training status, step, final loss, cluster state (pending, running, done, failed, unfinished) and job')
+    .argument('<sweep_dir>', 'sweep folder (holds sweep.json)')
+    .option('--json', 'print one JSON object on stdout')
+    .action((dir, _o, cmd: Command) => guarded(cmd.optsWithGlobals().json, async () => {
+      process.exitCode = await runSweepStatus({ dir, json: cmd.optsWithGlobals().json });
+    }));
+  sweep
+    .command('stop')
+    .description('stop a sweep where it runs (scancel, kubectl delete job, or Ctrl-C to the local runner); running points write a checkpoint')
+    .argument('<sweep_dir>', 'sweep folder (holds sweep.json)')
+    .option('--json', 'print one JSON event on stdout')
+    .action((dir, _o, cmd: Command) => guarded(cmd.optsWithGlobals().json, async () => {
+      process.exitCode = await runSweepStop({ dir, json: cmd.optsWithGlobals().json });
     }));
 
   program
@@ -180,7 +217,8 @@ export function buildProgram(): Command {
     .option('--density <d>', 'fraction of each ΔW\'s entries kept by ties / dare / magnitude_prune, in (0, 1]', numArg('--density', (x) => x > 0 && x <= 1, 'a number in (0, 1]'))
     .option('--majority-sign <how>', 'TIES sign election: total (default) or frequency')
     .option('--seed <s>', 'seed of the DARE masks (default 0)', numArg('--seed', Number.isSafeInteger, 'an integer'))
-    .option('--out <dir>', 'folder to write the merged adapter to (new or empty; it appears complete or not at all)')
+    .option('--out <dir>', 'folder to write the merged adapter to (new or empty, not inside an input; it appears complete or not at all)')
+    .option('--base-model <name>', 'base_model_name_or_path of the result (default: the first adapter\'s); inputs whose names differ but whose module shapes agree are merged with a warning')
     .option('--dry-run', 'compute the merge and report per module the rank, kept norm and size, writing nothing')
     .option('--json', 'print {"event": "done" (or "plan" with --dry-run), "adapter_dir", "r", "bytes", "modules": [{"module", "r", "kept_norm_fraction", "delta_norm", "bytes"}], …} on stdout')
     .action((o) => guarded(o.json, () => runMerge(o)));
@@ -207,7 +245,35 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * Process-wide behaviour of every command, installed once before it runs:
+ * - a closed stdout (`loralab generate … | head -c 50`) ends the command quietly with exit 0,
+ *   as `git log | head` or `ls | head` end without a message (EPIPE is not an error of ours);
+ * - SIGINT and SIGTERM stop a command that has no handler of its own (generate, score, eval,
+ *   inspect…) with one `loralab: stopped by SIGTERM` line on stderr and exit 130. Commands that
+ *   stop gracefully (train, sweep, merge) add their own listener, and this one then stays out.
+ */
+export function installProcessHandlers(): void {
+  const onStreamError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(EXIT.ok);
+    throw e;
+  };
+  process.stdout.on('error', onStreamError);
+  process.stderr.on('error', onStreamError);
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (process.listenerCount(sig) > 1) return; // the command's own handler stops it
+    try {
+      process.stderr.write(`loralab: stopped by ${sig}\n`);
+    } finally {
+      process.exit(EXIT.signal);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 export async function main(argv: string[]): Promise<number> {
+  installProcessHandlers();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -16,10 +16,10 @@ import { resolveModel } from '../engine/models/hub';
 import {
   type MajoritySign, MergeError, type MergeMethod, MERGE_METHODS, mergeAdapters, mergedAdapterBytes, writeMergedAdapter,
 } from '../engine/merge/index';
-import { removePartialFoldersSync } from '../engine/merge/folder';
+import { assertOutsideInputs, removePartialFoldersSync, sameFolder } from '../engine/merge/folder';
 import { mergeIntoBase } from '../engine/merge/into-base';
 import { readPeftAdapter } from '../engine/weights/peft';
-import { EXIT, InputError, emitJson, info } from './output';
+import { EXIT, InputError, emitJson, formatBytes, info } from './output';
 
 export interface MergeArgs {
   method: string;
@@ -31,6 +31,8 @@ export interface MergeArgs {
   seed?: number;
   /** Required unless `dryRun`. */
   out?: string;
+  /** base_model_name_or_path of the result (default: the first input's). */
+  baseModel?: string;
   /** Compute and report the merge (ranks, kept norm, sizes) without writing anything. */
   dryRun?: boolean;
   json?: boolean;
@@ -82,7 +84,6 @@ async function removingPartialOnSignal<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
-const sizeText = (b: number): string => (b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
 
 export async function runMerge(args: MergeArgs): Promise<void> {
   if (!(MERGE_METHODS as readonly string[]).includes(args.method)) {
@@ -106,6 +107,14 @@ export async function runMerge(args: MergeArgs): Promise<void> {
   if ((args.method === 'linear' || args.method === 'cat') && args.rank !== undefined) {
     throw new InputError(`--rank is not used by method ${args.method} (exact: the rank is the sum of the input ranks); use --method svd for a rank-k result`);
   }
+  if (args.baseModel !== undefined && args.baseModel.trim() === '') throw new InputError('--base-model is empty; give the base model\'s folder or Hub id');
+  if (args.out !== undefined) {
+    try {
+      assertOutsideInputs(args.out, args.adapters.map((dir) => ({ dir, what: 'input adapter' })));
+    } catch (e) {
+      asInput(e);
+    }
+  }
   const inputs = [];
   for (let i = 0; i < args.adapters.length; i++) {
     inputs.push({ adapter: await readPeftAdapter(args.adapters[i]), source: args.adapters[i], weight: weights[i] });
@@ -115,10 +124,12 @@ export async function runMerge(args: MergeArgs): Promise<void> {
     result = mergeAdapters(inputs, {
       method: args.method as MergeMethod, rank: args.rank, density: args.density,
       majoritySign: args.majoritySign as MajoritySign | undefined, seed: args.seed,
+      baseModel: args.baseModel, sameFolder,
     });
   } catch (e) {
     asInput(e);
   }
+  for (const w of result.warnings) info(`warning: ${w}`);
   const out = args.out;
   if (out !== undefined) await removingPartialOnSignal(() => writeMergedAdapter(out, result).catch(asInput));
   const ranks = result.report.map((m) => m.r);
@@ -134,7 +145,7 @@ export async function runMerge(args: MergeArgs): Promise<void> {
     });
     return;
   }
-  info(`${args.dryRun ? 'would merge' : 'merged'} ${args.adapters.length} adapter(s) by ${args.method}${out === undefined ? '' : ` into ${out}`} (${result.modules.size} modules, rank ${Math.min(...ranks)}${Math.max(...ranks) !== Math.min(...ranks) ? `–${Math.max(...ranks)}` : ''}, ${sizeText(mergedAdapterBytes(result))})`);
+  info(`${args.dryRun ? 'would merge' : 'merged'} ${args.adapters.length} adapter(s) by ${args.method}${out === undefined ? '' : ` into ${out}`} (${result.modules.size} modules, rank ${Math.min(...ranks)}${Math.max(...ranks) !== Math.min(...ranks) ? `–${Math.max(...ranks)}` : ''}, ${formatBytes(mergedAdapterBytes(result))})`);
   if (args.method !== 'linear' && args.method !== 'cat') {
     info('  module                                              r   kept ‖ΔW‖_F');
     for (const m of result.report) info(`  ${m.module.padEnd(48)} ${String(m.r).padStart(4)}   ${pct(m.kept_norm_fraction).padStart(8)}`);
@@ -152,6 +163,11 @@ export interface MergeIntoBaseArgs {
 }
 
 export async function runMergeIntoBase(args: MergeIntoBaseArgs): Promise<void> {
+  try {
+    assertOutsideInputs(args.out, [{ dir: args.model, what: 'model folder' }, { dir: args.adapter, what: 'adapter folder' }]);
+  } catch (e) {
+    asInput(e);
+  }
   const model = await resolveModel(args.model);
   const adapter = await readPeftAdapter(args.adapter);
   let last = 0;

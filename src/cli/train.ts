@@ -24,6 +24,8 @@ export interface TrainArgs {
   index?: number;
   /** With `resume`: the checkpoint to start from (`step-N`). */
   checkpoint?: string;
+  /** Called once the run folder is known, not awaited (a sweep task records it: src/cli/sweep.ts). */
+  onRunDir?: (runDir: string) => Promise<void> | void;
 }
 
 const STEP_FORMAT = 'step {value}/{total} [{bar}] loss {loss} | {tps} tok/s | ETA {eta_h}';
@@ -120,6 +122,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (p.done >= p.total) dlBar.stop();
         },
         onRun: (r) => {
+          if (args.onRunDir) void Promise.resolve(args.onRunDir(r.runDir)).catch((e: Error) => info(`warning: ${e.message}`));
           started = true;
           startStep = r.startStep;
           if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });

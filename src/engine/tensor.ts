@@ -63,3 +63,8 @@ export function tensor(dtype: DType, shape: number[], data?: TensorData): HostTe
   if (d.length !== n) throw new Error(`tensor: shape [${shape}] needs ${n} elements, got ${d.length}`);
   return { dtype, shape, data: d };
 }
+
+/** ONNX TensorProto.DataType numbers of our dtypes (onnx.proto, `TensorProto.DataType`). */
+export const ONNX_DTYPE: Record<DType, number> = {
+  float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16,
+};

@@ -52,14 +52,19 @@ export function keyRange(doc: JsonDocument, pointer: string): { offset: number; 
 /**
  * The advice for an experiment file's text.
  *
- * @param opts.countTokens false: skip tokenizing the data (the capacity rule and meter)
+ * @param opts.countTokens false: skip tokenizing the data (the capacity rule and meter need the
+ *   count: without it they are left out)
+ * @param opts.trainedTokens a trained-token count obtained elsewhere (the editor counts in a
+ *   child process, `loralab advise --json`): used as is, nothing is tokenized here
  * @throws ExperimentError when the file is invalid (as `parseExperiment`)
  */
-export async function adviseExperiment(text: string, file: string, opts: { countTokens?: boolean; cacheDir?: string } = {}): Promise<ExperimentAdvice> {
+export async function adviseExperiment(text: string, file: string, opts: { countTokens?: boolean; cacheDir?: string; trainedTokens?: number } = {}): Promise<ExperimentAdvice> {
   const config = parseExperiment(text, file);
   const doc = new JsonDocument(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   const modelDir = isHubId(config.model) ? cachedSnapshot(config.model) : existsSync(config.model) ? config.model : null;
-  const { context, skipped } = await loadAdviceContext(modelDir, config.data, config.training.seed, { cacheDir: opts.cacheDir ?? adviceCacheDir(), countTokens: opts.countTokens });
+  const given = opts.trainedTokens;
+  const { context, skipped } = await loadAdviceContext(modelDir, config.data, config.training.seed, { cacheDir: opts.cacheDir ?? adviceCacheDir(), countTokens: given === undefined ? opts.countTokens : false });
+  if (given !== undefined && modelDir) context.trainedTokens = given;
   const findings = advise(config, context).map((f) => ({ ...f, line: doc.lineOfPointer(f.pointer), range: keyRange(doc, f.pointer) }));
   const cap = context.modules && context.trainedTokens !== undefined ? capacity(config, context.modules, context.trainedTokens) ?? null : null;
   const s = suggestedLearningRate(config, context);

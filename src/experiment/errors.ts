@@ -5,6 +5,7 @@
 import type { ErrorObject } from 'ajv';
 import type { JsonDocument } from './document';
 import { objectSections, type SchemaNode } from './schema';
+import { closestMatch } from '../engine/suggest';
 
 /** One problem in an experiment file. */
 export interface ExperimentProblem {
@@ -16,6 +17,10 @@ export interface ExperimentProblem {
   pointer: string;
   /** What is wrong, in plain words. */
   message: string;
+  /** For an unknown key: the key as written (its object is `pointer`). */
+  key?: string;
+  /** For an unknown key: the key it most likely meant, in the same object (an editor's quick fix). */
+  suggestion?: string;
 }
 
 /** `file:line: /pointer: message`, or `file: message` when there is no line. */
@@ -36,37 +41,8 @@ export class ExperimentError extends Error {
   }
 }
 
-/** Edit distance (insert, delete, substitute, swap neighbours), case-insensitive. */
-export function editDistance(a: string, b: string): number {
-  a = a.toLowerCase();
-  b = b.toLowerCase();
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/** The candidate closest to `word`, if it is close enough to be a plausible typo. */
-export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const dist = editDistance(word, c);
-    if (dist < bestDistance) {
-      best = c;
-      bestDistance = dist;
-    }
-  }
-  // Short words are a letter or two away from too many things ("gpu" → "cpu"): no guess.
-  if (word.length < 4) return undefined;
-  return best !== undefined && bestDistance <= Math.floor(word.length / 3) ? best : undefined;
-}
+// The "did you mean" suggester lives in the engine (eval sets use it too): one definition.
+export { closestMatch, editDistance } from '../engine/suggest';
 
 /** Names users bring from other tools → our key. */
 const ALIASES: Record<string, string> = {
@@ -102,20 +78,23 @@ function sectionName(pointer: string): string {
   return pointer === '/' ? 'the top level' : JSON.stringify(pointer.slice(1).split('/').join('.'));
 }
 
-/** `unknown key "k" (did you mean "x"?)`, `(it belongs in "training")` or the list of allowed keys. */
-function unknownKeyMessage(key: string, objectPointer: string, allowed: readonly string[]): string {
+/**
+ * `unknown key "k" (did you mean "x"?)`, `(it belongs in "training")` or the list of allowed keys;
+ * `suggestion` is the key meant in the same object, when there is one.
+ */
+function unknownKey(key: string, objectPointer: string, allowed: readonly string[]): { message: string; suggestion?: string } {
   const head = `unknown key ${JSON.stringify(key)}`;
   const sections = objectSections();
   const home = (k: string) => [...sections].find(([p, s]) => p !== objectPointer && s.properties && k in s.properties)?.[0];
   const elsewhere = home(key);
-  if (elsewhere) return `${head} (it belongs in ${sectionName(elsewhere)})`;
+  if (elsewhere) return { message: `${head} (it belongs in ${sectionName(elsewhere)})` };
   const alias = ALIASES[key.toLowerCase()];
-  if (alias && allowed.includes(alias)) return `${head} (did you mean ${JSON.stringify(alias)}?)`;
-  if (alias && home(alias)) return `${head} (did you mean ${JSON.stringify(alias)} in ${sectionName(home(alias)!)}?)`;
+  if (alias && allowed.includes(alias)) return { message: `${head} (did you mean ${JSON.stringify(alias)}?)`, suggestion: alias };
+  if (alias && home(alias)) return { message: `${head} (did you mean ${JSON.stringify(alias)} in ${sectionName(home(alias)!)}?)` };
   const near = closestMatch(key, allowed);
-  if (near) return `${head} (did you mean ${JSON.stringify(near)}?)`;
-  if (key === 'num_train_epochs' || key === 'epochs') return `${head} (training length is set with "max_steps" in "training")`;
-  return `${head} (allowed keys: ${allowed.map((k) => JSON.stringify(k)).join(', ')})`;
+  if (near) return { message: `${head} (did you mean ${JSON.stringify(near)}?)`, suggestion: near };
+  if (key === 'num_train_epochs' || key === 'epochs') return { message: `${head} (training length is set with "max_steps" in "training")` };
+  return { message: `${head} (allowed keys: ${allowed.map((k) => JSON.stringify(k)).join(', ')})` };
 }
 
 const TYPE_WORDS: Record<string, string> = {
@@ -194,7 +173,8 @@ export function schemaProblems(errors: readonly ErrorObject[], doc: JsonDocument
     if (e.keyword === 'additionalProperties') {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as SchemaNode).properties ?? {}).filter((k) => k !== '$schema');
-      problem = { file, line: doc.lineOfKey(pointer, key), pointer, message: unknownKeyMessage(key, pointer, allowed) };
+      const { message, suggestion } = unknownKey(key, pointer, allowed);
+      problem = { file, line: doc.lineOfKey(pointer, key), pointer, message, key, ...(suggestion ? { suggestion } : {}) };
     } else if (e.keyword === 'required') {
       const key = String((e.params as { missingProperty: string }).missingProperty);
       problem = { file, line: doc.lineOfPointer(pointer), pointer, message: `missing required key ${JSON.stringify(key)}` };

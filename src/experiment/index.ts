@@ -21,11 +21,13 @@ export { EXPERIMENT_FILE_SUFFIX, EXPERIMENT_SCHEMA, EXPERIMENT_SCHEMA_FILE, crea
 export { defaultExperiment } from './template';
 export { type SweepPoint, type SweepSpec, expandSweep, loadSweep, readSweepSpec, sweepPointText } from './sweep';
 
-/** Execution provider; `auto` = CUDA, else WebGPU, else CPU. */
-export type ExperimentDevice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+/** Execution provider (engine/device.ts); `auto` = CUDA, else WebGPU, else CPU. */
+export type ExperimentDevice = Device;
+import type { Device } from '../engine/device';
 
-/** Hugging Face `lr_scheduler_type` values we implement, with HF semantics. */
-export type LrSchedulerType = 'constant' | 'constant_with_warmup' | 'linear' | 'cosine';
+/** Hugging Face `lr_scheduler_type` values we implement, with HF semantics (engine/train/schedule.ts). */
+export type { LrSchedulerType } from '../engine/train/schedule';
+import type { LrSchedulerType } from '../engine/train/schedule';
 
 /** `data`: TRL `SFTConfig` names (the engine's data config); paths are absolute once parsed. */
 export type { DataConfig } from '../engine/data/dataset';
@@ -73,6 +75,8 @@ export interface TrainingConfig {
   weight_decay: number;
   /** Global gradient L2-norm clip (≥ 0); 0 disables clipping. */
   max_grad_norm: number;
+  /** Recompute each decoder layer in the backward (HF `gradient_checkpointing`); absent in older run.json = false. */
+  gradient_checkpointing?: boolean;
   /** AdamW β1, in [0, 1). */
   adam_beta1: number;
   /** AdamW β2, in [0, 1). */
@@ -182,6 +186,7 @@ function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
       gradient_accumulation_steps: training.gradient_accumulation_steps,
       weight_decay: training.weight_decay,
       max_grad_norm: training.max_grad_norm,
+      gradient_checkpointing: training.gradient_checkpointing,
       adam_beta1: training.adam_beta1,
       adam_beta2: training.adam_beta2,
       adam_epsilon: training.adam_epsilon,

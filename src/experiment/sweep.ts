@@ -168,14 +168,18 @@ export function sweepPointText(text: string, point: SweepPoint): string {
 /**
  * Reads an experiment file's sweep: the spec and its points.
  *
- * @throws ExperimentError `file: has no "sweep" block` when it has none (after the usual parse
- *   errors, which `parseExperiment` reports; call it first)
+ * @throws ExperimentError the file's problems (`parseExperiment`'s, with their lines; the sweep
+ *   block's included), or `file: has no "sweep" block` when it has none
  */
 export async function loadSweep(file: string): Promise<{ text: string; name: string; spec: SweepSpec; points: SweepPoint[] }> {
   let text = await readFile(file, 'utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const value = new JsonDocument(text).value as { name?: string } | undefined;
   const spec = readSweepSpec(value);
+  // The file's own problems (the sweep block's included) before expanding: an invalid block
+  // (an empty list, an unknown key path) must not reach expandSweep.
+  const { parseExperiment } = await import('./index');
+  if (spec) parseExperiment(text, file);
   if (!spec) throw new ExperimentError([{ file, line: 0, pointer: '', message: 'has no "sweep" block; add one, e.g. "sweep": {"training.learning_rate": [1e-4, 3e-4, 1e-3]}, or train it with loralab train' }]);
   return { text, name: value?.name ?? 'sweep', spec, points: expandSweep(value?.name ?? 'sweep', spec) };
 }
@@ -188,8 +192,7 @@ export async function loadSweep(file: string): Promise<{ text: string; name: str
  */
 export async function loadSweepPoint(file: string, index: number): Promise<{ config: import('./index').ExperimentConfig; point: SweepPoint; points: number }> {
   const { parseExperiment } = await import('./index');
-  const { text, points } = await loadSweep(file);
-  parseExperiment(text, file); // the file's own problems first, with its lines
+  const { text, points } = await loadSweep(file); // the file's own problems first, with its lines
   const point = points[index];
   if (!point) throw new ExperimentError([{ file, line: 0, pointer: '/sweep', message: `has ${points.length} points (0 … ${points.length - 1}); --index ${index} is out of range` }]);
   return { config: parseExperiment(sweepPointText(text, point), file), point, points: points.length };

@@ -11,7 +11,7 @@
  */
 export function defaultExperiment(name: string, model: string, train: string): string {
   const q = (s: string) => JSON.stringify(s);
-  return `// LoRA Lab experiment. Hover a key for its documentation; a key left out takes its default.
+  return alignComments(`// LoRA Lab experiment. Hover a key for its documentation; a key left out takes its default.
 // Relative paths are resolved against this file's folder.
 {
   // Runs are written to <runs dir>/<name>-<date>-<time>/: letters, digits, ".", "_" and "-".
@@ -25,7 +25,7 @@ export function defaultExperiment(name: string, model: string, train: string): s
   "data": {
     "train": ${q(train)},                 // .jsonl ({"text"} | {"prompt","completion"} | {"messages"}) or .txt
     "validation": 0.05,                   // a file, a fraction of the training documents, or null for none
-    "max_seq_length": 512,                // tokens per sequence; longer records are truncated
+    "max_seq_length": 512,                // tokens per sequence: longer text records are chunked, prompt/completion and chat records truncated
     "packing": false,                     // concatenate records into full-length sequences
     "completion_only_loss": true,         // loss on completions / assistant turns only
     "skip_bad_records": false             // skip unreadable records instead of stopping
@@ -56,6 +56,7 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "gradient_accumulation_steps": 1,     // passes per optimizer step
     "weight_decay": 0.0,
     "max_grad_norm": 1.0,                 // 0 disables clipping
+    "gradient_checkpointing": false,      // true: recompute layers in the backward (less memory)
     "adam_beta1": 0.9,
     "adam_beta2": 0.999,
     "adam_epsilon": 1e-8,
@@ -73,5 +74,40 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "ignore": []                          // finding ids not to show, e.g. ["lora-alpha"]
   }
 }
-`;
+`);
+}
+
+/** Column (0-based) where trailing comments start; a longer line gets one space before its comment. */
+export const COMMENT_COLUMN = 42;
+
+/**
+ * Moves every trailing ` // comment` of a line holding a value to `COMMENT_COLUMN` (one space
+ * after the value when the value reaches past it), so comments line up whatever the paths are.
+ * Whole-line comments and text inside strings are left alone (a `//` is trailing only when an
+ * even number of unescaped quotes precedes it).
+ */
+function alignComments(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const at = trailingComment(line);
+      if (at < 0) return line;
+      const code = line.slice(0, at).trimEnd();
+      return `${code.padEnd(COMMENT_COLUMN - 1)} ${line.slice(at)}`;
+    })
+    .join('\n');
+}
+
+/** Index of a trailing `//` outside strings on a line that has code before it, else -1. */
+function trailingComment(line: string): number {
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '/' && line[i + 1] === '/') return line.slice(0, i).trim() ? i : -1;
+  }
+  return -1;
 }

@@ -5,13 +5,15 @@
  * active editor's experiment or run, or asks.
  */
 import * as vscode from 'vscode';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as nodePath from 'node:path';
-import { ExperimentError, loadExperiment } from '../experiment/index';
+import { type ExperimentConfig, ExperimentError, loadExperiment } from '../experiment/index';
+import { startRunBlocker } from './experiments/problems';
 import { type CommandId, COMMANDS } from './manifest';
 import { compareRuns, compareSweep } from './compare/command';
 import type { LoraLab } from './context';
-import { RESUMABLE, type Target, isExperimentFile } from './experiments/model';
+import { RESUMABLE, type Target, canResume, isExperimentFile } from './experiments/model';
 import { newExperiment } from './experiments/newExperiment';
 import { startSweep } from './experiments/sweep';
 import { samePath } from './runs/location';
@@ -43,6 +45,7 @@ const HANDLERS: { [K in CommandId]: Handler } = {
   },
   'loralab.showLog': async (lab) => lab.output.show(),
   'loralab.revealRunFolder': revealRunFolder,
+  'loralab.revealCheckpoint': revealRunFolder,
   'loralab.deleteRun': deleteRun,
   'loralab.showTokenLoss': (lab) => showTokenLoss(lab, false),
   'loralab.compareTokenLoss': (lab) => showTokenLoss(lab, true),
@@ -55,7 +58,7 @@ const HANDLERS: { [K in CommandId]: Handler } = {
     if (!file) return;
     const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && samePath(d.uri.fsPath, file));
     if (doc?.isDirty) await doc.save();
-    startSweep(lab, file, lab.extension.extensionPath);
+    await startSweep(lab, file, lab.extension.extensionPath);
   },
   ...adapterCommands,
   ...mergeCommands,
@@ -115,15 +118,23 @@ async function startRun(lab: LoraLab, target: Target | undefined): Promise<void>
   if (!file) return;
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'file' && samePath(d.uri.fsPath, file));
   if (doc?.isDirty) await doc.save();
-  let name: string;
+  let config: ExperimentConfig;
   try {
-    name = (await loadExperiment(file)).name; // the trainer checks it again; this reports problems at once
+    config = await loadExperiment(file); // the trainer checks it again; this reports problems at once
   } catch (e) {
     if (!(e instanceof ExperimentError)) throw e;
     const choice = await vscode.window.showErrorMessage(`LoRA Lab: ${nodePath.basename(file)} is not a valid experiment:\n${e.message}`, 'Open File');
     if (choice) await vscode.window.showTextDocument(vscode.Uri.file(file));
     return;
   }
+  // The files it names (data, model folder, rank vs layer width): refused here, not as a failed run.
+  const blocker = await startRunBlocker(file, doc?.getText() ?? (await readFile(file, 'utf8')), config);
+  if (blocker) {
+    void vscode.commands.executeCommand('workbench.actions.view.problems');
+    void vscode.window.showErrorMessage(`LoRA Lab: ${blocker}`);
+    return;
+  }
+  const name = config.name;
   // The same experiment twice at once is usually a double click: same seed, same result.
   const busy = lab.supervisor.jobs().filter((j) => j.args.experimentFile && samePath(j.args.experimentFile, file)).length;
   if (busy) {
@@ -146,7 +157,7 @@ async function stopRun(lab: LoraLab, target: Target | undefined): Promise<void> 
       return;
     }
   }
-  const run = await resolveRun(target, lab.targetContext(), { accept: (r) => r.status === 'running', what: 'running run' });
+  const run = await resolveRun(target, lab.targetContext(), { accept: (r) => r.status === 'running', what: 'running run', single: true });
   if (!run) return;
   if (run.status !== 'running') throw new NoTargetError(`${run.id} is not running (${run.status})`);
   const job = lab.supervisor.jobForRun(run.run_dir);
@@ -173,9 +184,10 @@ async function stopOutsideRun(run: RunEntry): Promise<void> {
 
 async function resumeRun(lab: LoraLab, target: Target | undefined): Promise<void> {
   if (!(await requireTrust('resuming a run'))) return;
-  const run = await resolveRun(target, lab.targetContext(), { accept: (r) => RESUMABLE.includes(r.status), what: 'stopped, crashed or failed run' });
+  const run = await resolveRun(target, lab.targetContext(), { accept: canResume, what: 'stopped, crashed or failed run' });
   if (!run) return;
   if (!RESUMABLE.includes(run.status)) throw new NoTargetError(`${run.id} is ${run.status}; only a stopped, crashed or failed run can be resumed`);
+  if (!canResume(run)) throw new NoTargetError(`${run.id} failed before training started, so there is nothing to resume; fix the problem, then Start Run on its experiment starts it again`);
   lab.supervisor.start({ resume: run.run_dir }, run.name);
 }
 

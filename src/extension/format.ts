@@ -1,5 +1,6 @@
 /** Short texts shared by the tree, the status bar and notifications. Plain; no `vscode` import. */
 import type { MetricsRowLike } from '../protocol/metrics';
+import { runLabel } from '../protocol/run-label';
 
 /** A loss as shown everywhere in the UI: three decimals (`3.217`). */
 export function formatLoss(loss: number): string {
@@ -35,4 +36,12 @@ export function etaSeconds(rows: readonly MetricsRowLike[], maxSteps: number): n
   const time = b.time - a.time;
   if (steps <= 0 || time <= 0) return null;
   return Math.max(0, maxSteps - b.step) * (time / steps);
+}
+
+/**
+ * How notifications name a supervised run: `tiny · 2026-12-06 23:39:11` (`runLabel` of its id
+ * and the experiment name the job was started under), or the name alone before its run folder exists.
+ */
+export function jobName(job: { runId: string | null; label: string }): string {
+  return job.runId ? runLabel({ id: job.runId, name: job.label }) : job.label;
 }

@@ -9,6 +9,7 @@ import { registerCommands } from './commands';
 import { LoraLab } from './context';
 import { registerCodeLens } from './experiments/codelens';
 import { registerAdvice } from './experiments/advice';
+import { registerExperimentProblems } from './experiments/diagnostics';
 import { registerExperimentsView } from './experiments/tree';
 import { registerAdaptersView } from './adapters/view';
 import { registerMerge } from './merge/register';
@@ -28,6 +29,7 @@ export function activate(extension: vscode.ExtensionContext): void {
   registerAdaptersView(lab); // trained and imported adapters, the active one; its status-bar item
   registerMerge(lab); // merged adapters in the Adapters view (.loralab/merged/*/merge.json)
   registerCodeLens(lab); // "▶ Start run" / "Open dashboard" in experiment files
+  registerExperimentProblems(lab); // the CLI's validation and the named files' problems as Error diagnostics
   registerAdvice(lab); // "LoRA Without Regret" findings as diagnostics with quick fixes
   registerEvaluation(lab); // eval sets in the Test Explorer, their bad lines in Problems
   registerTrainingStatusBar(lab); // step, loss and ETA of each training run

@@ -14,6 +14,8 @@ export const COMMANDS = {
   'loralab.showLog': { title: 'Show Log', icon: '$(output)' },
   /** Tree and dashboard only (hidden from the palette). */
   'loralab.revealRunFolder': { title: 'Reveal Run Folder', icon: '$(folder-opened)', palette: false },
+  /** A checkpoint row of the Experiments tree: reveals the checkpoint (a PEFT adapter folder). */
+  'loralab.revealCheckpoint': { title: 'Reveal Checkpoint Folder', icon: '$(folder-opened)', palette: false },
   /** Tree only (hidden from the palette). */
   'loralab.deleteRun': { title: 'Delete Run', icon: '$(trash)', palette: false },
   'loralab.showTokenLoss': { title: 'Show Token Loss', icon: '$(symbol-color)' },

@@ -62,6 +62,8 @@ export interface RunQuery {
   what: string;
   /** Take a running, else the newest, qualifying run of an experiment without asking (Open Dashboard). */
   newest?: boolean;
+  /** When exactly one run in the workspace qualifies, take it without asking (Stop Run). */
+  single?: boolean;
 }
 
 /**
@@ -101,6 +103,7 @@ export async function resolveRun(target: Target | undefined, ctx: TargetContext,
     if (target) throw new NoTargetError(`${nodePath.basename(experiment)} has no ${query.what}`);
   }
   if (!qualifying.length) throw new NoTargetError(`there is no ${query.what}`);
+  if (qualifying.length === 1 && query.single) return qualifying[0];
   return ctx.pick(qualifying.map(runItem), `Which ${query.what}?`);
 }
 

@@ -1,8 +1,8 @@
 /**
  * The local sweep runner: every point of an experiment's `sweep` block as an ordinary run, N at
- * a time on this machine, the rest queued. Each run is a child `loralab train --sweep FILE
- * --index I --runs-dir SWEEP_DIR --json` (a resumed one `loralab train --resume RUN_DIR`), so a
- * sweep run is exactly what a cluster array task runs, and a crash of one run leaves the others
+ * a time on this machine, the rest queued. Each run is a child `loralab train --sweep SWEEP_DIR
+ * --index I --json` (src/launch/task.ts: it starts the point, or resumes its run), so a sweep
+ * run is exactly what a cluster array task runs, and a crash of one run leaves the others
  * going. The CPU threads are split between the runs at once.
  *
  * Stop: `stop()` (Ctrl-C in the CLI) sends SIGINT to every live run (each finishes its step and
@@ -12,11 +12,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import * as nodePath from 'node:path';
 import { createInterface } from 'node:readline';
-import { mkdir, stat } from 'node:fs/promises';
-import { loadSweep, parseExperiment } from '../experiment/index';
-import { type SweepJson, type SweepPointState, bestPoint, readSweep, runTimestamp, sanitizeRunName, sweepState, writeSweep } from '../runs/index';
+import { type SweepJson, type SweepPointState, bestPoint, sweepState, writeSweep } from '../runs/index';
+import { openOrCreateSweep } from './sweepdir';
 
 /** Starts `loralab <args>` (default: this process's own CLI entry with its Node options). */
 export type SpawnCli = (args: string[]) => ChildProcess;
@@ -73,6 +71,7 @@ export function runSweep(req: SweepRequest, hooks: SweepHooks = {}): SweepHandle
     const todo = states.filter((p) => p.status === 'pending' || p.status === 'stopped' || p.status === 'crashed');
     sweep.status = 'running';
     sweep.pid = process.pid;
+    sweep.launches = [...(sweep.launches ?? []), { backend: 'local', job_id: String(process.pid), indices: todo.map((p) => p.index), submitted_at: new Date().toISOString() }];
     await writeSweep(dir, sweep);
     hooks.onStart?.(dir, sweep, todo.length);
     const threads = Math.max(1, Math.floor((req.threads ?? availableParallelism()) / parallel));
@@ -82,9 +81,8 @@ export function runSweep(req: SweepRequest, hooks: SweepHooks = {}): SweepHandle
     const runOne = (p: SweepPointState) =>
       new Promise<void>((resolve) => {
         const common = ['--json', '--threads', String(threads), ...(req.maxSteps ? ['--max-steps', String(req.maxSteps)] : []), ...(req.device ? ['--device', req.device] : [])];
-        const args = p.run_dir
-          ? ['train', '--resume', p.run_dir, ...common]
-          : ['train', sweep.experiment_file, '--sweep', '--index', String(p.index), '--runs-dir', dir, ...common];
+        // The cluster task's contract (src/launch/task.ts): it resumes a started point itself.
+        const args = ['train', '--sweep', dir, '--index', String(p.index), ...common];
         if (p.run_dir) hooks.onLog?.(`point ${p.index}: resuming ${p.run_dir}`);
         const child = (req.spawn ?? spawnSelf)(args);
         live.set(p.index, child);
@@ -140,34 +138,7 @@ export function runSweep(req: SweepRequest, hooks: SweepHooks = {}): SweepHandle
 
 /** The sweep folder and sweep.json: created for a file, read for a resume. */
 async function prepare(req: SweepRequest): Promise<{ dir: string; sweep: SweepJson; parallel: number }> {
-  if (req.resume) {
-    const dir = nodePath.resolve(req.resume);
-    const sweep = await readSweep(dir);
-    return { dir, sweep, parallel: req.parallel ?? 1 };
-  }
-  if (!req.file) throw new Error('runSweep needs an experiment file or a sweep folder to resume');
-  const file = nodePath.resolve(req.file);
-  const { text, name, spec, points } = await loadSweep(req.file);
-  parseExperiment(text, req.file); // the file's problems, with their lines
-  const now = new Date();
-  const base = nodePath.join(nodePath.resolve(req.runsDir), `${sanitizeRunName(name)}-sweep-${runTimestamp(now)}`);
-  let dir = base;
-  for (let k = 2; await stat(dir).then(() => true, () => false); k++) dir = `${base}-${k}`;
-  await mkdir(dir, { recursive: true });
-  const sweep: SweepJson = {
-    version: 1,
-    name,
-    experiment_file: file,
-    method: spec.method,
-    parameters: Object.fromEntries(spec.parameters),
-    seeds: spec.seeds,
-    metric: 'val_loss',
-    created_at: now.toISOString(),
-    updated_at: now.toISOString(),
-    status: 'running',
-    pid: process.pid,
-    points: points.map((p) => ({ index: p.index, name: p.name, values: p.values, run_dir: null })),
-  };
-  await writeSweep(dir, sweep);
-  return { dir, sweep, parallel: req.parallel ?? spec.parallel };
+  if (!req.file && !req.resume) throw new Error('runSweep needs an experiment file or a sweep folder to resume');
+  const { dir, sweep, parallel } = await openOrCreateSweep(req);
+  return { dir, sweep, parallel: req.parallel ?? parallel ?? 1 };
 }

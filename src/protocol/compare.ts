@@ -14,6 +14,8 @@
  * cancels it. Messages of an older `gen` are stale and dropped by the page.
  */
 
+import type { RunStatus } from './status';
+
 export const COMPARE_PROTOCOL_VERSION = 1;
 
 /** The generation settings the page offers (the worker's `GenerationParams` subset). */
@@ -40,7 +42,7 @@ export interface CompareGenerationColumn {
   model: string;
 }
 
-export type CompareRunStatus = 'running' | 'completed' | 'failed' | 'stopped' | 'crashed';
+export type CompareRunStatus = RunStatus;
 
 export type HyperparameterValue = string | number | boolean | null;
 

@@ -7,10 +7,11 @@
  * reopened or reloaded dashboard is rebuilt from disk.
  */
 import type { MetricsRowLike } from './metrics';
+import type { RunStatus } from './status';
 
 export const DASHBOARD_PROTOCOL_VERSION = 1;
 
-export type RunStatusLike = 'running' | 'completed' | 'failed' | 'stopped' | 'crashed';
+export type RunStatusLike = RunStatus;
 
 /** Facts shown in the dashboard's table (from run.json). */
 export interface RunFacts {
@@ -28,28 +29,49 @@ export interface RunFacts {
   error: string | null;
   /** Hyperparameters to list: flattened "lora.r" → value. */
   hyperparameters: Record<string, string | number | boolean | null>;
+  /** Steps the run was resumed from (a checkpoint's step, 0 when it started over), oldest first. */
+  resumes?: number[];
+}
+
+/** The dashboard's view settings, remembered per workspace by the host. */
+export interface DashboardPrefs {
+  /** Smoothing weight w in [0, 0.99]. */
+  smoothing: number;
+  /** Loss chart on a log y axis. */
+  logY: boolean;
+}
+
+/** Whether `x` is a valid `DashboardPrefs`. */
+export function isDashboardPrefs(x: unknown): x is DashboardPrefs {
+  return isObj(x) && typeof x.smoothing === 'number' && Number.isFinite(x.smoothing) && x.smoothing >= 0 && x.smoothing <= 0.99 && typeof x.logY === 'boolean';
 }
 
 export type HostToDashboard =
-  | { v: 1; type: 'init'; run: RunFacts; rows: MetricsRowLike[] }
+  /** `prefs`: the view settings this workspace's dashboards last used (null: none saved yet; the page keeps its own). */
+  | { v: 1; type: 'init'; run: RunFacts; rows: MetricsRowLike[]; prefs?: DashboardPrefs | null }
   | { v: 1; type: 'metrics'; rows: MetricsRowLike[] }
-  | { v: 1; type: 'status'; status: RunStatusLike; step: number; error: string | null; finished_at: string | null };
+  | { v: 1; type: 'status'; status: RunStatusLike; step: number; error: string | null; finished_at: string | null; resumes?: number[] };
 
 export type DashboardToHost =
   | { v: 1; type: 'ready' }
   | { v: 1; type: 'stopRun' }
-  | { v: 1; type: 'revealRunFolder' };
+  | { v: 1; type: 'revealRunFolder' }
+  /** The user changed smoothing or log scale: the host remembers them for the workspace. */
+  | { v: 1; type: 'prefs'; prefs: DashboardPrefs };
 
-const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+function isObj(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null;
+}
 
 export function isDashboardToHost(x: unknown): x is DashboardToHost {
-  return isObj(x) && x.v === DASHBOARD_PROTOCOL_VERSION && (x.type === 'ready' || x.type === 'stopRun' || x.type === 'revealRunFolder');
+  if (!isObj(x) || x.v !== DASHBOARD_PROTOCOL_VERSION) return false;
+  return x.type === 'ready' || x.type === 'stopRun' || x.type === 'revealRunFolder' || (x.type === 'prefs' && isDashboardPrefs(x.prefs));
 }
 
 export function isHostToDashboard(x: unknown): x is HostToDashboard {
   if (!isObj(x) || x.v !== DASHBOARD_PROTOCOL_VERSION) return false;
   switch (x.type) {
-    case 'init': return isObj(x.run) && Array.isArray(x.rows);
+    case 'init': return isObj(x.run) && Array.isArray(x.rows) && (x.prefs === undefined || x.prefs === null || isDashboardPrefs(x.prefs));
     case 'metrics': return Array.isArray(x.rows);
     case 'status': return typeof x.status === 'string' && typeof x.step === 'number';
     default: return false;

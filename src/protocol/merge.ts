@@ -9,7 +9,9 @@
  * A preview is numbered by the page (`id`, increasing): `preview` → one `plan` or `error` for
  * that id, unless a newer preview (or `cancel`) stopped it first: then it gets no answer. A
  * merge: `merge` → `busy`, then exactly one `merged` or `error` (id null). `cancel` stops what
- * runs. `busy` reports what runs (null when nothing). Parameter names follow
+ * runs. `busy` reports what runs (null when nothing). `name` gives a free name for the next
+ * merge (the host sends it after each merge, and when a name was refused as taken): the page's
+ * default, so merging again with the default does not hit "already exists". Parameter names follow
  * `loralab merge` / PEFT's `add_weighted_adapter` (method, weights, density, majority_sign).
  */
 
@@ -82,6 +84,8 @@ export type HostToMerge =
   /** What the host is doing now (null: idle). */
   | { v: 1; type: 'busy'; what: 'preview' | 'merge' | null }
   | { v: 1; type: 'merged'; name: string; dir: string; plan: MergePlan }
+  /** A free name for the next merge (the name field's default). */
+  | { v: 1; type: 'name'; name: string }
   /** One line; `id` the preview it answers, null for a merge or anything else. */
   | { v: 1; type: 'error'; id: number | null; message: string };
 
@@ -154,6 +158,7 @@ export function isHostToMerge(x: unknown): x is HostToMerge {
     case 'plan': return Number.isSafeInteger(x.id) && isMergePlan(x.plan);
     case 'busy': return x.what === null || x.what === 'preview' || x.what === 'merge';
     case 'merged': return isStr(x.name) && isStr(x.dir) && isMergePlan(x.plan);
+    case 'name': return isMergeName(x.name);
     case 'error': return (x.id === null || Number.isSafeInteger(x.id)) && isStr(x.message);
     default: return false;
   }

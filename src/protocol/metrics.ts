@@ -14,7 +14,13 @@ export interface MetricsRowLike {
   grad_norm?: number;
   /** Tokens processed so far (cumulative, padding excluded). */
   tokens?: number;
+  /**
+   * Training throughput over the logging window: input tokens / seconds spent training. Time
+   * spent in validation, eval sets and checkpoint writes is left out (see `val_time`).
+   */
   tokens_per_s?: number;
+  /** Seconds spent at this step computing `val_loss` and the eval sets (not part of `tokens_per_s`). */
+  val_time?: number;
   /** Eval sets run at a checkpoint: `eval/<set>/<metric>` (mean score) and `eval/<set>/pass_rate`. */
   [evalKey: `eval/${string}`]: number | undefined;
 }

@@ -29,7 +29,8 @@ export type TrainerRequest =
   | { v: 1; type: 'start'; args: StartArgs }
   | { v: 1; type: 'stop' };
 
-export type RunStatusFinal = 'completed' | 'failed' | 'stopped';
+export type { RunStatusFinal } from './status';
+import type { RunStatusFinal } from './status';
 
 export type TrainerEvent =
   | { v: 1; type: 'ready'; pid: number }

@@ -22,4 +22,4 @@ export {
 export { METRICS_FILE, type MetricsColumns, type MetricsValueField, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, readMetricsColumns, tailMetrics } from './metrics';
 export { CHECKPOINT_MARKER, latestCheckpoint, listCheckpoints, writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
 export { defaultRunsDir, listRuns, summarizeRun } from './list';
-export { SWEEP_FILE, bestPoint, isSweepDir, readSweep, sweepState, validationCurve, writeSweep, type SweepJson, type SweepPointState } from './sweep';
+export { SWEEP_FILE, bestPoint, isSweepDir, readSweep, readSweepTask, sweepState, validationCurve, writeSweep, writeSweepTask, type SweepBackend, type SweepJson, type SweepLaunch, type SweepPointState, type SweepTaskJson } from './sweep';

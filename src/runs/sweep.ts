@@ -33,7 +33,60 @@ export interface SweepJson {
   status: 'running' | 'stopped' | 'completed';
   /** Process id of the runner. */
   pid: number;
-  points: { index: number; name: string; values: Record<string, unknown>; run_dir: string | null }[];
+  /**
+   * Per point: its run folder once started, and which backend and job ran it last (from its
+   * `task-<index>.json`, merged in by `readSweep`; absent before a task ran it).
+   */
+  points: { index: number; name: string; values: Record<string, unknown>; run_dir: string | null; backend?: SweepBackend; job_id?: string | null }[];
+  /** Every submission of (part of) the sweep to a backend, oldest first (src/launch/). */
+  launches?: SweepLaunch[];
+}
+
+/** Where a sweep's runs execute (src/launch/local.ts, slurm.ts, kubernetes.ts). */
+export type SweepBackend = 'local' | 'slurm' | 'kubernetes';
+
+/** One submission: a Slurm job array or a Kubernetes Indexed Job (or a local runner). */
+export interface SweepLaunch {
+  backend: SweepBackend;
+  /** Slurm: the array job id; Kubernetes: `<namespace>/<job name>`; local: the runner's pid. */
+  job_id: string;
+  /** The points it was asked to run. */
+  indices: number[];
+  submitted_at: string;
+  /** The sbatch script or Job manifest written beside sweep.json, if any. */
+  file?: string;
+}
+
+/**
+ * `task-<index>.json` in the sweep folder: which backend and job ran point `index` and its run
+ * folder. Written only by that point's task (`loralab train --sweep DIR --index I`), so array
+ * tasks never race on sweep.json.
+ */
+export interface SweepTaskJson {
+  index: number;
+  backend: SweepBackend;
+  /** Slurm `<array job id>_<index>`, Kubernetes `<namespace>/<pod>`, local the pid. */
+  job_id: string | null;
+  run_dir: string | null;
+  hostname: string;
+  updated_at: string;
+}
+
+const taskFile = (dir: string, index: number) => nodePath.join(dir, `task-${index}.json`);
+
+/** Writes `dir/task-<index>.json` atomically. */
+export async function writeSweepTask(dir: string, task: SweepTaskJson): Promise<void> {
+  await writeBytesAtomic(taskFile(dir, task.index), Buffer.from(`${JSON.stringify(task, null, 2)}\n`));
+}
+
+/** Reads `dir/task-<index>.json`; undefined when absent or unreadable (a task record is a hint, the run folder is the truth). */
+export async function readSweepTask(dir: string, index: number): Promise<SweepTaskJson | undefined> {
+  try {
+    const t = JSON.parse(await fsp.readFile(taskFile(dir, index), 'utf8')) as SweepTaskJson;
+    return t && t.index === index ? t : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A point with its run's state, for the tree, the CLI summary and the compare view. */
@@ -47,12 +100,16 @@ export interface SweepPointState {
   step: number;
   /** The last `val_loss` logged (else the last `train_loss`); null before any. */
   final_loss: number | null;
+  /** Backend and job that ran it last (its `task-<index>.json`), when recorded. */
+  backend?: SweepBackend;
+  job_id?: string | null;
 }
 
-/** Reads `dir/sweep.json`. @throws RunError naming the file when it is missing or damaged. */
+/** Reads `dir/sweep.json` with each point's `task-<index>.json` merged in. @throws RunError naming the file when it is missing or damaged. */
 export async function readSweep(dir: string): Promise<SweepJson> {
   const file = nodePath.join(dir, SWEEP_FILE);
   let text: string;
+  let sweep: SweepJson;
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch {
@@ -61,10 +118,19 @@ export async function readSweep(dir: string): Promise<SweepJson> {
   try {
     const j = JSON.parse(text) as SweepJson;
     if (!Array.isArray(j.points) || typeof j.experiment_file !== 'string') throw new Error('missing "points" or "experiment_file"');
-    return j;
+    sweep = j;
   } catch (e) {
     throw new RunError(dir, `${file}: damaged (${(e as Error).message}); delete the sweep folder and start the sweep again`);
   }
+  // Cluster tasks record their run folders in task-<index>.json, never in sweep.json.
+  for (const p of sweep.points) {
+    const t = await readSweepTask(dir, p.index);
+    if (!t) continue;
+    p.run_dir ??= t.run_dir;
+    p.backend = t.backend;
+    p.job_id = t.job_id;
+  }
+  return sweep;
 }
 
 /** Writes `dir/sweep.json` atomically, with `updated_at` now. */

@@ -7,7 +7,8 @@
  * Status of a run. `crashed` is never written: it is how a reader sees a `running` run whose
  * process is gone (see `effectiveStatus`).
  */
-export type RunStatus = 'running' | 'completed' | 'failed' | 'stopped' | 'crashed';
+export type { RunStatus } from '../protocol/status';
+import type { RunStatus } from '../protocol/status';
 
 /** A status that is stored in `run.json`. */
 export type StoredRunStatus = Exclude<RunStatus, 'crashed'>;
@@ -84,7 +85,7 @@ import type { MetricsRowLike } from '../protocol/metrics';
 export type MetricsRow = MetricsRowLike;
 
 /** The fields of a metrics row, in the order they are written. */
-export const METRICS_FIELDS = ['step', 'time', 'train_loss', 'val_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_s'] as const;
+export const METRICS_FIELDS = ['step', 'time', 'train_loss', 'val_loss', 'lr', 'grad_norm', 'tokens', 'tokens_per_s', 'val_time'] as const;
 
 /** `readMetrics` result: the rows, plus what was left out. */
 export type MetricsRead = MetricsRow[] & {

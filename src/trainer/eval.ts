@@ -5,7 +5,7 @@
  * file's name without `.eval.jsonl`. The eval sets are read and checked before the run starts.
  */
 import { readFile } from 'node:fs/promises';
-import { assertNoProblems, type EvalSet, parseEvalSet } from '../engine/eval/eval-set';
+import { assertChatTemplate, assertNoProblems, type EvalSet, parseEvalSet } from '../engine/eval/eval-set';
 import { LocalEvalBackend } from '../engine/eval/local';
 import { runEvalSet } from '../engine/eval/run';
 import type { Device } from '../engine/runtime/session';
@@ -37,6 +37,12 @@ export class CheckpointEvaluator {
       sets.push(set);
     }
     const backend = await LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules });
+    try {
+      for (const set of sets) assertChatTemplate(set, modelDir, backend.tokenizer.chatTemplate !== undefined);
+    } catch (e) {
+      await backend.release();
+      throw e;
+    }
     return new CheckpointEvaluator(sets, backend);
   }
 

@@ -7,7 +7,7 @@
  * event exits 130 at once, after an `error` event when a start was under way.
  */
 import { type TrainerEvent, TRAINER_PROTOCOL_VERSION, isTrainerRequest } from '../protocol/trainer';
-import { EXIT, isInputError } from '../cli/output';
+import { EXIT, isInputError } from './exit';
 import { type StopToken, runTraining } from './run';
 
 /** Settles once the last message sent so far has been handed to the OS (or failed). */

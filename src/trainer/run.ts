@@ -18,13 +18,15 @@ import { createRng } from '../engine/data/random';
 import { type Batch, DataLoader, type Dataset, type Example, describeDataProblems, evalBatches, fingerprint, loadDataset } from '../engine/data/index';
 import { CausalLM } from '../engine/infer/causal-lm';
 import { adapterFeeds } from '../engine/lora/feeds';
-import { type LoraRankConfig, initLoraModules, rankAboveWidth, unusedPatternKeys } from '../engine/lora/index';
+import { assertFiniteWeights } from '../engine/weights/finite';
+import { type LoraRankConfig, initLoraModules, isTargeted, rankAboveWidth, rankTooLargeMessage, unusedPatternKeys } from '../engine/lora/index';
 import { type DownloadProgress, resolveModel } from '../engine/models/hub';
 import type { Device } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
 import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
 import { learningRate } from '../engine/train/schedule';
+import { trainStep, validationLoss } from '../engine/train/step';
 import { type LoraConfigJson, completeLoraConfig, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { type ExperimentConfig, loadExperiment } from '../experiment/index';
 import { loadSweepPoint } from '../experiment/sweep';
@@ -55,6 +57,8 @@ export interface TrainRequest {
 export interface TrainDeps {
   /** Writes a checkpoint's files into its temporary folder (default `writeCheckpointFiles`). */
   writeCheckpointFiles?: typeof writeCheckpointFiles;
+  /** Wraps the validation-loss pass (a test delays it to check that throughput leaves it out). */
+  validation?: (pass: () => Promise<number | null>) => Promise<number | null>;
 }
 
 /** Largest `training.max_steps` accepted: 1e9 steps take years even at 10 steps/s. */
@@ -72,7 +76,8 @@ export interface TrainHooks {
   onStep?(step: number, maxSteps: number, info: { loss: number; tokensPerS: number; elapsedS: number }): void;
 }
 
-export type TrainStatus = 'completed' | 'failed' | 'stopped';
+export type TrainStatus = RunStatusFinal;
+import type { RunStatusFinal } from '../protocol/status';
 
 export interface TrainOutcome {
   status: TrainStatus;
@@ -209,6 +214,8 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   // Initial adapter: a checkpoint (resume), init_adapter, or PEFT's initialisation. Ranks,
   // alphas and scalings come from the adapter's own config when there is one, so its shapes fit.
   const initAdapter = !resumeFrom && config.init_adapter ? await readPeftAdapter(config.init_adapter) : null;
+  // A NaN in the base model or init_adapter is named now, not blamed on the learning rate at step 1.
+  await assertFiniteWeights(modelDir, initAdapter ? [{ adapter: initAdapter, dir: config.init_adapter! }] : []);
   const fromExperiment: LoraRankConfig = {
     r: config.lora.r,
     lora_alpha: config.lora.lora_alpha,
@@ -220,8 +227,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const loraCfg: LoraRankConfig = given
     ? { r: given.r, lora_alpha: given.lora_alpha, use_rslora: given.use_rslora ?? false, rank_pattern: given.rank_pattern ?? {}, alpha_pattern: given.alpha_pattern ?? {} }
     : fromExperiment;
+  // Setup warnings: shown now (`warning: ` lines reach the terminal) and written to log.txt.
+  const setupWarnings: string[] = [];
   if (initAdapter && JSON.stringify(loraCfg) !== JSON.stringify(fromExperiment)) {
-    log(`init_adapter has ${describeRanks(loraCfg)}; using those instead of the experiment's ${describeRanks(fromExperiment)}`);
+    setupWarnings.push(`warning: init_adapter has ${describeRanks(loraCfg)}; using those instead of the experiment's ${describeRanks(fromExperiment)}`);
   }
   const threads = req.threads;
   const train = await CausalLM.load(modelDir, {
@@ -230,21 +239,24 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     targetModules: ck ? ck.modules : initAdapter ? [...initAdapter.modules.keys()] : config.lora.target_modules,
     loraDropout: config.lora.lora_dropout > 0 ? { ratio: config.lora.lora_dropout, seed: tc.seed * 1000 + (resumeFrom?.step ?? 0) } : null,
     outputs: { loss: true, grads: true },
+    gradientCheckpointing: tc.gradient_checkpointing ?? false,
   });
   const modules = [...train.loraModules];
   const where = experimentFile ?? 'the experiment';
   if (modules.length === 0) throw new TrainSetupError(`${where}: lora.target_modules ${JSON.stringify(config.lora.target_modules)} matches no linear layer of ${modelDir}; use "all-linear" or names like q_proj`);
   const tooLarge = rankAboveWidth(train.lm.lora, loraCfg);
-  if (tooLarge && !given) {
-    const { module, r, max, patternKey } = tooLarge;
-    throw new TrainSetupError(patternKey === undefined
-      ? `${where}: lora.r ${r} is larger than the smallest targeted layer (${max} features), so the update cannot have that rank; use r ≤ ${max}, or give the narrow modules (such as ${module.split('.').pop()}) a lower rank with lora.rank_pattern`
-      : `${where}: lora.rank_pattern ${JSON.stringify(patternKey)}: ${r} is larger than ${module} (${max} features), so its update cannot have that rank; use at most ${max} for that pattern`);
+  if (tooLarge && !given) throw new TrainSetupError(`${where}: ${rankTooLargeMessage(tooLarge)}`);
+  // A list entry of target_modules that matches nothing (a typo such as "qq_proj"): PEFT raises
+  // only when no module matches at all (above); a partial miss is a warning naming the entry.
+  if (!initAdapter && !ck && Array.isArray(config.lora.target_modules)) {
+    const missing = config.lora.target_modules.filter((t) => !modules.some((m) => isTargeted(m, [t])));
+    if (missing.length) setupWarnings.push(`warning: lora.target_modules ${missing.map((k) => JSON.stringify(k)).join(', ')} matches no linear layer of ${modelDir}; it has no effect (check the spelling: names like q_proj, down_proj)`);
   }
   for (const key of ['rank_pattern', 'alpha_pattern'] as const) {
     const unused = unusedPatternKeys(loraCfg[key], modules);
-    if (unused.length) log(`lora.${key} ${unused.map((k) => JSON.stringify(k)).join(', ')} matches no targeted module (or only modules an earlier key decides); it has no effect`);
+    if (unused.length) setupWarnings.push(`warning: lora.${key} ${unused.map((k) => JSON.stringify(k)).join(', ')} matches no targeted module (or only modules an earlier key decides); it has no effect`);
   }
+  for (const line of setupWarnings) log(line);
   if (config.data.max_seq_length > train.config.max_position_embeddings) {
     throw new TrainSetupError(`${where}: data.max_seq_length ${config.data.max_seq_length} is longer than the model's context (max_position_embeddings ${train.config.max_position_embeddings}); use at most ${train.config.max_position_embeddings}`);
   }
@@ -252,9 +264,6 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const adviceLines = started ? [] : advise(config, { modules: linearModules(train.info), trainedTokens: dataset.stats.targetTokens })
     .map((f) => `advice: ${f.severity === 'warning' ? 'warning' : 'info'} [${f.id}] ${f.message} (${f.source.title})`);
   for (const line of adviceLines) log(line);
-  const evalLm = dataset.validation.length
-    ? await CausalLM.load(modelDir, { device: train.provider as Device, threads, targetModules: modules, outputs: { loss: true } })
-    : null;
   // Eval sets of the experiment ("eval"): checked now, run at every checkpoint.
   const evaluator = config.eval
     ? await CheckpointEvaluator.create(config.eval.files, modelDir, { device: train.provider as Device, threads, modules }).catch((e: Error) => {
@@ -296,12 +305,15 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const loader = DataLoader.restore(dataset.train, loaderOpts, state.data);
 
   // --- run directory -----------------------------------------------------------------------
+  // run.json's resolved config holds the LoRA shape actually trained (init_adapter's or a
+  // checkpoint's r, lora_alpha, use_rslora and patterns win over the experiment's).
+  const recordedConfig: ExperimentConfig = { ...config, lora: { ...config.lora, ...loraCfg } };
   if (!run) {
     const runsDir = req.runsDir ?? defaultRunsDir();
     if (existsSync(runsDir) && !statSync(runsDir).isDirectory()) throw new TrainSetupError(`${runsDir}: is a file, not a folder; pass --runs-dir a folder for run folders`);
     run = await createRun(runsDir, config.name, {
       experiment_file: experimentFile,
-      config,
+      config: recordedConfig,
       model: { path: modelDir, sha256: await modelFingerprint(modelDir) },
       dataset: {
         train_sha256: await fingerprint(config.data.train),
@@ -313,10 +325,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       max_steps: tc.max_steps,
     });
   } else {
-    await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config });
+    await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config: recordedConfig });
     await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
-  for (const line of [...resumeNotes, ...dataProblems, ...adviceLines]) await run.log(line);
+  for (const line of [...resumeNotes, ...dataProblems, ...setupWarnings, ...adviceLines]) await run.log(line);
   const runLog = async (line: string) => {
     log(line);
     await run!.log(line);
@@ -329,17 +341,12 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const feedsFor = () => {
     train.setLoraFeeds(loraFeeds(train));
   };
+  // Validation runs on the training session with `train: false` (loss only, no dropout): one
+  // copy of the weights (engine/train/step.ts).
   const validate = async (): Promise<number | null> => {
-    if (!evalLm) return null;
-    evalLm.setLoraFeeds(loraFeeds(evalLm));
-    let sum = 0;
-    let count = 0;
-    for (const b of evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId)) {
-      const res = await evalLm.run(b);
-      sum += res.loss! * b.tokens;
-      count += b.tokens;
-    }
-    return count ? sum / count : null;
+    if (!dataset.validation.length) return null;
+    feedsFor();
+    return validationLoss(train, evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId));
   };
   const checkpoint = async () => {
     const writeFiles = deps.writeCheckpointFiles ?? writeCheckpointFiles;
@@ -359,11 +366,24 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   let windowSteps = 0;
   let windowTokens = 0;
   let windowStart = performance.now();
+  /**
+   * Runs `f` (validation, eval sets, a checkpoint write) off the throughput clock: the logging
+   * window's start moves forward by the time it took, so `tokens_per_s` counts training only.
+   * Returns f's result and its seconds.
+   */
+  const offClock = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+    const start = performance.now();
+    const out = await f();
+    const ms = performance.now() - start;
+    windowStart += ms;
+    return [out, ms / 1000];
+  };
+  const validateTimed = () => offClock(() => (deps.validation ? deps.validation(validate) : validate()));
   try {
     if (!resumeFrom) {
-      const val = await validate();
+      const [val, valS] = await validateTimed();
       if (val !== null) {
-        await emit({ step: 0, time: round(elapsed()), val_loss: val, tokens: 0 });
+        await emit({ step: 0, time: round(elapsed()), val_loss: val, val_time: round(valS), tokens: 0 });
         await runLog(`step 0: val_loss ${val.toFixed(4)}`);
       }
     }
@@ -371,28 +391,15 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       const k = state.step;
       const lr = learningRate(tc, k);
       feedsFor();
-      let lossSum = 0;
-      let targetTokens = 0;
-      let inputTokens = 0;
-      let grads: Map<string, HostTensor> | null = null;
-      for (let micro = 0; micro < tc.gradient_accumulation_steps; micro++) {
-        const batch = loader.next();
-        const res = await train.run(batch);
-        inputTokens += countTokens(batch);
-        if (batch.tokens === 0) continue;
-        lossSum += res.loss! * batch.tokens;
-        targetTokens += batch.tokens;
-        grads = accumulate(grads, res.grads!, batch.tokens);
+      const batches = Array.from({ length: tc.gradient_accumulation_steps }, () => loader.next());
+      const inputTokens = batches.reduce((n, b) => n + countTokens(b), 0);
+      const { loss, gradNorm, updated } = await trainStep(train, optimizer, params, adam, batches, lr);
+      if (!updated) {
+        // At step 1 no update has been applied: the learning rate cannot be the cause.
+        throw new TrainingDiverged(k === 0
+          ? `train loss is ${loss} at step 1, before any update, so the learning rate is not the cause: the model's forward pass overflows on this data (every weight is finite); try --device cpu (float32), or check the model and data`
+          : `train loss became ${loss} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or check the data`);
       }
-      const loss = targetTokens ? lossSum / targetTokens : NaN;
-      if (!Number.isFinite(loss) || !grads) {
-        throw new TrainingDiverged(`train loss became ${loss} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or check the data`);
-      }
-      for (const g of grads.values()) {
-        const d = g.data as Float32Array;
-        for (let i = 0; i < d.length; i++) d[i] /= targetTokens;
-      }
-      const gradNorm = await optimizer.step(params, grads, adam, lr);
       if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or set training.max_grad_norm`);
       // A finite gradient can still overflow the update (a huge learning rate): never checkpoint that.
       const broken = nonFiniteParam(params);
@@ -409,10 +416,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       const last = state.step === tc.max_steps;
       const doEval = state.step % tc.eval_steps === 0 || last;
       const doLog = state.step % tc.logging_steps === 0 || last;
-      const val = doEval ? await validate() : null;
+      const [val, valS] = doEval ? await validateTimed() : [null, 0];
       const doSave = state.step % tc.save_steps === 0 || last || stop.requested;
       // Eval sets at a checkpoint: the same weights the checkpoint saves, in the same row.
-      const evals = doSave && evaluator ? await evaluator.evaluate({ config: peftConfig, modules: toModules(params, modules) }) : null;
+      const [evals, evalsS] = doSave && evaluator ? await offClock(() => evaluator.evaluate({ config: peftConfig, modules: toModules(params, modules) })) : [null, 0];
       if (doLog || val !== null || evals) {
         const row: MetricsRow = { step: state.step, time: round(elapsed()) };
         if (doLog) {
@@ -421,12 +428,15 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
           windowStart = performance.now();
         }
         if (val !== null) row.val_loss = val;
+        if (val !== null || evals) row.val_time = round(valS + evalsS);
         if (evals) Object.assign(row, evals);
         await emit(row);
         if (evals) await runLog(`step ${state.step}: ${Object.entries(evals).map(([k, x]) => `${k} ${x.toFixed(4)}`).join(', ')}`);
         if (val !== null) await runLog(`step ${state.step}: train_loss ${loss.toFixed(4)}, val_loss ${val.toFixed(4)}`);
       }
-      if (doSave) await checkpoint();
+      // A stop that arrived after doSave was decided (during validation or the metrics write) still
+      // gets its checkpoint: a stopped run always resumes from the step it reports.
+      if (doSave || stop.requested) await offClock(checkpoint);
       if (stop.requested && !last) {
         await run.update({ status: 'stopped', step: state.step });
         await runLog(`stopped at step ${state.step} (resume with: loralab train --resume ${run.dir})`);
@@ -449,7 +459,6 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     return { status: 'failed', runDir: run.dir, adapterDir: null, step: state.step, error: message, checkpointStep: kept.step };
   } finally {
     await train.release();
-    await evalLm?.release();
     await evaluator?.release();
     await optimizer.release();
   }
@@ -558,22 +567,6 @@ async function releaseLock(runDir: string): Promise<void> {
   const path = join(runDir, LOCK_FILE);
   const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
   if (pid === process.pid) await rm(path, { force: true });
-}
-
-/** acc += weight · g (allocating acc on first use). */
-function accumulate(acc: Map<string, HostTensor> | null, g: Map<string, HostTensor>, weight: number): Map<string, HostTensor> {
-  const out = acc ?? new Map<string, HostTensor>();
-  for (const [k, t] of g) {
-    const src = t.data as Float32Array;
-    let dst = out.get(k);
-    if (!dst) {
-      dst = { dtype: 'float32', shape: t.shape, data: new Float32Array(src.length) };
-      out.set(k, dst);
-    }
-    const d = dst.data as Float32Array;
-    for (let i = 0; i < src.length; i++) d[i] += src[i] * weight;
-  }
-  return out;
 }
 
 function countTokens(b: Batch): number {

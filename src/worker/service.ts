@@ -180,7 +180,7 @@ export class InferenceService {
   private async score(req: Request<'score'>): Promise<Answer> {
     const m = this.need();
     await this.useAdapter(m, req.adapter);
-    const ids = m.tokenizer.encode(normalizeText(req.text));
+    const ids = m.tokenizer.encode(normalizeText(req.text), { splitSpecialTokens: true }); // as training encodes text
     if (ids.length < 2) throw new Error('the text is empty: there is no token to score');
     const res = await scoreTokens(m.lm, ids);
     return {

@@ -87,3 +87,38 @@ test('a bad line: exit 2, one line naming the file and line', async () => {
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /^loralab: error: .*bad\.eval\.jsonl:2: missing "expected"/);
 });
+
+test('several bad lines: exit 2, each listed with its line (did you mean, threshold range), not just the first', async () => {
+  const bad = join(TMP, 'many-bad.eval.jsonl');
+  writeFileSync(bad, [
+    JSON.stringify({ prompt: 'a', expected: 'b' }),
+    JSON.stringify({ prompt: 'a', expect: 'b' }),
+    JSON.stringify({ prompt: 'a', expected: 'b', metric: 'rouge_l', threshold: 1.5 }),
+    '{"prompt": ',
+    JSON.stringify({ prompt: 'a', expected: 'b', metric: 'contain' }),
+  ].join('\n'));
+  const r = await runCli(['eval', bad, '--model', MODEL]);
+  assert.equal(r.code, 2, r.stderr);
+  const out = r.stderr.trim().split('\n');
+  assert.equal(out.length, 4, r.stderr);
+  assert.match(out[0], /^loralab: error: .*many-bad\.eval\.jsonl:2: unknown key "expect" \(did you mean "expected"\?\)/);
+  assert.match(out[1], /^loralab: error: .*many-bad\.eval\.jsonl:3: "threshold" 1\.5 is outside \[0, 1\], the range of metric "rouge_l"/);
+  assert.match(out[2], /^loralab: error: .*many-bad\.eval\.jsonl:4: not valid JSON/);
+  assert.match(out[3], /^loralab: error: .*many-bad\.eval\.jsonl:5: "metric" "contain" is not a metric \(did you mean "contains"\?\)/);
+  assert.doesNotMatch(r.stderr, /more problem/);
+});
+
+test('a chat case on a model without a chat template (stories260K): exit 2, one line naming the file and the line', async () => {
+  const chat = join(TMP, 'chat.eval.jsonl');
+  writeFileSync(chat, [
+    JSON.stringify({ prompt: 'Once upon a time', expected: 'there' }),
+    JSON.stringify({ messages: [{ role: 'user', content: 'Tell me a story' }], expected: 'Once' }),
+  ].join('\n'));
+  // Independent check of the premise: the model folder has no template.
+  assert.equal((await loadTokenizer(MODEL)).chatTemplate, undefined);
+  const r = await runCli(['eval', chat, '--model', MODEL]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^loralab: error: .*chat\.eval\.jsonl:2: this case is a chat \("messages"\), but .*stories260K has no chat template/);
+  assert.doesNotMatch(r.stderr, /at .*\.ts:\d+|onnxruntime|\[W:/);
+});

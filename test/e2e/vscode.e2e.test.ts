@@ -2,41 +2,96 @@
  * End to end in a real VS Code: code-server 4.139 (VS Code 1.139 served to a browser, its
  * extension host a real Node.js 24) driven by playwright-core through Debian's Chromium, as
  * ../shared/vscode/README.md describes. The built repository is installed as the extension
- * (a symlink in a fresh extensions dir); the workspace holds one tiny experiment on the test
- * model. The test opens the experiment, runs "LoRA Lab: Start Run" from the palette, waits for
- * the Experiments view to show the run completed, runs "LoRA Lab: Open Dashboard" and checks,
- * inside the webview, that the loss chart holds exactly the run's metrics.jsonl losses. Then
- * "LoRA Lab: Activate Adapter" picks the run's final adapter (the status bar shows it), "LoRA Lab:
- * Open Playground" generates greedily from the golden prompt: the base column must be the golden
- * PyTorch continuation and both columns must stream at the same time. Last, the color theme is
- * switched to Dark Modern from the palette for dark screenshots of the playground and the views.
+ * (a symlink in a fresh extensions dir); the workspace holds two tiny experiments on the test
+ * model (tiny: r 4, wide: r 8), an advisor example and an eval set. One VS Code session walks
+ * the features the way a user meets them:
+ * - "LoRA Lab: Start Run" from the palette for both experiments; the Experiments view shows both
+ *   completed; "LoRA Lab: Open Dashboard": the loss chart holds exactly tiny's metrics.jsonl losses.
+ * - "LoRA Lab: Activate Adapter" (status bar), "LoRA Lab: Open Playground": greedy from the
+ *   golden prompt, the base column is the golden PyTorch continuation, both columns stream at once.
+ * - Compare: both runs selected in the Experiments view (click, Ctrl+click), "Compare Runs" from
+ *   the context menu: the runs table has the two runs, the unsmoothed curves are their
+ *   metrics.jsonl losses; a prompt in its generations streams base + both adapters together, the
+ *   base column again the golden continuation.
+ * - Merge: "LoRA Lab: Merge Adapters…" with the two final adapters (quick pick), Preview: one row
+ *   per adapted module (5 layers × 7 projections), each of rank 4 + 8 = 12 keeping 100 % of ‖ΔW‖
+ *   (linear merge is exact) and as large as its two float32 factors (shapes from config.json);
+ *   Merge with a name: the page is idle again while the notification still waits, the Adapters
+ *   view's "Merged" group lists it, and its adapter_config.json has r 12.
+ * - Eval: the Test Explorer lists the eval set's two `exact` cases; "Test: Run All Tests" with
+ *   the default "Base model" profile: the case expecting the golden continuation passes, the
+ *   other fails with a diff (expected vs the golden text) in the peek view.
+ * - Advisor: an experiment with learning_rate 0.1 and a full fine-tuning rate of 1e-4 gets the
+ *   advisor's warning; its quick fix sets learning_rate to 15 × 1e-4 = 0.0015 (the rule for runs
+ *   under 100 steps in the "LoRA Without Regret" advice), and the warning goes away.
+ * Last, the color theme is switched to Dark Modern from the palette for dark screenshots.
  *
  * `LORALAB_E2E_EXTENSION=DIR` installs DIR (e.g. an unpacked .vsix) instead of this repository.
  * Installs code-server on first use (`setup.sh`, 2–3 minutes, needs apt for Chromium); a failed
  * setup fails the test. `LORALAB_SKIP_E2E=1` skips it. Screenshots go to test-output/e2e-*.png
- * (workbench, dashboard, playground, adapters = the side bar; `-dark` in the dark theme);
- * on failure the test prints the tails of the code-server, extension host and "LoRA Lab" logs.
- * Phase timings go to stderr.
+ * (workbench, dashboard, playground, adapters = the side bar, compare, compare-generations,
+ * merge-preview, merge, merged-adapters, eval, advisor; `-dark` in the dark theme); a trainer
+ * that fails or crashes fails the test at once. On failure the test prints the tails of the
+ * code-server, extension host and "LoRA Lab" logs. Phase timings go to stderr.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
 import { ROOT, SHARED } from '../helpers/paths';
+import {
+  CHROMIUM_ARGS, Fatal, OUT_DIR, assertNoExtensionError, ensureBuilt, freePort, hookFrame, log, logFiles, outputChannelLog, pane, phase, plain,
+  quickOpen, runCommand, setupCodeServer, showLoraLab, sleep, tail, treeRows, until,
+} from './helpers';
 
 const SKIP = process.env.LORALAB_SKIP_E2E === '1';
 const SKIP_REASON = 'LORALAB_SKIP_E2E=1: the VS Code end-to-end test is skipped';
 if (SKIP) process.stderr.write(`\n[e2e SKIPPED] ${SKIP_REASON}\n\n`);
 
-const OUT_DIR = path.join(ROOT, 'test-output');
-const SETUP_TIMEOUT_MS = 10 * 60_000;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MAX_STEPS = 12;
 const EVAL_STEPS = 4;
+/** The second experiment ("wide", r 8): a shorter run, started right after the first. */
+const WIDE_STEPS = 6;
+const WIDE_EVAL_STEPS = 3;
+const MERGED_NAME = 'e2e-merged';
+/** stories260K: 5 decoder layers × 7 linear projections (all-linear). */
+const ADAPTED_MODULES = 5 * 7;
+/**
+ * [in_features, out_features] of each projection of stories260K (its config.json: hidden 64,
+ * intermediate 172, 8 heads and 4 KV heads of head_dim 8).
+ */
+const PROJECTION_SHAPES: Record<string, [number, number]> = {
+  q_proj: [64, 64], k_proj: [64, 32], v_proj: [64, 32], o_proj: [64, 64], gate_proj: [64, 172], up_proj: [64, 172], down_proj: [172, 64],
+}; // prettier-ignore
+const EVAL_FILE = 'stories.eval.jsonl';
+const FAILING_EXPECTED = 'They flew to the moon and never came back.';
+/**
+ * An experiment the advisor warns about: learning_rate 0.1 for a model outside its measured table,
+ * with a full fine-tuning rate of 1e-4 given; a run under 100 steps should use 15× that.
+ */
+const ADVISOR_FILE = 'regret.lora.json';
+const ADVISOR_LR = 0.1;
+const ADVISOR_FULL_FT_LR = 1e-4;
+const ADVISOR_FIXED_LR = 0.0015; // 15 × 1e-4, by hand
+const ADVISOR_TEXT = `// LoRA Lab end-to-end test: the advisor
+{
+  "name": "regret",
+  "model": ${JSON.stringify(path.join(SHARED, 'models', 'stories260K'))},
+  "data": { "train": "train.txt", "max_seq_length": 64 },
+  "lora": { "r": 4, "lora_alpha": 32, "target_modules": "all-linear" },
+  "training": {
+    "learning_rate": ${ADVISOR_LR},
+    "lr_scheduler_type": "constant",
+    "max_steps": 20,
+    "per_device_train_batch_size": 4
+  },
+  "advise": { "full_finetune_learning_rate": ${ADVISOR_FULL_FT_LR} },
+  "device": "cpu"
+}
+`;
 
 /** `window.__playground` of webview/playground/main.ts (the parts used here). */
 type PlaygroundHook = { __playground?: { output(c: string): string; running(): boolean; shown(): string[] } };
@@ -49,199 +104,42 @@ interface DashboardHook {
 }
 type WithHook = { __dashboard?: DashboardHook };
 
+/** `window.__compare` of webview/compare/main.ts (the parts used here). */
+interface CompareHook {
+  runsTable(): string[][];
+  chartData(name: 'train' | 'val'): { label: string; points: [number, number][] }[];
+  setSmoothing(w: number): void;
+  rendered(): Promise<unknown>;
+  generations(): { label: string; run_dir: string | null; text: string; state: string; error: string | null }[];
+  generating(): boolean;
+}
+type WithCompare = { __compare?: CompareHook; __e2eCompare?: number[][] };
+
+/** `window.__merge` of webview/merge/main.ts (the parts used here). */
+type WithMerge = { __merge?: { moduleRows(): string[][] } };
+
+interface Golden {
+  prompt: string;
+  greedy: { num_new_tokens: number; continuation_text: string };
+}
+
 interface MetricsRow {
   step: number;
   train_loss?: number;
   val_loss?: number;
 }
 
-const t0 = Date.now();
-const log = (msg: string) => process.stderr.write(`[e2e ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
-
-/** Runs one phase, printing how long it took. */
-async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const start = Date.now();
-  log(`${name}…`);
-  try {
-    return await fn();
-  } finally {
-    log(`${name}: ${((Date.now() - start) / 1000).toFixed(1)} s`);
-  }
+/** The metrics.jsonl rows of a run folder. */
+function readMetrics(runDir: string): MetricsRow[] {
+  return readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as MetricsRow);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const series = (rows: MetricsRow[], key: 'train_loss' | 'val_loss'): [number, number][] => rows.filter((r) => typeof r[key] === 'number').map((r) => [r.step, r[key]!]);
 
-/** An error `until` does not retry: the extension reported a failure, the run ended badly. */
-class Fatal extends Error {}
-
-/** Polls `get` until it returns something truthy; the error names `what` and the last value seen. */
-async function until<T>(what: string, get: () => Promise<T | undefined | null | false>, timeoutMs: number, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v) return v;
-      last = v;
-    } catch (e) {
-      if (e instanceof Fatal) throw e;
-      last = e instanceof Error ? e.message.split('\n')[0] : e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await sleep(everyMs);
-  }
-}
-
-/** `bash setup.sh PREFIX`; its `KEY=VALUE` lines. Fails with the exit status and the log's tail. */
-async function setupCodeServer(prefix: string): Promise<{ node: string; codeServer: string; chromium: string }> {
-  const script = path.join(SHARED, 'vscode', 'setup.sh');
-  if (!existsSync(script)) throw new Error(`VS Code e2e setup script missing: ${script}`);
-  // Under `npm test`, npm's own variables (npm_*, NODE) point nested npm runs at this Node 20;
-  // code-server's install must run on the Node 24 that setup.sh puts first on PATH.
-  const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'NODE' && k !== 'NODE_OPTIONS' && k !== 'INIT_CWD'));
-  const child = spawn('bash', [script, prefix], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  child.stderr.on('data', (d: Buffer) => (err += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), SETUP_TIMEOUT_MS);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
-  clearTimeout(timer);
-  const env = Object.fromEntries(
-    out
-      .split('\n')
-      .map((l) => /^(VSCODE_E2E_\w+)=(.*)$/.exec(l.trim()))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => [m[1], m[2]]),
-  );
-  const missing = ['VSCODE_E2E_NODE', 'VSCODE_E2E_CODE_SERVER', 'VSCODE_E2E_CHROMIUM'].filter((k) => !env[k] || !existsSync(env[k]));
-  if (code !== 0 || missing.length) {
-    const logTail = tail(path.join(prefix, 'setup.log'), 30);
-    const why = code !== 0 ? (signal === 'SIGKILL' ? `timed out after ${SETUP_TIMEOUT_MS / 60_000} min` : `exited with ${code ?? signal}`) : `did not give ${missing.join(', ')} (or the path does not exist)`;
-    throw new Error(
-      `code-server setup failed: bash ${script} ${prefix} ${why}. Set LORALAB_SKIP_E2E=1 to skip this test.\n` +
-        `stdout: ${out.trim() || '(none)'}\nstderr: ${err.trim() || '(none)'}\n--- ${prefix}/setup.log (tail) ---\n${logTail}`,
-    );
-  }
-  return { node: env.VSCODE_E2E_NODE, codeServer: env.VSCODE_E2E_CODE_SERVER, chromium: env.VSCODE_E2E_CHROMIUM };
-}
-
-function tail(file: string, lines: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return `(no ${file})`;
-  }
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const f of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (f.isFile()) newest = Math.max(newest, statSync(path.join(f.parentPath, f.name)).mtimeMs);
-  }
-  return newest;
-}
-
-/** Runs `node esbuild.mjs` when a bundle the extension needs is missing or older than its sources. */
-async function ensureBuilt(): Promise<string> {
-  const outputs = ['dist/extension.cjs', 'dist/trainer.js', 'dist/worker.js', 'dist/webview/dashboard.js', 'dist/webview/dashboard.css', 'dist/webview/playground.js'].map((f) => path.join(ROOT, f));
-  const sources = Math.max(...['src', 'webview', 'media'].map((d) => newestMtime(path.join(ROOT, d))), statSync(path.join(ROOT, 'esbuild.mjs')).mtimeMs);
-  const stale = outputs.filter((f) => !existsSync(f) || statSync(f).mtimeMs < sources);
-  if (!stale.length) return 'dist is up to date';
-  const child = spawn(process.execPath, ['esbuild.mjs'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d));
-  child.stderr.on('data', (d: Buffer) => (out += d));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`node esbuild.mjs failed (exit ${code}):\n${out}`);
-  return `rebuilt (stale: ${stale.map((f) => path.relative(ROOT, f)).join(', ')})`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Files of the user-data dir's logs worth reading after a failure: code-server, extension host, LoRA Lab's output channel. */
-function logFiles(logsDir: string): string[] {
-  if (!existsSync(logsDir)) return [];
-  return readdirSync(logsDir, { recursive: true, withFileTypes: true })
-    .filter((f) => f.isFile() && /^(remoteagent|exthost)\.log$|LoRA Lab|loralab/i.test(f.name))
-    .map((f) => path.join(f.parentPath, f.name));
-}
-
-/** The "LoRA Lab" output channel's log file (logs/<session>/exthost1/output_logging_<time>/1-LoRA Lab.log). */
-function outputChannelLog(logsDir: string): string | undefined {
-  return logFiles(logsDir).find((f) => /LoRA Lab/.test(path.basename(f)));
-}
-
-/** Fails at once when the "LoRA Lab" output channel reports a command error (`error: <command>: …`). */
-function assertNoExtensionError(logsDir: string): void {
-  const channel = outputChannelLog(logsDir);
-  const errors = channel ? readFileSync(channel, 'utf8').split('\n').filter((l) => /^error: /.test(l)) : [];
-  if (errors.length) throw new Fatal(`the extension reported (in the "LoRA Lab" output channel, ${channel}):\n${errors.join('\n')}`);
-}
-
-/**
- * The palette step of the recipe: Escape, F1, type `>Category: Title`, click the row. Retried
- * as a whole: the list does not refresh, and a palette opened before the extension host
- * registered the command never shows it.
- */
-async function runCommand(page: Page, title: string, timeoutMs = 60_000): Promise<void> {
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await until(
-    `"${title}" in the command palette`,
-    async () => {
-      await page.keyboard.press('Escape');
-      await page.keyboard.press('F1');
-      await input.waitFor({ state: 'visible', timeout: 5_000 });
-      await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
-      await row.waitFor({ state: 'visible', timeout: 3_000 });
-      await row.click();
-      return true;
-    },
-    timeoutMs,
-    1_000,
-  );
-}
-
-/** Opens a workspace file with Quick Open (Ctrl+P), retried while the file search warms up. */
-async function quickOpen(page: Page, name: string): Promise<void> {
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await until(
-    `${name} in Quick Open`,
-    async () => {
-      await page.keyboard.press('Escape');
-      await page.keyboard.press('Control+P');
-      await input.waitFor({ state: 'visible', timeout: 5_000 });
-      await input.fill(name);
-      const row = page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first();
-      await row.waitFor({ state: 'visible', timeout: 3_000 });
-      await row.click();
-      await page.locator('.tabs-container .tab', { hasText: name }).first().waitFor({ state: 'visible', timeout: 5_000 });
-      return true;
-    },
-    60_000,
-    1_000,
-  );
-}
-
-/** The aria-labels of the rows of the Experiments view. */
-async function treeRows(page: Page): Promise<{ label: string; expanded: string | null }[]> {
-  const rows = page.locator('.part.sidebar .pane-body .monaco-list-row');
-  const out: { label: string; expanded: string | null }[] = [];
-  for (const row of await rows.all()) out.push({ label: (await row.getAttribute('aria-label')) ?? (await row.innerText()), expanded: await row.getAttribute('aria-expanded') });
-  return out;
-}
-
-test('VS Code (code-server): Start Run from the palette, the Experiments view shows it completed, the dashboard charts its losses; Activate Adapter, the playground streams base and adapter together', { skip: SKIP ? SKIP_REASON : false, timeout: 20 * 60_000 }, async () => {
+test('VS Code (code-server): Start Run from the palette, the Experiments view shows it completed, the dashboard charts its losses; Activate Adapter, the playground streams base and adapter together; Compare Runs, Merge Adapters, eval cases in the Test Explorer, the advisor quick fix', { skip: SKIP ? SKIP_REASON : false, timeout: 20 * 60_000 }, async () => {
   const tools = await phase('setup code-server (setup.sh)', () => setupCodeServer(path.join(ROOT, '.cache', 'vscode-e2e')));
   log(`code-server ${tools.codeServer}; node ${tools.node}; chromium ${tools.chromium}`);
   // LORALAB_E2E_EXTENSION: an extension folder to install instead of this repository (e.g. an unpacked .vsix).
@@ -249,6 +147,8 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
   if (extensionDir === ROOT) log(await phase('build the extension (if stale)', ensureBuilt));
   else log(`installing ${extensionDir} (LORALAB_E2E_EXTENSION), not this repository`);
 
+  // Independent reference: greedy decoding of PyTorch/transformers (../shared/golden/stories260K_logits.json).
+  const golden = JSON.parse(readFileSync(path.join(SHARED, 'golden', 'stories260K_logits.json'), 'utf8')) as Golden;
   const pkg = JSON.parse(readFileSync(path.join(extensionDir, 'package.json'), 'utf8')) as { name: string; publisher: string; version: string };
   const tmp = mkdtempSync(path.join(tmpdir(), 'loralab-e2e-'));
   const ws = path.join(tmp, 'workspace');
@@ -300,6 +200,21 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
         device: 'cpu',
       };
       writeFileSync(path.join(ws, 'tiny.lora.json'), `// LoRA Lab end-to-end test\n${JSON.stringify(experiment, null, 2)}\n`);
+      // A second experiment to compare with and to merge with: another rank, learning rate and length.
+      const wide = {
+        ...experiment,
+        name: 'wide',
+        lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
+        training: { ...experiment.training, learning_rate: 4e-3, max_steps: WIDE_STEPS, eval_steps: WIDE_EVAL_STEPS, save_steps: WIDE_STEPS },
+      };
+      writeFileSync(path.join(ws, 'wide.lora.json'), `// LoRA Lab end-to-end test: the run to compare and merge with\n${JSON.stringify(wide, null, 2)}\n`);
+      writeFileSync(path.join(ws, ADVISOR_FILE), ADVISOR_TEXT);
+      // One case the base model passes (the golden greedy continuation), one it fails.
+      const cases = [
+        { name: 'golden continuation', prompt: golden.prompt, expected: golden.greedy.continuation_text, max_new_tokens: golden.greedy.num_new_tokens },
+        { name: 'a different ending', prompt: golden.prompt, expected: FAILING_EXPECTED, max_new_tokens: golden.greedy.num_new_tokens },
+      ];
+      writeFileSync(path.join(ws, EVAL_FILE), cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
 
       mkdirSync(path.join(ud, 'User'), { recursive: true });
       const settings = {
@@ -313,6 +228,8 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
         'git.enabled': false,
         'workbench.tips.enabled': false,
         'workbench.enableExperiments': false,
+        // A failed eval case opens its diff in the peek view of the eval set's (open) editor.
+        'testing.automaticallyOpenPeekView': 'failureInVisibleDocument',
       };
       writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
       mkdirSync(exts);
@@ -374,31 +291,39 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
 
     await phase('open tiny.lora.json (Quick Open)', () => quickOpen(page!, 'tiny.lora.json'));
     await phase('LoRA Lab: Start Run', () => runCommand(page!, 'LoRA Lab: Start Run'));
+    // The second experiment trains alongside (Start Run takes the active editor's experiment).
+    await phase('open wide.lora.json, LoRA Lab: Start Run', async () => {
+      await quickOpen(page!, 'wide.lora.json');
+      await runCommand(page!, 'LoRA Lab: Start Run');
+    });
 
-    const runId = await phase('wait for the run to complete in the Experiments view', async () => {
+    const [runId, wideId] = await phase('wait for both runs to complete in the Experiments view', async () => {
       const p = page!;
-      await p.locator('.part.activitybar [aria-label^="LoRA Lab"]').first().click();
-      // Two views in the container (Experiments, Adapters): each has a pane header.
-      await p.locator('.part.sidebar .pane-header', { hasText: 'Experiments' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await showLoraLab(p);
       let lastRows: unknown;
+      const idOf = (rows: { label: string }[], name: string) => {
+        const re = new RegExp(`^${name}-\\d{8}-\\d{6}`);
+        const done = rows.find((r) => re.test(r.label) && /\bcompleted\b/.test(r.label));
+        return done ? re.exec(done.label)![0] : undefined;
+      };
       try {
         return await until(
-          'a completed run in the Experiments view',
+          'a completed run of each experiment in the Experiments view',
           async () => {
             // The experiment node should expand once it has runs; expand it if it stayed collapsed.
-            const collapsed = p.locator('.part.sidebar .pane-body .monaco-list-row[aria-expanded="false"]', { hasText: 'tiny.lora.json' });
+            const collapsed = pane(p, 'Experiments').locator('.monaco-list-row[aria-expanded="false"]', { hasText: /^(tiny|wide)\.lora\.json/ });
             if (await collapsed.count()) {
-              log(`expanding the collapsed experiment row: ${JSON.stringify(await treeRows(p))}`);
+              log(`expanding a collapsed experiment row: ${JSON.stringify(await treeRows(p))}`);
               await collapsed.first().locator('.monaco-tl-twistie').click();
             }
             assertNoExtensionError(logsDir);
             const rows = await treeRows(p);
             lastRows = rows;
-            const done = rows.find((r) => /^tiny-\d{8}-\d{6}\b/.test(r.label) && /\bcompleted\b/.test(r.label));
-            if (rows.some((r) => /^tiny-.*\b(failed|crashed|stopped)\b/.test(r.label))) throw new Fatal(`the run did not complete: ${JSON.stringify(rows)}`);
-            return done ? /^tiny-\d{8}-\d{6}/.exec(done.label)![0] : undefined;
+            if (rows.some((r) => /^(tiny|wide)-\d.*\b(failed|crashed|stopped)\b/.test(r.label))) throw new Fatal(`a run did not complete: ${JSON.stringify(rows)}`);
+            const ids = [idOf(rows, 'tiny'), idOf(rows, 'wide')];
+            return ids.every(Boolean) ? (ids as [string, string]) : undefined;
           },
-          180_000,
+          240_000,
         );
       } finally {
         log(`Experiments view rows: ${JSON.stringify(lastRows)}`);
@@ -409,12 +334,10 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     await page.screenshot({ path: path.join(OUT_DIR, 'e2e-workbench.png') });
 
     const runDir = path.join(ws, '.loralab', 'runs', runId);
-    const rows = readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as MetricsRow);
-    const train = rows.filter((r) => typeof r.train_loss === 'number').map((r) => [r.step, r.train_loss!] as [number, number]);
-    const val = rows.filter((r) => typeof r.val_loss === 'number').map((r) => [r.step, r.val_loss!] as [number, number]);
+    const wideDir = path.join(ws, '.loralab', 'runs', wideId);
+    const rows = readMetrics(runDir);
+    const train = series(rows, 'train_loss');
+    const val = series(rows, 'val_loss');
     assert.equal(train.length, MAX_STEPS, `metrics.jsonl has ${MAX_STEPS} train_loss rows`);
     assert.deepEqual(
       val.map(([s]) => s),
@@ -424,6 +347,7 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
 
     await phase('LoRA Lab: Open Dashboard', async () => {
       const p = page!;
+      await quickOpen(p, 'tiny.lora.json'); // the palette's Open Dashboard takes the active experiment's newest run
       await runCommand(p, 'LoRA Lab: Open Dashboard');
       // A quick-pick of runs appears when the command cannot tell which run is meant.
       const pick = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: runId }).first();
@@ -494,7 +418,6 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
 
     // The base column, decoded greedily from the golden prompt, must be the golden continuation
     // (independent reference: ../shared/golden/stories260K_logits.json); the adapter column streams too.
-    const golden = JSON.parse(readFileSync(path.join(SHARED, 'golden', 'stories260K_logits.json'), 'utf8')) as { prompt: string; greedy: { num_new_tokens: number; continuation_text: string } };
     const answers = await phase('LoRA Lab: Open Playground, generate, read the streamed text', async () => {
       const p = page!;
       await runCommand(p, 'LoRA Lab: Open Playground');
@@ -563,7 +486,325 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     log(`column updates: ${answers.snapshots.length}, with both answers partial: ${together}`);
     assert.ok(together > 0, `both columns streamed at once (updates seen: ${JSON.stringify(answers.snapshots.slice(0, 60))})`);
 
+    // ---- Compare: the two runs selected in the Experiments view, "Compare Runs" from the context menu.
+    const wideRows = readMetrics(wideDir);
+    assert.equal(series(wideRows, 'train_loss').length, WIDE_STEPS, `wide's metrics.jsonl has ${WIDE_STEPS} train_loss rows`);
+    const expected = new Map([
+      [runId, { train, val }],
+      [wideId, { train: series(wideRows, 'train_loss'), val: series(wideRows, 'val_loss') }],
+    ]);
+    const compareFrame = await phase('Compare Runs: select both runs in the Experiments view, context menu', async () => {
+      const p = page!;
+      await showLoraLab(p);
+      const experiments = pane(p, 'Experiments');
+      const first = experiments.locator(`.monaco-list-row[aria-label^="${runId},"]`).first();
+      const second = experiments.locator(`.monaco-list-row[aria-label^="${wideId},"]`).first();
+      await first.click();
+      await second.click({ modifiers: ['Control'] });
+      await until('both run rows selected', async () => (await first.getAttribute('aria-selected')) === 'true' && (await second.getAttribute('aria-selected')) === 'true', 10_000, 200);
+      await second.click({ button: 'right' });
+      const item = p.locator('.monaco-menu .action-item', { hasText: 'Compare Runs' }).first();
+      await item.waitFor({ state: 'visible', timeout: 10_000 });
+      // A context menu ignores a click that comes right after it opened: wait, and click again
+      // while the menu is still open and no Compare tab came.
+      const tab = p.locator('.tabs-container .tab', { hasText: 'Compare' }).first();
+      await until(
+        'the Compare tab',
+        async () => {
+          assertNoExtensionError(logsDir);
+          if (await tab.isVisible()) return true;
+          if (await item.isVisible()) {
+            await sleep(300);
+            await item.click().catch(() => undefined);
+          }
+          return false;
+        },
+        30_000,
+        1_000,
+      );
+      return hookFrame(p, '__compare');
+    });
+    const compared = await phase('compare webview: runs table and curves', () =>
+      until(
+        'the compare page with both runs drawn',
+        () => {
+          assertNoExtensionError(logsDir);
+          return compareFrame.evaluate(async () => {
+            const c = (window as unknown as WithCompare).__compare;
+            if (!c || c.runsTable().length < 2) return null;
+            c.setSmoothing(0); // the curves then are the logged values
+            await Promise.race([c.rendered(), new Promise((r) => setTimeout(r, 3_000))]);
+            return { table: c.runsTable(), train: c.chartData('train'), val: c.chartData('val') };
+          });
+        },
+        60_000,
+      ),
+    );
+    log(`compare runs table: ${JSON.stringify(compared.table)}`);
+    assert.equal(compared.table.length, 2, 'the runs table has one row per selected run');
+    for (const id of [runId, wideId]) {
+      assert.ok(compared.table.some((row) => row.join(' ').includes(id)), `the runs table lists ${id}`);
+      assert.deepEqual(compared.train.find((d) => d.label === id)?.points, expected.get(id)!.train, `train loss curve of ${id} (smoothing 0) = its metrics.jsonl train_loss`);
+      assert.deepEqual(compared.val.find((d) => d.label === id)?.points, expected.get(id)!.val, `validation loss curve of ${id} = its metrics.jsonl val_loss`);
+    }
+    assert.equal(compared.train.length, 2, 'two train loss curves');
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-compare.png') });
+
+    const generated = await phase('compare webview: generations for a prompt (base + both adapters)', async () => {
+      const f = compareFrame;
+      await f.locator('#gen-prompt').fill(golden.prompt);
+      await f.locator('#gen-max').fill(String(golden.greedy.num_new_tokens));
+      await f.locator('#gen-temp').fill('0');
+      // Every change of the columns, recorded in the page: the text length of each column.
+      await f.evaluate(() => {
+        const w = window as unknown as WithCompare;
+        w.__e2eCompare = [];
+        new MutationObserver(() => w.__e2eCompare!.push(w.__compare!.generations().map((c) => c.text.length))).observe(document.getElementById('generations')!, {
+          subtree: true,
+          characterData: true,
+          childList: true,
+        });
+      });
+      await f.locator('#gen-run').click();
+      const cols = await until(
+        'every generation column to finish',
+        async () => {
+          assertNoExtensionError(logsDir);
+          const error = await f.locator('#gen-error').innerText().catch(() => '');
+          if (error.trim()) throw new Fatal(`the compare page reported: ${error}`);
+          const r = await f.evaluate(() => {
+            const c = (window as unknown as WithCompare).__compare!;
+            return { running: c.generating(), cols: c.generations() };
+          });
+          return !r.running && r.cols.length && r.cols.every((c) => c.state !== 'generating') ? r.cols : undefined;
+        },
+        180_000,
+        300,
+      );
+      const snapshots = await f.evaluate(() => (window as unknown as WithCompare).__e2eCompare!);
+      return { cols, snapshots };
+    });
+    await compareFrame.locator('#generations').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-compare-generations.png') });
+    log(`compare generations: ${JSON.stringify(generated.cols.map((c) => ({ label: c.label, state: c.state, text: c.text })))}`);
+    assert.deepEqual(generated.cols.map((c) => c.label).sort(), ['base model', runId, wideId].sort(), 'one column for the base model and one per run');
+    for (const c of generated.cols) assert.equal(c.error, null, `column ${c.label} has no error`);
+    assert.equal(generated.cols.find((c) => c.run_dir === null)!.text.trim(), golden.greedy.continuation_text.trim(), 'greedy base column = the golden continuation');
+    for (const c of generated.cols) assert.ok(c.text.trim().length > 0, `column ${c.label} streamed text`);
+    const finalLens = generated.cols.map((c) => c.text.length);
+    const partial = generated.snapshots.filter((lens) => lens.filter((n, i) => n > 0 && n < finalLens[i]).length >= 2).length;
+    log(`compare column updates: ${generated.snapshots.length}, with two or more columns partial: ${partial}`);
+    assert.ok(partial > 0, `the columns streamed together (updates: ${JSON.stringify(generated.snapshots.slice(0, 40))})`);
+
+    // ---- Merge: the palette command, both final adapters, Preview, Merge with a name.
+    const mergeFrame = await phase('LoRA Lab: Merge Adapters… (pick both final adapters)', async () => {
+      const p = page!;
+      await runCommand(p, 'LoRA Lab: Merge Adapters…');
+      for (const id of [runId, wideId]) {
+        const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${id} (final)` }).first();
+        await row.waitFor({ state: 'visible', timeout: 30_000 });
+        await row.click();
+        const checked = async () => (await row.getAttribute('aria-checked')) === 'true' || (await row.locator('input[type=checkbox]').isChecked().catch(() => false));
+        if (!(await until(`${id} (final) checked`, checked, 2_000, 200).catch(() => false))) {
+          log(`a click did not check ${id} (final); pressing Space on it`);
+          await p.keyboard.press('Space');
+          await until(`${id} (final) checked in the quick pick`, checked, 5_000, 200);
+        }
+      }
+      const ok = p.locator('.quick-input-widget .monaco-button', { hasText: /^OK$/ }).first();
+      if (await ok.isVisible()) await ok.click();
+      else await p.keyboard.press('Enter');
+      await p.locator('.tabs-container .tab', { hasText: 'Merge Adapters' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      return hookFrame(p, '__merge');
+    });
+    const preview = await phase('merge webview: Preview', async () => {
+      const f = mergeFrame;
+      await until('both adapters listed on the merge page', async () => (await f.locator('#adapter-rows tr').count()) === 2, 30_000);
+      await f.locator('#preview-button').click();
+      return until(
+        'the per-module preview table',
+        async () => {
+          assertNoExtensionError(logsDir);
+          const error = await f.locator('#error').innerText().catch(() => '');
+          if (error.trim()) throw new Fatal(`the merge page reported: ${error}`);
+          const rows = await f.evaluate(() => (window as unknown as WithMerge).__merge!.moduleRows());
+          return rows.length ? rows : undefined;
+        },
+        90_000,
+      );
+    });
+    log(`merge preview: ${preview.length} modules, first ${JSON.stringify(preview[0])}`);
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-merge-preview.png') });
+    // Independent: linear merge stacks the factors, rank 4 + 8 = 12, and is exact (100 % of ‖ΔW‖ kept).
+    assert.equal(preview.length, ADAPTED_MODULES, 'one preview row per adapted module');
+    const projections = new Set(preview.map(([m]) => m.split('.').pop()));
+    assert.deepEqual([...projections].sort(), ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'], 'the preview lists every linear projection');
+    for (const [module, r, kept, size] of preview) {
+      assert.equal(r, '12', `${module}: merged rank = 4 + 8`);
+      assert.equal(kept, '100 %', `${module}: a linear merge keeps all of ΔW`);
+      // float32 lora_A (r × in) + lora_B (out × r)
+      const [inF, outF] = PROJECTION_SHAPES[module.split('.').pop()!];
+      assert.equal(size, `${((4 * 12 * (inF + outF)) / 1e3).toFixed(1)} kB`, `${module}: size of its two float32 factors`);
+    }
+
+    await phase(`merge webview: Merge as ${MERGED_NAME}; the Adapters view lists it under "Merged"`, async () => {
+      const p = page!;
+      const f = mergeFrame;
+      await f.locator('#name input').fill(MERGED_NAME);
+      await until('the output path to show the name typed', async () => (await f.locator('#out-path').innerText()).includes(`${MERGED_NAME}/`), 10_000, 200);
+      await f.locator('#merge-button').click();
+      await until(
+        'the merge to finish',
+        async () => {
+          assertNoExtensionError(logsDir);
+          const error = await f.locator('#error').innerText().catch(() => '');
+          if (error.trim()) throw new Fatal(`the merge page reported: ${error}`);
+          return f.locator('#done').isVisible();
+        },
+        120_000,
+      );
+      log(`merge page: ${JSON.stringify(await f.locator('#done').innerText())}`);
+      // The page is idle again while the notification below still waits for an answer.
+      await until('the merge page to be idle again (no "Merging…", Merge enabled)', async () => (await f.locator('#status').innerText()).trim() === '' && !(await f.locator('#merge-button').evaluate((b) => (b as HTMLElement & { disabled: boolean }).disabled)), 10_000, 200);
+      const toastText = await until('the "merged adapter … written" notification', async () => {
+        const t = p.locator('.notifications-toasts .notification-toast', { hasText: `merged adapter ${MERGED_NAME} written` }).first();
+        return (await t.isVisible()) ? t.innerText() : undefined;
+      }, 30_000);
+      log(`merge notification: ${JSON.stringify(toastText)}`);
+      await p.screenshot({ path: path.join(OUT_DIR, 'e2e-merge.png') });
+      await showLoraLab(p);
+      const adapters = pane(p, 'Adapters');
+      if ((await adapters.locator('.pane-header').getAttribute('aria-expanded')) === 'false') await adapters.locator('.pane-header').click();
+      await until(
+        `"${MERGED_NAME}" in the Merged group of the Adapters view`,
+        async () => {
+          const labels = await adapters.locator('.monaco-list-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('aria-label') ?? ''));
+          return labels.some((l) => /^Merged, 1 adapter\b/.test(l)) && labels.some((l) => l.startsWith(`${MERGED_NAME}, merged`)) ? labels : undefined;
+        },
+        30_000,
+      ).then((labels) => log(`Adapters view: ${JSON.stringify(labels)}`));
+      await runCommand(p, 'Notifications: Clear All Notifications', 15_000).catch(() => undefined);
+      await p.locator('.part.sidebar').screenshot({ path: path.join(OUT_DIR, 'e2e-merged-adapters.png') });
+    });
+    const mergedConfig = JSON.parse(readFileSync(path.join(ws, '.loralab', 'merged', MERGED_NAME, 'adapter_config.json'), 'utf8')) as { r: number; rank_pattern?: Record<string, number> };
+    assert.equal(mergedConfig.r, 12, 'the merged adapter_config.json has r = 4 + 8');
+    assert.ok(existsSync(path.join(ws, '.loralab', 'merged', MERGED_NAME, 'adapter_model.safetensors')), 'the merged adapter has its safetensors');
+
+    // ---- Eval: the eval set in the Test Explorer, run with the "Base model" profile.
+    const evalRows = await phase('Test Explorer: the eval set, Test: Run All Tests (Base model)', async () => {
+      const p = page!;
+      await quickOpen(p, EVAL_FILE); // the failure's peek opens in this editor
+      await runCommand(p, 'Testing: Focus on Test Explorer View');
+      const tree = p.locator('.part.sidebar .monaco-list-row');
+      const labels = () => tree.evaluateAll((rows) => rows.map((r) => ({ label: r.getAttribute('aria-label') ?? '', expanded: r.getAttribute('aria-expanded') })));
+      await until(
+        'both eval cases in the Test Explorer',
+        async () => {
+          const file = p.locator('.part.sidebar .monaco-list-row[aria-expanded="false"]', { hasText: EVAL_FILE });
+          if (await file.count()) await file.first().locator('.monaco-tl-twistie').click();
+          const rows = await labels();
+          return rows.filter((r) => /^[12]: /.test(r.label)).length === 2 ? rows : undefined;
+        },
+        60_000,
+      ).then((rows) => log(`Test Explorer before the run: ${JSON.stringify(rows.map((r) => r.label))}`));
+      await runCommand(p, 'Test: Run All Tests');
+      return until(
+        'the eval cases to pass and fail',
+        async () => {
+          assertNoExtensionError(logsDir);
+          const rows = (await labels()).map((r) => r.label);
+          const pass = rows.find((l) => l.startsWith('1: golden continuation'));
+          const fail = rows.find((l) => l.startsWith('2: a different ending'));
+          return pass && fail && !/\((Queued|Running|Not yet run)\)/.test(pass + fail) ? { pass, fail, rows } : undefined;
+        },
+        120_000,
+      );
+    });
+    log(`Test Explorer after the run: ${JSON.stringify(evalRows.rows)}`);
+    const peekText = await phase('the failed case: diff in the peek view', async () => {
+      const p = page!;
+      const peek = p.locator('.test-output-peek').first();
+      await peek.waitFor({ state: 'visible', timeout: 30_000 });
+      await p.locator('.test-output-peek .monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 15_000 });
+      await sleep(500);
+      return plain(await peek.innerText());
+    });
+    await page.screenshot({ path: path.join(OUT_DIR, 'e2e-eval.png') });
+    log(`peek view text: ${JSON.stringify(peekText.slice(0, 600))}`);
+    assert.match(evalRows.pass, /\(Passed\)/, 'the case expecting the golden continuation passes on the base model');
+    assert.match(evalRows.fail, /\(Failed\)/, 'the case expecting another ending fails');
+    assert.ok(peekText.includes(FAILING_EXPECTED.slice(0, 20)), 'the diff shows the expected text');
+    assert.ok(peekText.includes(golden.greedy.continuation_text.trim().slice(0, 20)), 'the diff shows the model output (the golden continuation)');
+    await page.keyboard.press('Escape');
+
+    // ---- Advisor: the learning-rate warning and its quick fix.
+    const advisorPath = path.join(ws, ADVISOR_FILE);
+    const lrLine = ADVISOR_TEXT.split('\n').findIndex((l) => l.includes('"learning_rate"'));
+    const lrColumn = ADVISOR_TEXT.split('\n')[lrLine].indexOf(String(ADVISOR_LR)) + 2; // 1-based, inside the value
+    const problem = await phase(`advisor: the learning-rate warning on ${ADVISOR_FILE}`, async () => {
+      const p = page!;
+      await quickOpen(p, ADVISOR_FILE);
+      await runCommand(p, 'Problems: Focus on Problems View');
+      return until(
+        'the advisor warning in the Problems view',
+        async () => {
+          const rows = await p.locator('.part.panel .monaco-list-row').evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText + ' | ' + (r.getAttribute('aria-label') ?? '')));
+          return rows.find((r) => r.includes('training.learning_rate'));
+        },
+        60_000,
+      );
+    });
+    log(`advisor problem: ${JSON.stringify(problem)}`);
+    assert.match(problem, /Warning/i, 'the learning-rate finding is a warning');
+    assert.match(problem, /LoRA Without Regret/, 'the finding names its source');
+    await phase(`advisor: Quick Fix "Set learning_rate to ${ADVISOR_FIXED_LR}", save`, async () => {
+      const p = page!;
+      await quickOpen(p, ADVISOR_FILE);
+      await p.keyboard.press('Control+G');
+      await p.locator('.quick-input-widget .quick-input-box input').fill(`:${lrLine + 1}:${lrColumn}`);
+      await p.keyboard.press('Enter');
+      const fix = p.locator('.action-widget .monaco-list-row', { hasText: `Set learning_rate to ${ADVISOR_FIXED_LR}` }).first();
+      await until(
+        'the quick fix in the Quick Fix menu',
+        async () => {
+          if (await fix.isVisible()) return true;
+          await p.keyboard.press('Escape');
+          await p.keyboard.press('Control+.');
+          await fix.waitFor({ state: 'visible', timeout: 3_000 });
+          return true;
+        },
+        30_000,
+        1_000,
+      );
+      await p.screenshot({ path: path.join(OUT_DIR, 'e2e-advisor.png') });
+      await fix.click();
+      await p.keyboard.press('Control+S');
+      await until('the fixed file on disk', async () => readFileSync(advisorPath, 'utf8') !== ADVISOR_TEXT, 15_000, 200);
+    });
+    const fixedText = readFileSync(advisorPath, 'utf8');
+    const fixed = JSON.parse(fixedText.replace(/^\/\/.*$/m, '')) as { training: { learning_rate: number } };
+    assert.equal(fixed.training.learning_rate, ADVISOR_FIXED_LR, 'the quick fix sets learning_rate to 15 × the full fine-tuning rate');
+    assert.equal(fixedText.replace(/"learning_rate": [^,\n]+/, '').trim(), ADVISOR_TEXT.replace(/"learning_rate": [^,\n]+/, '').trim(), 'the quick fix changes nothing else (the comment stays)');
+    await phase('advisor: the warning goes away', () =>
+      until(
+        'no learning-rate warning in the Problems view',
+        async () => {
+          const rows = await page!.locator('.part.panel .monaco-list-row').evaluateAll((rs) => rs.map((r) => (r as HTMLElement).innerText));
+          // The view is live: the other experiments' advice (lora_alpha 16, not 32) is still listed.
+          return rows.some((r) => r.includes('lora.lora_alpha')) && !rows.some((r) => r.includes('training.learning_rate'));
+        },
+        30_000,
+      ),
+    );
+
     // The same views in a dark theme: the palette's color theme picker, as a user switches.
+    await phase('back to the playground and the LoRA Lab views, panel hidden', async () => {
+      const p = page!;
+      await runCommand(p, 'LoRA Lab: Open Playground');
+      await showLoraLab(p);
+      const hide = p.locator('.part.panel .action-label[aria-label^="Hide Panel"]').first();
+      if (await hide.isVisible()) await hide.click().catch((e: Error) => log(`could not hide the panel: ${e.message.split('\n')[0]}`));
+    });
     await phase('dark theme (Preferences: Color Theme)', async () => {
       const p = page!;
       const dark = p.locator('.monaco-workbench.vs-dark');

@@ -35,6 +35,7 @@ describe('parseExperiment: defaults', () => {
         gradient_accumulation_steps: 1,
         weight_decay: 0,
         max_grad_norm: 1,
+        gradient_checkpointing: false,
         adam_beta1: 0.9,
         adam_beta2: 0.999,
         adam_epsilon: 1e-8,

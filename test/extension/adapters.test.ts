@@ -100,7 +100,9 @@ test('catalog + tree: final adapter and checkpoints of a run with their validati
   assert.equal(ck6.path, join(run.dir, 'checkpoints', 'step-6'));
 
   const none = buildAdapterTree({ runAdapters: adapters, imported: [], active: null });
-  assert.deepEqual(none.map((n) => n.label), ['Base model', run.id]);
+  // The run as named outside the Experiments tree: experiment name · start time (the id's suffix).
+  const [, y, mo, d, h, mi, sec] = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})$/.exec(run.id)!;
+  assert.deepEqual(none.map((n) => n.label), ['Base model', `tiny · ${y}-${mo}-${d} ${h}:${mi}:${sec}`]);
   const runNode = none[1];
   assert.deepEqual(runNode.children.map((c) => [c.label, c.description, c.contextValue]), [
     ['final adapter', 'val loss 2.500 (step 8) · step 10', 'adapter-final'],
@@ -152,10 +154,14 @@ test("Activate Adapter: the run's model, checked by the worker, then remembered;
   // From the palette: a quick pick of the base model and every adapter.
   ui.answers.push((items: PickItem<unknown>[]) => items.find((i) => /step-6/.test(i.label))!.value);
   const a = await actions.activate();
-  assert.deepEqual(ui.picks[0].map((i) => i.label), ['$(circle-large-outline) Base model', `$(package) ${run.id} (final)`, `$(save) step-10 · ${run.id}`, `$(save) step-6 · ${run.id}`]);
+  // Named as everywhere outside the Experiments tree: experiment name · start time (from the id's
+  // -YYYYMMDD-HHMMSS suffix, re-read here from the folder name).
+  const [, y, mo, d, h, mi, sec] = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})$/.exec(run.id)!;
+  const named = `${run.id.slice(0, run.id.length - 16)} · ${y}-${mo}-${d} ${h}:${mi}:${sec}`;
+  assert.deepEqual(ui.picks[0].map((i) => i.label), ['$(circle-large-outline) Base model', `$(package) ${named} (final)`, `$(save) step-10 · ${named}`, `$(save) step-6 · ${named}`]);
   const ck6 = join(run.dir, 'checkpoints', 'step-6');
   assert.deepEqual(client.calls, [{ op: 'activate', args: [model, ck6] }]);
-  assert.deepEqual(a, { path: ck6, model, label: `step-6 · ${run.id}`, kind: 'checkpoint' });
+  assert.deepEqual(a, { path: ck6, model, label: `step-6 · ${named}`, kind: 'checkpoint' });
   assert.deepEqual(state.active, a);
 
   // A mismatch: the worker's message comes through; nothing changes.

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostToDashboard } from '../../src/protocol/dashboard';
+import type { DashboardPrefs, HostToDashboard } from '../../src/protocol/dashboard';
 import { isHostToDashboard } from '../../src/protocol/dashboard';
 import { DashboardSession, dropRewoundRows } from '../../src/extension/dashboard/session';
-import { flattenHyperparameters } from '../../src/extension/dashboard/facts';
+import { flattenHyperparameters, resumeSteps } from '../../src/extension/dashboard/facts';
 import { deadPid, makeRun, tempDir } from './helpers';
 
 async function setup(t: Parameters<typeof tempDir>[0]) {
@@ -15,6 +15,8 @@ async function setup(t: Parameters<typeof tempDir>[0]) {
   const run = await makeRun(join(dir, 'runs'), { name: 'dash', maxSteps: 10 });
   const sent: HostToDashboard[] = [];
   const calls: string[] = [];
+  /** What the host keeps for the workspace (workspaceState in the panel). */
+  const store: { prefs: DashboardPrefs | null } = { prefs: null };
   const session = new DashboardSession(run.dir, {
     post: (m) => {
       assert.ok(isHostToDashboard(m), JSON.stringify(m));
@@ -23,8 +25,10 @@ async function setup(t: Parameters<typeof tempDir>[0]) {
     },
     stopRun: () => calls.push('stop'),
     revealRunFolder: () => calls.push('reveal'),
+    prefs: () => store.prefs,
+    savePrefs: (p) => void (store.prefs = p),
   });
-  return { run, sent, calls, session };
+  return { run, sent, calls, session, store };
 }
 
 const READY = { v: 1, type: 'ready' };
@@ -134,4 +138,48 @@ test('dropRewoundRows keeps the history the current state descends from; hyperpa
     'data.packing': true,
   });
   assert.deepEqual(flattenHyperparameters(null), {});
+});
+
+test('smoothing and log scale: the page reports them, the host keeps them for the workspace and sends them with every init', async (t) => {
+  const { sent, session, store } = await setup(t);
+  await session.receive(READY);
+  assert.equal((sent[0] as Extract<HostToDashboard, { type: 'init' }>).prefs, null, 'nothing saved yet');
+  await session.receive({ v: 1, type: 'prefs', prefs: { smoothing: 0.3, logY: true } });
+  await session.receive({ v: 1, type: 'prefs', prefs: { smoothing: 7, logY: true } }); // out of range: dropped
+  await session.receive({ v: 1, type: 'prefs', prefs: { smoothing: 0.2 } }); // incomplete: dropped
+  assert.deepEqual(store.prefs, { smoothing: 0.3, logY: true });
+  // Another dashboard of the workspace (or this one reopened) starts with them.
+  const other = await setup(t);
+  other.store.prefs = store.prefs;
+  await other.session.receive(READY);
+  assert.deepEqual((other.sent[0] as Extract<HostToDashboard, { type: 'init' }>).prefs, { smoothing: 0.3, logY: true });
+});
+
+test('resume markers: the steps of the log\'s "resuming from step N" lines and run.json, on the current history only', async (t) => {
+  const log = (lines: string[]) => lines.map((l, i) => `2026-12-06T23:${String(10 + i).padStart(2, '0')}:00.000Z ${l}`).join('\n') + '\n';
+  assert.deepEqual(resumeSteps({ resumed_from_step: null }, log(['starting: model /m on cpu; 4 LoRA modules']), ), []);
+  // Stopped at 40, resumed; stopped at 90, resumed: two markers.
+  const two = log(['starting: model /m', 'resuming from step 40: model /m on cpu', 'resuming from step 90: model /m on cpu']);
+  assert.deepEqual(resumeSteps({ resumed_from_step: 90 }, two), [40, 90]);
+  // Then resumed again from step 60 (--checkpoint step-60): the resume at 90 lies on a history the run left.
+  assert.deepEqual(resumeSteps({ resumed_from_step: 60 }, two + log(['resuming from step 60: model /m on cpu'])), [40, 60]);
+  // run.json already says so before the log line is written; a start over (0) marks nothing.
+  assert.deepEqual(resumeSteps({ resumed_from_step: 40 }, log(['starting: model /m'])), [40]);
+  assert.deepEqual(resumeSteps({ resumed_from_step: 0 }, ''), []);
+
+  // The session reads them from the run folder: init and the status change of a resume carry them.
+  const { run, sent, session } = await setup(t);
+  for (let s = 1; s <= 4; s++) await run.appendMetrics({ step: s, time: s, train_loss: 5 - s / 10 });
+  await run.log('starting: model /models/tiny on cpu');
+  await run.update({ status: 'stopped' });
+  await session.receive(READY);
+  assert.deepEqual((sent[0] as Extract<HostToDashboard, { type: 'init' }>).run.resumes, []);
+  await run.update({ status: 'running', resumed_from_step: 4 });
+  await run.log('resuming from step 4: model /models/tiny on cpu; 2 LoRA modules');
+  await run.appendMetrics({ step: 5, time: 5, train_loss: 4.5 });
+  await session.update();
+  const status = sent.find((m) => m.type === 'status') as Extract<HostToDashboard, { type: 'status' }>;
+  assert.deepEqual(status.resumes, [4]);
+  await session.receive(READY);
+  assert.deepEqual((sent.at(-1) as Extract<HostToDashboard, { type: 'init' }>).run.resumes, [4]);
 });

@@ -16,7 +16,7 @@ import { tempDir } from './helpers';
 const stubUrl = pathToFileURL(join(import.meta.dirname, 'vscode-stub.ts')).href;
 register(`data:text/javascript,${encodeURIComponent(`export async function resolve(s, c, n) { return s === 'vscode' ? { url: ${JSON.stringify(stubUrl)}, shortCircuit: true } : n(s, c); }`)}`);
 const stub = await import('./vscode-stub');
-const { registerEvaluation } = await import('../../src/extension/evaluation/register');
+const { registerEvaluation, showTokenLoss } = await import('../../src/extension/evaluation/register');
 const { lossColor, diffColor, bucketOf, tokenOffsets } = await import('../../src/extension/evaluation/heatmap');
 
 /** Completes every prompt with " Paris" and scores by a table. */
@@ -93,4 +93,41 @@ test('token offsets: SentencePiece pieces located in the text; byte-fallback pie
   const text = 'Once upon a time';
   assert.deepEqual(tokenOffsets(text, ['▁Once', '▁upon', '▁a', '▁time']), [[0, 4], [4, 9], [9, 11], [11, 16]]);
   assert.deepEqual(tokenOffsets('a é', ['▁a', '▁', '<0xC3>', '<0xA9>']), [[0, 1], [1, 2], [2, 2], [2, 2]]);
+});
+
+test('Show Token Loss with no adapter and no loralab.modelPath uses the model the workspace\'s experiments name; several: a quick pick', async (t) => {
+  const dir = await tempDir(t);
+  stub.setWorkspace(dir, {});
+  const exp = (name: string, model: string) => writeFile(join(dir, `${name}.lora.json`), JSON.stringify({ name, model, data: { train: 'train.txt' } }));
+  await exp('a', '/models/tiny');
+  await exp('b', '/models/tiny');
+  await writeFile(join(dir, 'broken.lora.json'), '{ "name": ');
+  const files = ['a', 'b', 'broken'].map((n) => ({ file: join(dir, `${n}.lora.json`), workspaceFolder: dir }));
+  const inference = new ScriptedInference();
+  const text = 'Once upon a time';
+  const editor = {
+    document: { uri: stub.Uri.file(join(dir, 'story.txt')), fileName: join(dir, 'story.txt'), getText: () => text, positionAt: (o: number) => ({ line: 0, character: o }) },
+    setDecorations: () => undefined,
+  };
+  stub.window.activeTextEditor = editor;
+  t.after(() => void (stub.window.activeTextEditor = undefined));
+  const lab = { own: <T,>(d: T) => d, inference, adapterState: { active: null }, experiments: { list: () => files } };
+  await showTokenLoss(lab as never, false);
+  assert.deepEqual(inference.calls.filter((c) => c.op === 'score').map((c) => c.args), [[null, text]]);
+  assert.ok(inference.calls.some((c) => c.op === 'load' && c.args[0] === '/models/tiny'), JSON.stringify(inference.calls));
+
+  // Two models: the user picks one; dismissing the pick scores nothing.
+  await exp('c', '/models/other');
+  files.push({ file: join(dir, 'c.lora.json'), workspaceFolder: dir });
+  inference.calls.length = 0;
+  stub.recorded.answers.push('/models/other');
+  await showTokenLoss(lab as never, false);
+  assert.ok(inference.calls.some((c) => c.op === 'load' && c.args[0] === '/models/other'), JSON.stringify(inference.calls));
+  inference.calls.length = 0;
+  await showTokenLoss(lab as never, false);
+  assert.deepEqual(inference.calls, []);
+
+  // No experiment names a model: the error says every way to give one.
+  const none = { ...lab, experiments: { list: () => [] } };
+  await assert.rejects(showTokenLoss(none as never, false), /^Error: no model: activate an adapter .*loralab\.modelPath.*experiment file/);
 });

@@ -36,6 +36,7 @@ export function entry(over: Partial<RunEntry> & { id: string }): RunEntry {
     error: null,
     finished_at: null,
     checkpoints: [],
+    config_recorded: true,
     ...over,
   };
 }

@@ -145,3 +145,8 @@ test('Adapters view menus: Activate only on usable, inactive adapters; Use Base 
   assert.ok(playground.includes('base-model') && playground.includes('base-model-active') && playground.includes('adapter-checkpoint-active'));
   assert.ok(!playground.some((v) => v.endsWith('-broken') || v.startsWith('adapters-')));
 });
+
+test("a checkpoint row's reveal command says what it reveals (issue 14)", () => {
+  const onCheckpoint = menus['view/item/context'].filter((m) => /viewItem == checkpoint\b/.test(m.when ?? '')).map((m) => COMMANDS[m.command as keyof typeof COMMANDS].title);
+  assert.deepEqual(onCheckpoint, ['Reveal Checkpoint Folder']);
+});

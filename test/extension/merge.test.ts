@@ -137,12 +137,19 @@ test('session: Merge writes <folder>/<name> via the CLI, posts merged and calls 
   fake.children[0].emit(done({ ...PLAN, method: 'linear' }));
   fake.children[0].exit(0);
   await run;
-  assert.deepEqual(posted.slice(-2), [{ v: 1, type: 'merged', name: 'both', dir: join(folder, 'both'), plan: { ...PLAN, method: 'linear' } }, { v: 1, type: 'busy', what: null }]);
+  assert.deepEqual(posted.slice(-3), [
+    { v: 1, type: 'merged', name: 'both', dir: join(folder, 'both'), plan: { ...PLAN, method: 'linear' } },
+    { v: 1, type: 'name', name: 'merged-1' },
+    { v: 1, type: 'busy', what: null },
+  ]);
   assert.deepEqual(merged, [join(folder, 'both')]);
 
   mkdirSync(join(folder, 'taken'), { recursive: true });
   await s.receive({ v: 1, type: 'merge', name: 'taken', request: req });
-  assert.deepEqual(posted.at(-1), { v: 1, type: 'error', id: null, message: `${join(folder, 'taken')} already exists; choose another name` });
+  assert.deepEqual(posted.slice(-2), [
+    { v: 1, type: 'name', name: 'merged-1' },
+    { v: 1, type: 'error', id: null, message: `${join(folder, 'taken')} already exists; choose another name` },
+  ]);
   await s.receive({ v: 1, type: 'merge', name: 'rel', request: { adapters: [{ path: 'runs/a', weight: 1 }], method: 'linear' } });
   assert.deepEqual(posted.at(-1), { v: 1, type: 'error', id: null, message: 'runs/a is not an absolute adapter folder' });
   const noFolder = session(null);
@@ -235,7 +242,7 @@ test('scanMergedAdapters: folders with merge.json under .loralab/merged, sorted;
   assert.equal(got[0].problem, null);
 });
 
-const ADAPTER: AdapterEntry = { kind: 'final', path: '/ws/.loralab/runs/r1/adapter', run: { id: 'r1', run_dir: '/ws/.loralab/runs/r1', status: 'completed' }, step: 40, val_loss: null, val_step: null, base_model: '/models/tiny', r: 4, lora_alpha: 8, problem: null };
+const ADAPTER: AdapterEntry = { kind: 'final', path: '/ws/.loralab/runs/r1/adapter', run: { id: 'r1', name: 'r1', run_dir: '/ws/.loralab/runs/r1', status: 'completed' }, step: 40, val_loss: null, val_step: null, base_model: '/models/tiny', r: 4, lora_alpha: 8, problem: null };
 
 function intoBaseUi(out: string | undefined, opts: { cancelAfterFirst?: boolean } = {}) {
   const reports: [string, number][] = [];
@@ -313,4 +320,69 @@ test('Merge Into Base: Cancel kills the child and removes its partial folder; a 
   assert.equal(await mergeIntoBaseModel(ADAPTER, { ui: intoBaseUi(undefined).ui, runner: fake.runner, workspaceFolder: ws, log: () => undefined }), undefined);
   assert.equal(fake.children.length, 2);
   await assert.rejects(mergeIntoBaseModel({ ...ADAPTER, problem: '/x/adapter_config.json does not exist' }, { ui: intoBaseUi(out).ui, runner: fake.runner, workspaceFolder: ws, log: () => undefined }), /does not exist/);
+});
+
+test('session: after a merge with the default name the host sends the next free name, so a second default merge is not "already exists"', async () => {
+  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const folder = join(ws, '.loralab', 'merged');
+  mkdirSync(join(folder, 'merged-1'), { recursive: true }); // an earlier merge
+  const { s, posted, fake } = session(folder);
+  await s.receive({ v: 1, type: 'ready' });
+  const defaultName = () => {
+    const last = posted.filter((m) => m.type === 'init' || m.type === 'name').at(-1) as { name: string };
+    return last.name;
+  };
+  assert.equal(defaultName(), 'merged-2');
+  const req = { adapters: [{ path: A, weight: 1 }], method: 'linear' };
+  for (const expected of ['merged-2', 'merged-3']) {
+    const name = defaultName();
+    assert.equal(name, expected);
+    const run = s.receive({ v: 1, type: 'merge', name, request: req });
+    await tick();
+    const child = fake.children.at(-1)!;
+    mkdirSync(join(folder, name)); // what the CLI writes
+    child.emit(done({ ...PLAN, method: 'linear' }));
+    child.exit(0);
+    await run;
+    assert.equal(posted.filter((m) => m.type === 'error').length, 0, `merging with the default ${name} succeeds`);
+  }
+  assert.equal(defaultName(), 'merged-4');
+  // Someone took the default meanwhile (the CLI, another window): refused, with a fresh default.
+  mkdirSync(join(folder, 'merged-4'));
+  mkdirSync(join(folder, 'merged-5'));
+  await s.receive({ v: 1, type: 'merge', name: 'merged-4', request: req });
+  assert.match((posted.at(-1) as { message: string }).message, /merged-4 already exists/);
+  assert.equal(defaultName(), 'merged-6');
+});
+
+test('session: the page is idle again (busy: null) as soon as the merge is written, while the merged hook still waits (its notification waits for the user)', async () => {
+  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const folder = join(ws, '.loralab', 'merged');
+  const posted: HostToMerge[] = [];
+  const fake = fakeRunner();
+  const hook: string[] = [];
+  const s = new MergeSession([], {
+    post: (m) => posted.push(m),
+    runner: fake.runner,
+    pickAdapters: async () => undefined,
+    folder,
+    merged: (dir) => {
+      hook.push(dir);
+      return new Promise<void>(() => undefined); // the user never answers the notification
+    },
+    log: () => undefined,
+  });
+  const req = { adapters: [{ path: A, weight: 1 }, { path: B, weight: 1 }], method: 'linear' };
+  void s.receive({ v: 1, type: 'merge', name: 'first', request: req });
+  await tick();
+  fake.children[0].emit(done({ ...PLAN, method: 'linear' }));
+  fake.children[0].exit(0);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(posted.slice(-3).map((m) => m.type === 'busy' ? `busy:${m.what}` : m.type), ['merged', 'name', 'busy:null']);
+  assert.deepEqual(hook, [join(folder, 'first')], 'the hook ran after the page went idle');
+  // A second merge is not refused as "already running".
+  void s.receive({ v: 1, type: 'merge', name: 'second', request: req });
+  await tick();
+  assert.equal(fake.children.length, 2, 'the second merge started its CLI');
+  assert.deepEqual(posted.at(-1), { v: 1, type: 'busy', what: 'merge' });
 });

@@ -2,7 +2,7 @@
 // contextValues per status.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONTEXT_VALUES, RESUMABLE, STATUS_ICONS, buildTree, runContextValue } from '../../src/extension/experiments/model';
+import { CONTEXT_VALUES, RESUMABLE, STATUS_ICONS, buildTree, canResume, runContextValue } from '../../src/extension/experiments/model';
 import type { RunStatus } from '../../src/runs/index';
 import { entry } from './helpers';
 
@@ -21,7 +21,9 @@ test('files → runs (newest first) → checkpoints', () => {
   assert.deepEqual(e.target, { kind: 'experiment', file: EXP.file });
   assert.equal(e.contextValue, 'experiment-runs');
   assert.equal(e.collapsible, 'expanded');
-  assert.deepEqual(e.children.map((n) => n.label), ['exp-20260102-100000', 'exp-20260101-100000']);
+  // Under its experiment a run is labelled by the local start time its id carries (issue 14).
+  assert.deepEqual(e.children.map((n) => n.label), ['2026-01-02 10:00:00', '2026-01-01 10:00:00']);
+  assert.match(e.children[0].tooltip!, /^exp-20260102-100000\n/);
   const [run, done] = e.children;
   assert.equal(run.description, 'step 40/120 · loss 3.217');
   assert.deepEqual(run.icon, { id: 'loading~spin' });
@@ -103,4 +105,21 @@ test('experiment paths match case-insensitively on win32 and darwin only', () =>
   const run = entry({ id: 'a', experiment_file: '/WS/EXP.lora.json' });
   assert.equal(buildTree({ experiments: [EXP], runs: [run], platform: 'darwin' })[0].children.length, 1);
   assert.equal(buildTree({ experiments: [EXP], runs: [run], platform: 'linux' })[0].children.length, 0);
+});
+
+test('a start that failed before training (config not recorded) offers no Resume: its tooltip says Start Run tries again', () => {
+  const failedStart = entry({ id: 'exp-20260101-100000', status: 'failed', step: 0, train_loss: null, error: 'data/train.jsonl: file not found', config_recorded: false });
+  const failedLater = entry({ id: 'exp-20260101-090000', status: 'failed', step: 3, error: 'loss is NaN at step 3' });
+  const [e] = buildTree({ experiments: [EXP], runs: [failedStart, failedLater] });
+  const [start, later] = e.children;
+  assert.equal(start.contextValue, 'run-failed');
+  assert.equal(start.description, 'failed before training started', 'not "step 0/0"');
+  assert.ok(CONTEXT_VALUES.includes('run-failed'));
+  // The Resume menu items match /^run-.*-resumable$/: not this one, still the other failed run.
+  assert.ok(!/^run-.*-resumable$/.test(start.contextValue));
+  assert.equal(later.contextValue, 'run-failed-resumable');
+  assert.match(start.tooltip!, /failed before training started.*Start Run on its experiment tries again/);
+  assert.doesNotMatch(start.tooltip!, /Resume Run/);
+  assert.equal(canResume(failedStart), false);
+  assert.equal(canResume(failedLater), true);
 });

@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { StartArgs, TrainerEvent, TrainerRequest } from '../../src/protocol/trainer';
-import { type SupervisorEvent, type TrainerChild, Supervisor, markRunFailed } from '../../src/extension/training/supervisor';
+import { type SupervisorEvent, type TrainerChild, Supervisor, markRunFailed, recordFailedStart } from '../../src/extension/training/supervisor';
+import { listRuns } from '../../src/runs/index';
 import { makeRun, tempDir } from './helpers';
 
 /** A child process that records what it is sent and emits what the test tells it to. */
@@ -44,6 +45,7 @@ class FakeChild extends EventEmitter implements TrainerChild {
 function setup(opts: { markFailed?: (dir: string, pid: number | null, msg: string) => Promise<void> } = {}) {
   const children: FakeChild[] = [];
   const failed: [string, number | null, string][] = [];
+  const recorded: [StartArgs, string, string][] = [];
   const sup = new Supervisor({
     fork: () => {
       const c = new FakeChild();
@@ -51,10 +53,14 @@ function setup(opts: { markFailed?: (dir: string, pid: number | null, msg: strin
       return c;
     },
     markFailed: opts.markFailed ?? (async (dir, pid, msg) => void failed.push([dir, pid, msg])),
+    recordFailedStart: async (args, name, msg) => {
+      recorded.push([args, name, msg]);
+      return null;
+    },
   });
   const events: SupervisorEvent[] = [];
   sup.onEvent((e) => events.push(e));
-  return { sup, children, failed, events };
+  return { sup, children, failed, events, recorded };
 }
 
 const ARGS: StartArgs = { experimentFile: '/ws/exp.lora.json', runsDir: '/ws/.loralab/runs' };
@@ -179,6 +185,38 @@ test('an invalid experiment: error event, exit 2 → failed with its message, no
   assert.equal(o.died, false);
   assert.equal(o.message, 'exp.lora.json:9: /training/learning_rate: must be > 0');
   assert.deepEqual(failed, [], 'no run folder yet: nothing to mark');
+});
+
+test('a start that fails before its run folder exists is recorded as a failed run with its error (issue 14)', async (t) => {
+  const { sup, children, recorded } = setup();
+  const job = sup.start(ARGS, 'exp');
+  const [c] = children;
+  c.event({ v: 1, type: 'ready', pid: c.pid });
+  c.event({ v: 1, type: 'error', message: 'train.jsonl:7: invalid JSON (column 42: Unexpected token)', exit_code: 2 });
+  c.exit(2);
+  await job.exited;
+  assert.deepEqual(recorded, [[ARGS, 'exp', 'train.jsonl:7: invalid JSON (column 42: Unexpected token)']]);
+  // Stopped while loading, or a resume: nothing is recorded.
+  const stopped = sup.start(ARGS, 'exp');
+  sup.stop(stopped.key);
+  children[1].event({ v: 1, type: 'error', message: 'stopped', exit_code: 130 });
+  children[1].exit(130);
+  await stopped.exited;
+  const resumed = sup.start({ resume: '/r/exp-1' }, 'exp');
+  children[2].exit(1);
+  await resumed.exited;
+  assert.equal(recorded.length, 1);
+
+  // The default recorder writes a run folder the runs list reads as failed, with the error.
+  const dir = await tempDir(t);
+  const runDir = await recordFailedStart({ experimentFile: join(dir, 'exp.lora.json'), runsDir: dir }, 'exp', 'model folder not found');
+  const [r] = await listRuns(dir);
+  assert.equal(r.run_dir, runDir);
+  assert.equal(r.status, 'failed');
+  const json = JSON.parse(await readFile(join(runDir!, 'run.json'), 'utf8'));
+  assert.equal(json.error, 'model folder not found');
+  assert.equal(json.experiment_file, join(dir, 'exp.lora.json'));
+  assert.equal(await recordFailedStart({ resume: runDir! }, 'exp', 'x'), null);
 });
 
 test('death without done: outcome failed + died with the last log lines; the run is marked failed', async () => {

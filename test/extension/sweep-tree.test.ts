@@ -18,7 +18,8 @@ test('a sweep folder groups its runs; the completed run with the lowest val_loss
     entry({ id: 'exp-20260102-090000', created_at: '2026-01-02T09:00:00Z' }), // a plain run beside the sweep
   ];
   const [exp] = buildTree({ experiments: [EXP], runs });
-  assert.deepEqual(exp.children.map((n) => n.label), ['exp-20260102-090000', 'exp-sweep-20260101-100000']);
+  // A run under its experiment is labelled by its start time (issue 14, item 3).
+  assert.deepEqual(exp.children.map((n) => n.label), ['2026-01-02 09:00:00', 'exp-sweep-20260101-100000']);
   const node = exp.children[1];
   assert.equal(node.contextValue, 'sweep');
   assert.ok(CONTEXT_VALUES.includes('sweep'));

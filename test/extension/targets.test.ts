@@ -91,3 +91,17 @@ test('run of an experiment: one qualifying run is taken, several are asked (or t
   assert.equal(await resolveRun(undefined, c3, isRunning), otherRunning);
   assert.equal(c3.picks.length, 1);
 });
+
+test('Stop Run from the palette with exactly one running run in the workspace takes it without asking (issue 14)', async () => {
+  const stopQuery = { ...isRunning, single: true };
+  const c = ctx({ runs: [stopped, running] });
+  assert.equal(await resolveRun(undefined, c, stopQuery), running);
+  assert.equal(c.picks.length, 0, 'no question asked');
+  // Two running runs: still asked; without `single` (Resume, Delete) one run is still confirmed by a pick.
+  const c2 = ctx({ runs: RUNS });
+  assert.equal(await resolveRun(undefined, c2, stopQuery), undefined);
+  assert.equal(c2.picks.length, 1);
+  const c3 = ctx({ runs: [stopped, running] });
+  await resolveRun(undefined, c3, isRunning);
+  assert.equal(c3.picks.length, 1);
+});

@@ -35,6 +35,10 @@ export class Uri {
   static file(p: string): Uri {
     return new Uri('file', nodePath.resolve(p));
   }
+  /** A link (diagnostic code targets): kept as its text in `fsPath`. */
+  static parse(s: string): Uri {
+    return new Uri(s.split(':')[0], s);
+  }
   static joinPath(base: Uri, ...parts: string[]): Uri {
     return Uri.file(nodePath.join(base.fsPath, ...parts));
   }
@@ -227,13 +231,13 @@ export function setWorkspace(dir: string, config: Record<string, unknown> = {}):
   for (const [k, v] of Object.entries(config)) settings.set(k, v);
 }
 
-function findFilesSync(dir: string, suffix: string): string[] {
+function findFilesSync(dir: string, match: (name: string) => boolean): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = nodePath.join(dir, e.name);
     if (e.isDirectory()) {
-      if (!['node_modules', '.git', '.loralab'].includes(e.name)) out.push(...findFilesSync(p, suffix));
-    } else if (e.name.endsWith(suffix)) out.push(p);
+      if (!['node_modules', '.git', '.loralab'].includes(e.name)) out.push(...findFilesSync(p, match));
+    } else if (match(e.name)) out.push(p);
   }
   return out;
 }
@@ -246,10 +250,12 @@ export const workspace = {
   textDocuments: [] as unknown[],
   getWorkspaceFolder: (uri: Uri) => folders.find((f) => uri.fsPath === f.uri.fsPath || uri.fsPath.startsWith(f.uri.fsPath + nodePath.sep)),
   getConfiguration: (section: string) => ({ get: <T>(key: string, dflt?: T) => (settings.has(`${section}.${key}`) ? settings.get(`${section}.${key}`) : dflt) as T }),
+  // Only `**/*.ext` (names ending in .ext) and `**/name` (that exact name) are understood.
   findFiles: async (glob: string) => {
-    const m = /\*\*\/\*(\.[\w.]+)$/.exec(glob);
+    const m = /^\*\*\/(\*?)([\w.-]+)$/.exec(glob);
     if (!m) return [];
-    return folders.flatMap((f) => findFilesSync(f.uri.fsPath, m[1])).map((p) => Uri.file(p));
+    const match = m[1] ? (n: string) => n.endsWith(m[2]) : (n: string) => n === m[2];
+    return folders.flatMap((f) => findFilesSync(f.uri.fsPath, match)).map((p) => Uri.file(p));
   },
   createFileSystemWatcher: () => ({ onDidCreate: noEvent, onDidDelete: noEvent, onDidChange: noEvent, dispose: () => undefined }),
   onDidChangeWorkspaceFolders: noEvent,
@@ -278,7 +284,7 @@ export const window = {
   }),
   createTreeView: (id: string, o: { treeDataProvider: never }) => {
     recorded.trees.set(id, o.treeDataProvider);
-    return { message: undefined as string | undefined, dispose: () => undefined };
+    return { message: undefined as string | undefined, visible: true, onDidChangeVisibility: noEvent, dispose: () => undefined };
   },
   createStatusBarItem: (id: string) => {
     const item = { id, text: '', tooltip: '', visible: false, disposed: false, name: '', command: undefined as unknown, show: () => (item.visible = true), dispose: () => (item.disposed = true) };

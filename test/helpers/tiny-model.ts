@@ -9,7 +9,7 @@ import type { HostTensor } from '../../src/engine/tensor';
 import { writeSafetensors } from '../../src/engine/weights/safetensors';
 
 /**
- * Writes config.json and random weights (norms 1 ± 0.3, matrices ±1.5/√in, embeddings ±1) for the
+ * Writes config.json and random weights (norms 1 ± 0.3, matrices ±1.5/√in, biases ±0.5, embeddings ±1) for the
  * names the family needs into a new temporary folder; returns the folder (the caller removes it).
  */
 export async function writeTinyModel(config: object, seed: number): Promise<string> {
@@ -22,7 +22,12 @@ export async function writeTinyModel(config: object, seed: number): Promise<stri
   for (const { name, shape, optional } of info.family.weightNames(info.config)) {
     if (optional) continue;
     const n = shape.reduce((a, b) => a * b, 1);
-    const f = name.endsWith('norm.weight') ? () => 1 + 0.3 * u() : name.includes('embed_tokens') ? u : () => (1.5 * u()) / Math.sqrt(shape[1]);
+    // 1-D tensors other than norms are biases (Qwen2's q/k/v): ±0.5, finite and large enough to
+    // change every output (a bias written as NaN would make bias tests vacuous).
+    const f = name.endsWith('norm.weight') ? () => 1 + 0.3 * u()
+      : name.includes('embed_tokens') ? u
+      : shape.length === 1 ? () => 0.5 * u()
+      : () => (1.5 * u()) / Math.sqrt(shape[1]);
     tensors.set(name, { dtype: 'float32', shape, data: Float32Array.from({ length: n }, f) });
   }
   await writeSafetensors(join(dir, 'model.safetensors'), tensors);

@@ -120,7 +120,7 @@ test('a pattern key that decides no module is reported in the log (PEFT ignores 
   const lines: string[] = [];
   const out = await runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 }, { onLog: (l) => lines.push(l) });
   assert.equal(out.status, 'completed', out.error);
-  assert.ok(lines.includes('lora.rank_pattern "layers.0.self_attn.q_proj", "qproj" matches no targeted module (or only modules an earlier key decides); it has no effect'), lines.join('\n'));
-  assert.ok(lines.includes('lora.alpha_pattern "nothing" matches no targeted module (or only modules an earlier key decides); it has no effect'), lines.join('\n'));
+  assert.ok(lines.includes('warning: lora.rank_pattern "layers.0.self_attn.q_proj", "qproj" matches no targeted module (or only modules an earlier key decides); it has no effect'), lines.join('\n'));
+  assert.ok(lines.includes('warning: lora.alpha_pattern "nothing" matches no targeted module (or only modules an earlier key decides); it has no effect'), lines.join('\n'));
   assert.deepEqual(shapes(out.adapterDir!).get('model.layers.0.self_attn.q_proj'), [[4, 64], [64, 4]]);
 });

@@ -1,7 +1,7 @@
 // Training end to end on the real stories260K model (in-process runTraining).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTraining } from '../../src/trainer/run';
 import { readMetrics } from '../../src/runs/index';
@@ -110,17 +110,35 @@ test('init_adapter continues from an existing PEFT adapter (lr 0 leaves it uncha
   }
 });
 
-test('a NaN loss stops the run as failed with a clear message', async () => {
+test('a NaN init_adapter is refused at load naming the tensor; a finite one that overflows stops the run at step 1', async () => {
   const golden = `${SHARED}/golden/adapters/stories260K_r4_a8`;
-  const broken = join(makeExperiment().dir, 'nan-adapter');
-  mkdirSync(broken);
   const ad = await readPeftAdapter(golden);
-  (ad.modules.get('model.layers.0.self_attn.q_proj')!.B.data as Float32Array)[0] = NaN;
+  const dir = makeExperiment().dir;
+
+  // A NaN in init_adapter is named before a run folder exists, not blamed on training.
+  const broken = join(dir, 'nan-adapter');
+  mkdirSync(broken);
+  const q = ad.modules.get('model.layers.0.self_attn.q_proj')!;
+  const saved = (q.B.data as Float32Array)[0];
+  (q.B.data as Float32Array)[0] = NaN;
   await writePeftAdapter(broken, ad.config, ad.modules);
-  const exp = makeExperiment({ extra: { init_adapter: broken }, training: { max_steps: 3, eval_steps: 100, save_steps: 100 } });
+  const nanExp = makeExperiment({ extra: { init_adapter: broken }, training: { max_steps: 3, eval_steps: 100, save_steps: 100 } });
+  await assert.rejects(runTraining({ experimentFile: nanExp.file, runsDir: nanExp.runsDir, threads: 1 }),
+    (e: Error) => e.name === 'NonFiniteWeightsError' && /nan-adapter\/adapter_model\.safetensors: tensor "model\.layers\.0\.self_attn\.q_proj\.lora_B" holds NaN/.test(e.message));
+  assert.equal(existsSync(nanExp.runsDir) ? readdirSync(nanExp.runsDir).length : 0, 0, 'no run folder');
+
+  // Finite but huge weights (1e30 · 1e30 overflows float32's 3.4e38): the forward pass gives
+  // a non-finite loss at step 1, which fails the run with the step-1 message.
+  (q.B.data as Float32Array)[0] = saved;
+  (q.A.data as Float32Array).fill(1e30);
+  (q.B.data as Float32Array).fill(1e30);
+  const huge = join(dir, 'huge-adapter');
+  mkdirSync(huge);
+  await writePeftAdapter(huge, ad.config, ad.modules);
+  const exp = makeExperiment({ extra: { init_adapter: huge }, training: { max_steps: 3, eval_steps: 100, save_steps: 100 } });
   const out = await runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 });
   assert.equal(out.status, 'failed');
-  assert.match(out.error!, /train loss became NaN at step 1/);
+  assert.match(out.error!, /^train loss is NaN at step 1, before any update, so the learning rate is not the cause/);
   const run = JSON.parse(readFileSync(join(out.runDir, 'run.json'), 'utf8'));
   assert.equal(run.status, 'failed');
   assert.match(run.error, /NaN/);

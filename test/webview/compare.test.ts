@@ -313,9 +313,20 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
 
     // Scatter: learning rate (log x) against best validation loss, one series per rank.
     assert.equal(await h.page.evaluate(() => window.__compare!.scatterXScaleType()), 'logarithmic');
+    await render(h);
+    const runColor = Object.fromEntries((await h.page.evaluate(() => window.__compare!.chartData('train'))).map((d) => [d.label, d.color]));
     assert.deepEqual(await h.page.evaluate(() => window.__compare!.scatterData()), [
-      { label: 'r = 8', points: [[2e-4, 1.5, RUN_A.id]] },
-      { label: 'r = 16', points: [[1e-3, 1.5, RUN_B.id]] },
+      { label: 'r = 8', shape: 'circle', points: [[2e-4, 1.5, RUN_A.id, runColor[RUN_A.id]]] },
+      { label: 'r = 16', shape: 'rect', points: [[1e-3, 1.5, RUN_B.id, runColor[RUN_B.id]]] },
+    ]);
+    // Issue case: points at 2e-4 and 1e-3 (axis 1e-4–2e-3) were labelled "5e-4, 0.001, 0.0015,
+    // 0.002": two notations, nothing at 2e-4. Now 1, 2, 5 × 10^k, all in exponent form.
+    assert.deepEqual(await h.page.evaluate(() => window.__compare!.scatterXTicks()), [
+      { value: 1e-4, label: '1e-4' },
+      { value: 2e-4, label: '2e-4' },
+      { value: 5e-4, label: '5e-4' },
+      { value: 1e-3, label: '1e-3' },
+      { value: 2e-3, label: '2e-3' },
     ]);
     await h.page.selectOption('#scatter-key', 'lora.r');
     await render(h);
@@ -330,6 +341,101 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
     assert.deepEqual(saved.runDirs, [RUN_A.run_dir, RUN_B.run_dir]);
     await assertClean(h);
     await h.close();
+  });
+
+  test('y axis fits the visible losses (linear and log, zoomed and not): issue case 1.2–1.5 and 2.5–5.5; runs named experiment · start time', async () => {
+    // Two runs whose losses lie far from chart.js's empty-axis defaults (0–1 linear, 1–10 log).
+    const low = rowsOf((s) => 1.5 - (0.3 * s) / 20, (s) => 1.5 - (0.3 * s) / 20, 20, 1000, 2); // 1.5 → 1.2
+    const high = rowsOf((s) => 5.5 - (3 * s) / 20, (s) => 5.5 - (3 * s) / 20, 20, 1000, 2); // 5.5 → 2.5
+    const hyper = { 'lora.r': 8, ...COMMON, 'training.learning_rate': 1e-3 };
+    const h = await cb.open('vscode-light');
+    // Run ids carry their start time: named "experiment · start time" in the table and legend.
+    await initTwo(h, [], [{ ...makeRun('tiny-20261206-235707', low, { hyper }), name: 'tiny' }, { ...makeRun('tiny-hi-20261206-235724', high, { hyper }), name: 'tiny-hi' }]);
+    assert.deepEqual((await h.page.evaluate(() => window.__compare!.runsTable())).map((r) => r[0]), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
+    assert.deepEqual((await h.page.evaluate(() => window.__compare!.hyperTable())).rows.map((r) => r[0]), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
+    assert.deepEqual((await h.page.evaluate(() => window.__compare!.chartData('train'))).map((d) => d.label), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
+    assert.equal(await h.page.getAttribute('#hyper-table tbody th', 'title'), 'tiny-20261206-235707', 'the id stays in the tooltip');
+    await h.page.evaluate(() => window.__compare!.setSmoothing(0));
+    /** Every drawn point inside the visible x range lies inside the y scale; the scale is not 10× wider than the data. */
+    const check = async (what: string, lo: number, hi: number, xmin = -Infinity, xmax = Infinity) => {
+      await render(h);
+      for (const name of ['train', 'val'] as const) {
+        const range = await h.page.evaluate((n) => window.__compare!.yRange(n), name);
+        assert.ok(range, `${what} ${name}: a y scale`);
+        const ys = (await h.page.evaluate((n) => window.__compare!.chartData(n), name)).flatMap((d) => d.points.filter(([x]) => x >= xmin && x <= xmax).map(([, y]) => y));
+        const dmin = Math.min(...ys);
+        const dmax = Math.max(...ys);
+        assert.ok(dmin >= lo - 1e-9 && dmax <= hi + 1e-9, `${what} ${name}: data ${dmin}–${dmax} within the expected ${lo}–${hi}`);
+        assert.ok(range.min <= dmin && range.max >= dmax, `${what} ${name}: y scale ${range.min}–${range.max} must contain the data ${dmin}–${dmax}`);
+        assert.ok(range.max - range.min <= 2 * (dmax - dmin) + 0.5, `${what} ${name}: y scale ${range.min}–${range.max} fits the data ${dmin}–${dmax}`);
+      }
+    };
+    await check('linear', 1.2, 5.5);
+    await h.page.click('#log-scale');
+    await check('log', 1.2, 5.5);
+    // Zoomed to steps 10–20: low 1.35–1.2, high 4–2.5 (one point either side may be drawn).
+    await h.page.evaluate(() => window.__compare!.zoom(10, 20));
+    await check('log zoomed', 1.2, 5.5, 10, 20);
+    await h.page.click('#log-scale');
+    await check('linear zoomed', 1.2, 5.5, 10, 20);
+    await h.page.locator('figure[data-chart="train"]').screenshot({ path: path.join(OUT_DIR, 'compare-y-range-light.png') });
+    await assertClean(h);
+    await h.close();
+  });
+
+  test('scatter: each point in its run\'s colour (rank = marker shape), log-x labels cover the visible range; screenshots', async () => {
+    // Issue case: the r = 8 run comes first (first run colour), the r = 4 runs after it; the
+    // ranks sort r = 4 first, so colouring series by rank swapped the runs' colours.
+    const hyper = (r: number, lr: number) => ({ 'lora.r': r, ...COMMON, 'training.learning_rate': lr });
+    // Validation loss falling linearly to `best` at step 20.
+    const rows = (best: number) => rowsOf((s) => 3 - s / 20, (s) => 3 - ((3 - best) * s) / 20, 20, 1000, 2);
+    const runs = [
+      makeRun('sweep-r8-lr4e-3', rows(1.3), { hyper: hyper(8, 0.004) }),
+      makeRun('sweep-r4-lr2e-3', rows(1.6), { hyper: hyper(4, 0.002) }),
+      makeRun('sweep-r4-lr4e-3', rows(1.4), { hyper: hyper(4, 0.004) }),
+      makeRun('sweep-r8-lr2e-3', rows(1.5), { hyper: hyper(8, 0.002) }),
+    ];
+    for (const theme of ['vscode-light', 'vscode-dark'] as ThemeClass[]) {
+      const h = await cb.open(theme, { viewport: { width: 1100, height: 900 } });
+      await initTwo(h, [], runs);
+      await render(h);
+      const curves = await h.page.evaluate(() => window.__compare!.chartData('train'));
+      const runColor = new Map(curves.map((d) => [d.label, d.color]));
+      assert.equal(new Set(runColor.values()).size, 4, 'four runs, four colours');
+      // The runs table's swatches carry the same colours as the curves.
+      const swatches = await h.page.$$eval('#runs-table tbody tr', (rows) =>
+        rows.map((tr) => [(tr as HTMLElement).dataset.runDir!.split('/').at(-1)!, (tr.querySelector('.swatch') as HTMLElement).style.getPropertyValue('--swatch')]),
+      );
+      assert.deepEqual(new Map(swatches as [string, string][]), runColor);
+      const scatter = await h.page.evaluate(() => window.__compare!.scatterData());
+      assert.deepEqual(
+        scatter.map((s) => s.label),
+        ['r = 4', 'r = 8'],
+      );
+      assert.notEqual(scatter[0].shape, scatter[1].shape, 'ranks differ by marker shape');
+      for (const s of scatter) for (const [, , id, color] of s.points) assert.equal(color, runColor.get(id), `${id}: scatter colour = curve colour`);
+      assert.deepEqual(
+        scatter.map((s) => s.points.map((p) => [p[0], +p[1].toFixed(9), p[2]])),
+        [
+          [[0.002, 1.6, 'sweep-r4-lr2e-3'], [0.004, 1.4, 'sweep-r4-lr4e-3']],
+          [[0.002, 1.5, 'sweep-r8-lr2e-3'], [0.004, 1.3, 'sweep-r8-lr4e-3']],
+        ],
+      );
+      // Log x: the labelled ticks name the data's own range, not just "0.001" (chart.js's 1…9 × 10^k
+      // with only 1, 2, 5 labelled gave one label in 0.002–0.004 at best).
+      assert.equal(await h.page.evaluate(() => window.__compare!.scatterXScaleType()), 'logarithmic');
+      const ticks = await h.page.evaluate(() => window.__compare!.scatterXTicks());
+      const labelled = ticks.map((t) => t.value);
+      const inData = labelled.filter((v) => v >= 0.002 * (1 - 1e-9) && v <= 0.004 * (1 + 1e-9));
+      assert.ok(inData.length >= 2, `at least two labels within the points' range 0.002–0.004, got ${JSON.stringify(ticks)}`);
+      for (const t of ticks) {
+        // Each label is the number at its tick (1, 2, 5 × 10^k or an evenly spaced nice value).
+        assert.equal(Number(t.label), Number(t.value.toPrecision(4)), `label ${t.label} at ${t.value}`);
+      }
+      await h.page.locator('figure[data-chart="scatter"]').screenshot({ path: path.join(OUT_DIR, `compare-scatter-${theme.replace('vscode-', '')}.png`) });
+      await assertClean(h);
+      await h.close();
+    }
   });
 
   test('eval-set curves: a picker over every eval/<set>/<metric> the runs logged; hidden when none; the sweep preset', async () => {

@@ -215,7 +215,7 @@ describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? fa
     assert.match(facts!, /data\/stories\.jsonl/);
     assert.match(facts!, /5% of the training documents/);
     assert.match(facts!, /39 \/ 100 \(39%\)/);
-    assert.match((await h.page.textContent('#hyperparameters-body'))!, /lora\.r\s*16/);
+    assert.match((await h.page.textContent('#hyperparameters-body'))!, /lora\s*r\s*16/);
     assert.equal(await h.page.textContent('#status-badge'), 'running');
     assert.equal(await h.page.isVisible('#stop-run'), true);
 
@@ -294,6 +294,50 @@ describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? fa
     assert.equal(await h.page.evaluate(() => window.__dashboard!.yScaleType('loss')), 'linear');
     await h.assertClean();
     await h.page.context().close();
+  });
+
+  test('log scale: the y tick labels cover the visible loss range (2.5–5.5), zoomed too, light and dark; the axis says "loss, nats/token"', async () => {
+    // train_loss falls linearly from 5.5 (step 0) to 2.5 (step 300); no smoothing, no validation.
+    const rs: MetricsRowLike[] = [];
+    for (let s = 0; s <= 300; s++) rs.push({ step: s, time: s, train_loss: 5.5 - s / 100 });
+    for (const theme of ['vscode-light', 'vscode-dark'] as const) {
+      const h = await open(theme);
+      await h.post({ v: 1, type: 'init', run: { ...RUN, step: 300, max_steps: 300 }, rows: rs });
+      await setSmoothing(h, 0);
+      await h.page.click('#log-scale');
+      await h.render();
+      const ticks = () => h.page.evaluate(() => window.__dashboard!.yTicks('loss'));
+      /** The labels as numbers; each must be a plain number and together they must span [lo, hi] to within `slack`. */
+      const covers = async (lo: number, hi: number, what: string) => {
+        const { labels, title } = await ticks();
+        assert.equal(title, 'loss, nats/token', `${theme} ${what}: axis title`);
+        const values = labels.map(Number);
+        assert.ok(values.every(Number.isFinite) && labels.every((l) => l !== ''), `${theme} ${what}: every tick labelled: ${labels.join(', ')}`);
+        assert.ok(values.length >= 3, `${theme} ${what}: ${labels.join(', ')}`);
+        // Within a decade the ticks are evenly spaced, as on a linear axis (chart.js's own log
+        // ticks read 2.5, 2.7, 2.9, 3.5, 5 here).
+        const gaps = values.slice(1).map((v, i) => v - values[i]);
+        assert.ok(gaps.every((g) => Math.abs(g - gaps[0]) < 1e-9 && g > 0), `${theme} ${what}: evenly spaced: ${labels.join(', ')}`);
+        const slack = (hi - lo) * 0.2;
+        assert.ok(Math.min(...values) <= lo + slack && Math.min(...values) >= lo - slack, `${theme} ${what}: lowest label ${Math.min(...values)} near ${lo} (${labels.join(', ')})`);
+        assert.ok(Math.max(...values) >= hi - slack && Math.max(...values) <= hi + slack, `${theme} ${what}: highest label ${Math.max(...values)} near ${hi} (${labels.join(', ')})`);
+        return labels;
+      };
+      assert.equal(await h.page.evaluate(() => window.__dashboard!.yScaleType('loss')), 'logarithmic');
+      const whole = await covers(2.5, 5.5, 'whole run');
+      await h.page.screenshot({ path: path.join(OUT_DIR, `dashboard-log-${theme.replace('vscode-', '')}.png`) });
+      // Zoomed to steps 100…200: the loss spans 3.5…4.5.
+      await h.page.evaluate(() => window.__dashboard!.zoom(100, 200));
+      await h.render();
+      const zoomed = await covers(3.5, 4.5, 'zoomed');
+      assert.notDeepEqual(zoomed, whole);
+      // Linear again: the title stays.
+      await h.page.click('#log-scale');
+      await h.render();
+      assert.equal((await ticks()).title, 'loss, nats/token');
+      await h.assertClean();
+      await h.page.context().close();
+    }
   });
 
   test('a reloaded webview restores its run facts and view settings from getState before init', async () => {
@@ -426,6 +470,148 @@ describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? fa
     const whole = (await drawn(h, 'lr'))[0].points;
     assert.deepEqual([whole[0][0], whole[whole.length - 1][0]], [0, 999], 'all steps shown again');
     assert.equal(await resetDisabled(h), true);
+    await h.assertClean();
+    await h.page.context().close();
+  });
+
+  test('smoothing and log scale: changes are posted to the host; the workspace prefs in init are applied without echo', async () => {
+    const h = await open('vscode-dark');
+    await h.post({ v: 1, type: 'init', run: RUN, rows: rows(0, 30), prefs: { smoothing: 0.25, logY: true } });
+    await h.render();
+    assert.equal(await h.page.textContent('#smoothing-value'), '0.25');
+    assert.equal(await h.page.$eval('#log-scale', (el) => (el as HTMLElement & { checked: boolean }).checked), true);
+    assert.equal(await h.page.evaluate(() => window.__dashboard!.yScaleType('loss')), 'logarithmic');
+    assert.deepEqual(await h.page.evaluate(() => window.__posted), [{ v: 1, type: 'ready' }], 'restored prefs are not posted back');
+    await setSmoothing(h, 0.5);
+    await h.page.click('#log-scale');
+    const posted = (await h.page.evaluate(() => window.__posted)).slice(1);
+    assert.deepEqual(posted, [
+      { v: 1, type: 'prefs', prefs: { smoothing: 0.5, logY: true } },
+      { v: 1, type: 'prefs', prefs: { smoothing: 0.5, logY: false } },
+    ]);
+    // init without saved prefs (null) keeps the page's own.
+    await h.post({ v: 1, type: 'init', run: RUN, rows: rows(0, 30), prefs: null });
+    assert.deepEqual(await h.page.evaluate(() => window.__dashboard!.preferences()), { smoothing: 0.5, logY: false });
+    await h.assertClean();
+    await h.page.context().close();
+  });
+
+  test('the step-0 validation point is drawn whole at the left edge; hovering between eval steps shows the nearest validation value', async () => {
+    const h = await open('vscode-dark');
+    await h.post({ v: 1, type: 'init', run: RUN, rows: rows(0, 40) });
+    await setSmoothing(h, 0);
+    await h.render();
+    // The dot at step 0 sits on the plot's left edge: its left half must be drawn too. Look for
+    // the orange of the validation loss (r > g > b) in the pixels just left of the edge.
+    const p = (await h.page.evaluate(() => window.__dashboard!.pointPixel('loss', 'validation loss', 0)))!;
+    assert.ok(Math.abs(p.x - p.area.left) < 0.5, `step 0 at the left edge (${p.x} vs ${p.area.left})`);
+    const left = await h.page.evaluate(({ x, y }) => {
+      const ctx = document.querySelector<HTMLCanvasElement>('[data-chart="loss"] canvas')!.getContext('2d')!;
+      const out: number[][] = [];
+      for (let dx = 1; dx <= 2; dx++) for (let dy = -1; dy <= 1; dy++) out.push(Array.from(ctx.getImageData(Math.floor(x) - dx, Math.round(y) + dy, 1, 1).data));
+      return out;
+    }, p);
+    const orange = left.filter(([r, g, b]) => r > g && g > b && r - b > 60);
+    assert.ok(orange.length > 0, `the dot's left half is drawn: pixels left of the edge ${JSON.stringify(left)}`);
+
+    // Pointer at step 23: train loss at 23, validation loss at its nearest eval step, 20.
+    const box = (await h.page.locator('[data-chart="loss"] canvas').boundingBox())!;
+    const at = (await h.page.evaluate(() => window.__dashboard!.stepPixel('loss', 23)))!;
+    await h.page.mouse.move(box.x + at.x, box.y + at.y);
+    await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    const lines = await h.page.evaluate(() => window.__dashboard!.tooltipLines('loss'));
+    assert.equal(lines[0], 'step 23');
+    assert.ok(lines.includes(`train loss: ${3 - 23 * 0.025}`), lines.join(' | '));
+    assert.ok(lines.includes(`validation loss (step 20): ${3.1 - 20 * 0.02}`), lines.join(' | '));
+    await h.page.mouse.move(box.x + (await h.page.evaluate(() => window.__dashboard!.stepPixel('loss', 27)))!.x, box.y + at.y);
+    await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    assert.ok((await h.page.evaluate(() => window.__dashboard!.tooltipLines('loss'))).includes(`validation loss (step 30): ${3.1 - 30 * 0.02}`));
+    await h.assertClean();
+    await h.page.context().close();
+  });
+
+  test('resume markers at the steps the run was resumed from, on every chart, inside the visible range only', async () => {
+    const h = await open('vscode-dark');
+    await h.post({ v: 1, type: 'init', run: { ...RUN, resumes: [15] }, rows: rows(0, 40) });
+    await h.render();
+    const markers = (c: 'loss' | 'lr') => h.page.evaluate((name) => window.__dashboard!.resumeMarkers(name), c);
+    assert.deepEqual(await markers('loss'), [15]);
+    assert.deepEqual(await markers('lr'), [15]);
+    await h.page.screenshot({ path: path.join(OUT_DIR, 'dashboard-resumed-dark.png') });
+    await h.page.evaluate(() => window.__dashboard!.zoom(20, 30));
+    await h.render();
+    assert.deepEqual(await markers('loss'), []);
+    await h.page.evaluate(() => window.__dashboard!.zoom(0, 39));
+    // Resumed again (a status change carries the list).
+    await h.post({ v: 1, type: 'status', status: 'running', step: 39, error: null, finished_at: null, resumes: [15, 30] });
+    await h.render();
+    assert.deepEqual(await markers('loss'), [15, 30]);
+    await h.assertClean();
+    await h.page.context().close();
+  });
+
+  test('hyperparameters: a heading per section, keys without the prefix, none wrapping onto three lines', async () => {
+    const h = await open('vscode-light');
+    const hyperparameters = {
+      'lora.r': 16,
+      'lora.target_modules': 'q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj',
+      'training.per_device_train_batch_size': 8,
+      'training.gradient_accumulation_steps': 1,
+      'training.lr_scheduler_type': 'cosine',
+      'data.completion_only_loss': true,
+      device: 'cpu',
+    };
+    await h.post({ v: 1, type: 'init', run: { ...RUN, hyperparameters }, rows: rows(0, 5) });
+    await h.render();
+    const cells = () =>
+      h.page.$$eval('#hyperparameters-body vscode-table-row', (rs) =>
+        rs.map((r) => {
+          const key = r.querySelector('.key') as HTMLElement;
+          return { text: key.textContent ?? '', title: key.title, section: r.classList.contains('section'), height: key.getBoundingClientRect().height };
+        }),
+      );
+    for (const width of [1200, 1010]) {
+      await h.page.setViewportSize({ width, height: 900 });
+      await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const got = await cells();
+      assert.deepEqual(
+        got.map((c) => (c.section ? `[${c.text}]` : `${c.text}=${c.title}`)),
+        ['[lora]', 'r=lora.r', 'target_modules=lora.target_modules', '[training]', 'per_device_train_batch_size=training.per_device_train_batch_size', 'gradient_accumulation_steps=training.gradient_accumulation_steps', 'lr_scheduler_type=training.lr_scheduler_type', '[data]', 'completion_only_loss=data.completion_only_loss', 'device=device'],
+      );
+      // One line is the height of the "r" key's cell; the long keys take at most two.
+      const one = got.find((c) => c.text === 'r')!.height;
+      for (const c of got) assert.ok(c.height < one * 2.5, `${width}px: "${c.text}" is ${c.height}px high, ${(c.height / one).toFixed(1)} lines`);
+    }
+    await h.page.setViewportSize({ width: 1200, height: 900 });
+    await h.page.screenshot({ path: path.join(OUT_DIR, 'dashboard-hyperparameters-light.png') });
+    await h.assertClean();
+    await h.page.context().close();
+  });
+
+  test('chart captions fit on one line, so the small charts\' plots line up; an abbreviated one has the full title as tooltip', async () => {
+    const h = await open('vscode-light');
+    await h.post({ v: 1, type: 'init', run: RUN, rows: rows(0, 5) });
+    await h.render();
+    // Issue case: "Gradient norm (before clipping)" wrapped onto two lines in a ~1000 px panel,
+    // so its plot sat lower than its neighbours'.
+    for (const width of [1200, 1010, 900]) {
+      await h.page.setViewportSize({ width, height: 900 });
+      await h.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const figs = await h.page.$$eval('figure.chart', (fs) =>
+        fs.map((f) => {
+          const cap = f.querySelector('figcaption') as HTMLElement;
+          const box = f.querySelector('.canvas-box') as HTMLElement;
+          return { name: (f as HTMLElement).dataset.chart!, text: cap.textContent ?? '', tip: cap.title, capHeight: cap.getBoundingClientRect().height, lineHeight: parseFloat(getComputedStyle(cap).lineHeight) || parseFloat(getComputedStyle(cap).fontSize) * 1.4, top: box.getBoundingClientRect().top, hidden: f.hasAttribute('hidden') || (f as HTMLElement).offsetParent === null };
+        }),
+      );
+      for (const f of figs.filter((f) => !f.hidden)) assert.ok(f.capHeight < f.lineHeight * 1.5, `${width}px: "${f.text}" caption is ${f.capHeight}px high (line ${f.lineHeight}px)`);
+      const small = figs.filter((f) => !f.hidden && ['lr', 'grad_norm', 'tokens_per_s'].includes(f.name));
+      assert.equal(small.length, 3);
+      // Charts side by side have their plots at one height (a chart that wrapped to the next row is fine).
+      for (const f of small) for (const g of small) if (Math.abs(f.top - g.top) < 40) assert.ok(Math.abs(f.top - g.top) < 1, `${width}px: ${f.name} plot at ${f.top}, ${g.name} at ${g.top}`);
+      assert.equal(figs.find((f) => f.name === 'grad_norm')!.tip, 'Gradient norm before clipping');
+    }
+    await h.page.setViewportSize({ width: 1200, height: 900 });
     await h.assertClean();
     await h.page.context().close();
   });

@@ -282,14 +282,26 @@ describe('merge webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : SK
     await h.post({ v: 1, type: 'error', id: 2, message: 'module "model.layers.0.self_attn.q_proj" is [out 64, in 64] in /a but [out 64, in 65] in /b; the adapters were trained on different models — merge adapters of one base model' });
     assert.match((await h.page.textContent('#error'))!, /^module "model\.layers\.0\.self_attn\.q_proj" is \[out 64, in 64\]/);
     // Merge: busy disables Merge; merged shows where it went; Stop posts cancel.
+    await type(h, '#name', 'style-minus-rhymes');
     await h.post({ v: 1, type: 'busy', what: 'merge' });
     assert.equal(await h.page.$eval('#merge-button', (el) => (el as HTMLElement & { disabled: boolean }).disabled), true);
     await h.page.click('#stop');
     assert.deepEqual(await lastPosted(h), { v: 1, type: 'cancel' });
-    await h.post({ v: 1, type: 'merged', name: 'merged-3', dir: `${WS}/.loralab/merged/merged-3`, plan: svdPlan() });
+    await h.post({ v: 1, type: 'merged', name: 'style-minus-rhymes', dir: `${WS}/.loralab/merged/style-minus-rhymes`, plan: svdPlan() });
     await h.post({ v: 1, type: 'busy', what: null });
-    assert.match((await h.page.textContent('#done'))!, /Merged into \/home\/ada\/stories\/\.loralab\/merged\/merged-3/);
+    assert.match((await h.page.textContent('#done'))!, /Merged into \/home\/ada\/stories\/\.loralab\/merged\/style-minus-rhymes/);
+    // The name field is cleared for the next merge, and the output path says so (not the name typed before).
+    assert.equal(await h.page.$eval('#name', (el) => (el as HTMLElement & { value: string }).value), '');
+    assert.equal(await h.page.textContent('#out-path'), `Writes ${WS}/.loralab/merged/merged-3/`);
     assert.equal(await h.page.$eval('#merge-button', (el) => (el as HTMLElement & { disabled: boolean }).disabled), false);
+    // The host's next free name becomes the default: the path says it, Merge posts it.
+    await h.post({ v: 1, type: 'name', name: 'merged-4' });
+    assert.equal(await h.page.$eval('#name', (el) => (el as HTMLElement & { placeholder: string }).placeholder), 'merged-4');
+    assert.equal(await h.page.textContent('#out-path'), `Writes ${WS}/.loralab/merged/merged-4/`);
+    await h.page.click('#merge-button');
+    assert.equal(((await lastPosted(h)) as { name: string }).name, 'merged-4');
+    await h.post({ v: 1, type: 'name', name: '../escape' }); // not a name: dropped
+    assert.equal(await h.page.textContent('#out-path'), `Writes ${WS}/.loralab/merged/merged-4/`);
     await h.assertClean();
     await h.page.context().close();
   });

@@ -1,7 +1,8 @@
 /**
  * The Compare view's charts (chart.js, tree-shaken): the overlaid train-loss and validation-loss
  * line charts (one dataset per run, one colour per run) and the scatter of a hyperparameter
- * against best validation loss (one series per LoRA rank). As on the dashboard, a line chart
+ * against best validation loss (one series per LoRA rank, told apart by marker shape; each point
+ * in its run's colour, as in the runs table and the curves). As on the dashboard, a line chart
  * never owns the data: every render hands it the dashboard's min/max downsampling of each run
  * over the visible x range (≈ 2 points per pixel of plot width), so 100 runs × 10,000 steps
  * draw from at most 100 × 2 × width points. chart.js's own tooltip is off on the line charts:
@@ -21,8 +22,10 @@ import {
   type ChartOptions,
   type ScaleOptionsByType,
 } from 'chart.js';
+import { runLabel } from '../../src/protocol/run-label';
 import { minMaxDownsample, type XY } from '../dashboard/downsample';
 import { formatTick, formatValue } from '../dashboard/format';
+import { decadeTicks, logTickLabels, logTicks } from '../dashboard/logticks';
 import { withAlpha, type Theme } from '../dashboard/theme';
 import { AXIS_TITLE, type LossSeries, type RunCurves, type XAxis } from './model';
 
@@ -58,17 +61,26 @@ export function formatTimeTick(s: number): string {
 export const formatAxisValue = (axis: XAxis, v: number): string =>
   axis === 'time' ? formatTimeTick(v) : axis === 'epoch' ? String(+v.toFixed(2)) : formatTick(v);
 
-function yTicks(t: Theme, logY: boolean, font: { family: string; size: number }) {
+/** Tick labels: every tick is labelled (on a log axis `logAxis` has already picked them). */
+function axisTicks(t: Theme, font: { family: string; size: number }) {
+  return { color: t.muted, font, maxTicksLimit: 8, callback: (value: number | string): string => formatTick(Number(value)) };
+}
+
+/**
+ * A logarithmic axis whose ticks cover its visible range: chart.js puts log ticks at 1…9 × 10^k
+ * only (three labels, or one, for a range like 0.002–0.004). `pick` chooses them instead (the
+ * dashboard's `logTicks` for losses, `decadeTicks` for hyperparameters: one definition each, in
+ * webview/dashboard/logticks.ts); the labels share one notation (`logTickLabels`).
+ */
+function logAxis(t: Theme, font: { family: string; size: number }, pick: (min: number, max: number) => number[]) {
   return {
-    color: t.muted,
-    font,
-    maxTicksLimit: 8,
-    callback: (value: number | string): string => {
-      const v = Number(value);
-      if (!logY) return formatTick(v);
-      const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
-      const m = Math.round(mantissa);
-      return Math.abs(mantissa - m) < 1e-6 && (m === 1 || m === 2 || m === 5) ? formatTick(v) : '';
+    type: 'logarithmic',
+    ticks: {
+      ...axisTicks(t, font),
+      callback: (value: number | string, index: number, ticks: { value: number }[]): string => logTickLabels(ticks.map((k) => k.value))[index] ?? formatTick(Number(value)),
+    },
+    afterBuildTicks: (scale: { min: number; max: number; ticks: { value: number }[] }) => {
+      scale.ticks = pick(scale.min, scale.max).map((value) => ({ value }));
     },
   };
 }
@@ -88,6 +100,8 @@ export class LossChart {
   private curves: RunCurves[] = [];
   private lines: Line[] = [];
   private optionsKey = '';
+  /** Smallest and largest y of the points drawn within the visible x range (> 0 on a log axis). */
+  private yLimits: { min: number; max: number } | null = null;
   /** Milliseconds the last render spent downsampling, and stroking the lines. */
   downsampleMs = 0;
   linesMs = 0;
@@ -113,7 +127,7 @@ export class LossChart {
   setRuns(curves: RunCurves[]): void {
     this.curves = curves;
     // Empty datasets: they only name the runs in the legend (≤ LEGEND_MAX_RUNS runs).
-    this.chart.data.datasets = curves.map((c): ChartDataset<'line', XY[]> => ({ label: c.run.id, data: [], borderWidth: 2, pointRadius: 0 }));
+    this.chart.data.datasets = curves.map((c): ChartDataset<'line', XY[]> => ({ label: runLabel(c.run), data: [], borderWidth: 2, pointRadius: 0 }));
     this.lines = [];
     this.optionsKey = '';
   }
@@ -158,28 +172,52 @@ export class LossChart {
       return { color, width: mine ? 3 : 1.5, dots, points, top: mine };
     });
     this.downsampleMs = performance.now() - t0;
-    const scales = this.chart.options.scales!;
-    const x = scales.x!;
+    const x = this.chart.options.scales!.x!;
     x.min = view.xmin;
     x.max = view.xmax;
-    // Only suggested bounds: chart.js widens them to whole ticks.
-    const y = scales.y as { suggestedMin?: number; suggestedMax?: number };
-    y.suggestedMin = ymin <= ymax ? ymin : undefined;
-    y.suggestedMax = ymin <= ymax ? ymax : undefined;
+    // The datasets are empty (the lines are ours), so chart.js sees no data: the y scale's data
+    // limits are the drawn points', handed over in `afterDataLimits` (chart.js then widens a
+    // linear axis to whole ticks). Without them it falls back to 0–1 (linear) or 1–10 (log).
+    this.yLimits = ymin <= ymax ? { min: ymin, max: ymax } : null;
     this.chart.update('none');
     return this.pointCount;
   }
 
   drawn(): DrawnDataset[] {
-    return this.lines.map((l, i) => ({ label: this.curves[i].run.id, color: l.color, points: l.points.map((p) => [p.x, p.y] as [number, number]) }));
+    return this.lines.map((l, i) => ({ label: runLabel(this.curves[i].run), color: l.color, points: l.points.map((p) => [p.x, p.y] as [number, number]) }));
   }
 
   get yScaleType(): string {
     return this.chart.scales.y?.type ?? '';
   }
 
+  /** The y scale's range as laid out (chart.js's `scales.y.min/max`), or null before a layout. */
+  get yRange(): { min: number; max: number } | null {
+    const y = this.chart.scales.y;
+    return y ? { min: y.min, max: y.max } : null;
+  }
+
   destroy(): void {
     this.chart.destroy();
+  }
+
+  /**
+   * Sets the y scale's data limits to the drawn points' (`yLimits`), with a little room: 4% of
+   * the span each side (a factor on a log axis), or ±5% of the value when the span is zero.
+   * Left as chart.js found them when nothing is drawn.
+   */
+  private fitY(scale: { min: number; max: number }, log: boolean): void {
+    const lim = this.yLimits;
+    if (!lim) return;
+    if (log) {
+      const pad = lim.max > lim.min ? (lim.max / lim.min) ** 0.04 : 1.05;
+      scale.min = lim.min / pad;
+      scale.max = lim.max * pad;
+    } else {
+      const pad = lim.max > lim.min ? (lim.max - lim.min) * 0.04 : Math.abs(lim.max) * 0.05 || 1;
+      scale.min = lim.min - pad;
+      scale.max = lim.max + pad;
+    }
   }
 
   /** Strokes every run's line (the highlighted one last, on top), clipped to the plot area. */
@@ -234,10 +272,10 @@ export class LossChart {
     const t = view.theme;
     const font = { family: t.fontFamily, size: Math.max(10, t.fontSize - 1) };
     const border = { color: t.contrastBorder ?? t.grid };
-    const ticks = yTicks(t, view.logY, font);
+    const afterDataLimits = (scale: { min: number; max: number }) => this.fitY(scale, view.logY);
     const y = (view.logY
-      ? { type: 'logarithmic', ticks, grid: { color: t.grid }, border }
-      : { type: 'linear', ticks, grid: { color: t.grid }, border }) as unknown as ScaleOptionsByType<'linear'>;
+      ? { ...logAxis(t, font, logTicks), grid: { color: t.grid }, border, afterDataLimits }
+      : { type: 'linear', ticks: axisTicks(t, font), grid: { color: t.grid }, border, afterDataLimits }) as unknown as ScaleOptionsByType<'linear'>;
     return {
       animation: false,
       responsive: true,
@@ -277,9 +315,10 @@ export class LossChart {
   }
 }
 
-/** A scatter point: one run. */
+/** A scatter point: one run, in its colour (the runs table's and the curves'). */
 export interface ScatterPoint extends XY {
   id: string;
+  color: string;
 }
 
 export interface ScatterSeries {
@@ -287,51 +326,74 @@ export interface ScatterSeries {
   points: ScatterPoint[];
 }
 
+/** Marker shapes of the series (ranks), in order; beyond eight ranks they repeat. */
+export const SCATTER_SHAPES = ['circle', 'rect', 'triangle', 'rectRot', 'star', 'crossRot', 'rectRounded', 'cross'] as const;
+
 export class ScatterChart {
   readonly chart: Chart<'scatter', ScatterPoint[]>;
   private optionsKey = '';
+  /** The points' x range (the log axis's ticks must fall within it). */
+  private xData = { lo: NaN, hi: NaN };
 
   constructor(canvas: HTMLCanvasElement, theme: Theme) {
     this.chart = new Chart(canvas, { type: 'scatter', data: { datasets: [] }, options: this.options(theme, 'x', false) });
   }
 
-  /** Draws the series (points sorted by x, joined by a line) with a linear or log x axis. */
+  /**
+   * Draws the series (points sorted by x, joined by a faint neutral line) with a linear or log x
+   * axis. A series (rank) is a marker shape; a point's colour is its run's, so the scatter, the
+   * runs table and the curves agree; the legend shows the shapes in the foreground colour.
+   */
   render(series: ScatterSeries[], xLabel: string, logX: boolean, theme: Theme): void {
-    // Room around the outermost points (a log axis gets a factor of 2 each side: whole 1-2-5 ticks).
+    // Room around the outermost points (a log axis gets a factor of 2 each side).
     let lo = Infinity;
     let hi = -Infinity;
     for (const s of series) for (const p of s.points) [lo, hi] = [Math.min(lo, p.x), Math.max(hi, p.x)];
     const pad = lo < hi ? (hi - lo) * 0.05 : Math.abs(lo) * 0.1 || 1;
     const bounds = lo <= hi ? { suggestedMin: logX ? lo / 2 : lo - pad, suggestedMax: logX ? hi * 2 : hi + pad } : {};
+    this.xData = { lo, hi };
     const key = `${xLabel}|${logX}|${lo}|${hi}|${JSON.stringify(theme)}`;
     if (key !== this.optionsKey) {
       this.chart.options = this.options(theme, xLabel, logX, bounds);
       this.optionsKey = key;
     }
-    const c = theme.charts;
-    const palette = [c.blue, c.orange, c.green, c.purple, c.red, c.yellow];
+    const line = withAlpha(theme.muted, 0.45);
     this.chart.data.datasets = series.map((s, i) => {
-      const color = palette[i % palette.length];
       const data = [...s.points].sort((a, b) => a.x - b.x);
+      const colors = data.map((p) => p.color);
       return {
         label: s.label,
         data,
         // A line through a rank's points, unless several runs share an x (seeds): then points only.
         showLine: data.every((p, j) => j === 0 || p.x !== data[j - 1].x),
-        borderColor: color,
-        backgroundColor: color,
-        borderWidth: 1.5,
-        pointRadius: 4,
-        pointHoverRadius: 6,
-        // Beyond six ranks the colours repeat: the marker shape tells them apart.
-        pointStyle: (['circle', 'rect', 'triangle', 'rectRot', 'crossRot', 'star'] as const)[Math.floor(i / palette.length) % 6],
+        borderColor: line,
+        backgroundColor: theme.foreground, // the legend's marker
+        borderWidth: 1,
+        pointBackgroundColor: colors,
+        pointBorderColor: colors,
+        pointBorderWidth: 1.5,
+        pointRadius: 5,
+        pointHoverRadius: 7,
+        pointStyle: SCATTER_SHAPES[i % SCATTER_SHAPES.length],
       };
     });
     this.chart.update('none');
   }
 
-  drawn(): { label: string; points: [number, number, string][] }[] {
-    return this.chart.data.datasets.map((d) => ({ label: d.label ?? '', points: d.data.map((p) => [p.x, p.y, p.id] as [number, number, string]) }));
+  /** What is drawn: per series its label and marker shape; per point x, y, run id and colour. */
+  drawn(): { label: string; shape: string; points: [number, number, string, string][] }[] {
+    return this.chart.data.datasets.map((d) => ({
+      label: d.label ?? '',
+      shape: String(d.pointStyle),
+      points: d.data.map((p) => [p.x, p.y, p.id, p.color] as [number, number, string, string]),
+    }));
+  }
+
+  /** The x axis's labelled ticks as drawn (after chart.js skips crowded ones). */
+  get xTickLabels(): { value: number; label: string }[] {
+    const x = this.chart.scales.x;
+    if (!x) return [];
+    return x.ticks.filter((t) => t.label !== '' && t.label !== undefined).map((t) => ({ value: t.value, label: String(t.label) }));
   }
 
   get xScaleType(): string {
@@ -342,8 +404,8 @@ export class ScatterChart {
     const font = { family: t.fontFamily, size: Math.max(10, t.fontSize - 1) };
     const border = { color: t.contrastBorder ?? t.grid };
     const x = (logX
-      ? { type: 'logarithmic', ticks: yTicks(t, true, font), grid: { color: t.grid }, border, ...bounds }
-      : { type: 'linear', ticks: yTicks(t, false, font), grid: { color: t.grid }, border, ...bounds }) as unknown as ScaleOptionsByType<'linear'>;
+      ? { ...logAxis(t, font, (min, max) => decadeTicks(min, max, this.xData.lo, this.xData.hi)), grid: { color: t.grid }, border, ...bounds }
+      : { type: 'linear', ticks: axisTicks(t, font), grid: { color: t.grid }, border, ...bounds }) as unknown as ScaleOptionsByType<'linear'>;
     x.title = { display: true, text: logX ? `${xLabel} (log)` : xLabel, color: t.muted, font, padding: { top: 0, bottom: 0 } } as never;
     return {
       animation: false,
@@ -357,13 +419,26 @@ export class ScatterChart {
           type: 'linear',
           grace: '5%',
           title: { display: true, text: 'best validation loss', color: t.muted, font, padding: { top: 0, bottom: 0 } },
-          ticks: yTicks(t, false, font),
+          ticks: axisTicks(t, font),
           grid: { color: t.grid },
           border,
         },
       },
       plugins: {
-        legend: { position: 'top', align: 'end', labels: { color: t.foreground, font, boxWidth: 10, boxHeight: 10, usePointStyle: true } },
+        // The legend explains the shapes (ranks); the colours are the runs', named in the runs table.
+        legend: {
+          position: 'top',
+          align: 'end',
+          labels: {
+            color: t.foreground,
+            font,
+            boxWidth: 10,
+            boxHeight: 10,
+            usePointStyle: true,
+            generateLabels: (chart) =>
+              Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({ ...l, fillStyle: t.foreground, strokeStyle: t.foreground })),
+          },
+        },
         tooltip: {
           backgroundColor: t.tooltipBackground,
           borderColor: t.tooltipBorder,

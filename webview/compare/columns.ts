@@ -5,6 +5,7 @@
  */
 import type { CompareRun, HyperparameterValue } from '../../src/protocol/compare';
 import { formatDuration, formatValue } from '../dashboard/format';
+import { runLabel } from '../../src/protocol/run-label';
 
 export type SortDir = 'asc' | 'desc';
 
@@ -40,7 +41,7 @@ export function formatBytes(bytes: number): string {
 }
 
 export const RUN_COLUMNS: readonly RunColumn[] = [
-  { key: 'id', label: 'Run', title: 'Run folder name', numeric: false, value: (r) => r.id, text: (r) => r.id },
+  { key: 'id', label: 'Run', title: 'Experiment · start time (the run folder is in the row\'s tooltip)', numeric: false, value: (r) => r.id, text: (r) => runLabel(r) },
   { key: 'status', label: 'Status', title: 'Status (a running run whose process is gone reads crashed)', numeric: false, value: (r) => r.status, text: (r) => r.status },
   { key: 'best_val_loss', label: 'Best val loss', title: 'Lowest validation loss', numeric: true, value: (r) => r.summary.best_val_loss, text: (r) => num(r.summary.best_val_loss, formatLossCell) },
   { key: 'best_val_step', label: 'at step', title: 'Step of the lowest validation loss (its first occurrence)', numeric: true, value: (r) => r.summary.best_val_step, text: (r) => num(r.summary.best_val_step, int) },

@@ -444,7 +444,7 @@ export class ComparePage {
       const rank = r.hyperparameters['lora.r'];
       const label = typeof rank === 'number' ? `r = ${rank}` : 'r unknown';
       const s = byRank.get(label) ?? { label, points: [] };
-      s.points.push({ x, y: r.summary.best_val_loss, id: r.id });
+      s.points.push({ x, y: r.summary.best_val_loss, id: r.id, color: c.color });
       byRank.set(label, s);
     }
     const series = [...byRank.values()].sort((a, b) => (parseFloat(a.label.slice(4)) || Infinity) - (parseFloat(b.label.slice(4)) || Infinity));
@@ -455,7 +455,7 @@ export class ComparePage {
     if (noX && key) notes.push(`${noX} run${noX === 1 ? ' has' : 's have'} no numeric ${key}`);
     const best = this.ordered.find((r) => r.summary.best_val_loss !== null);
     if (best && this.prefs.sort.key === 'best_val_loss') notes.unshift(`Best: ${best.id} (${formatValue(best.summary.best_val_loss!)})`);
-    this.els.scatterNote.textContent = notes.join(' · ') + (notes.length ? '. ' : '') + 'One series per LoRA rank (r).';
+    this.els.scatterNote.textContent = notes.join(' · ') + (notes.length ? '. ' : '') + 'Marker shape: LoRA rank (r); colour: the run, as in the table and the curves.';
     const empty = this.els.root.querySelector<HTMLElement>('figure[data-chart="scatter"] .empty')!;
     empty.hidden = series.length > 0;
   }

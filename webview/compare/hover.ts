@@ -4,12 +4,15 @@
  * the run's colour. Runs whose curve does not reach that x are left out. Many runs flow into
  * columns so 100 of them fit beside the pointer.
  */
+import { runLabel } from '../../src/protocol/run-label';
 import { lowerBound } from '../dashboard/downsample';
 import { formatLossCell } from './columns';
 import { type LossSeries, type RunCurves, type XAxis } from './model';
 
 export interface ReadoutEntry {
   id: string;
+  /** The run as people read it: `tiny · 2026-12-06 23:39:11` (`runLabel`). */
+  label: string;
   run_dir: string;
   color: string;
   /** x of the run's point used (nearest to the pointer). */
@@ -31,7 +34,7 @@ export function valuesAt(curves: readonly RunCurves[], series: LossSeries, axis:
     const i = lowerBound(xs, n, x);
     const j = i >= n ? n - 1 : i > 0 && x - xs[i - 1] < xs[i] - x ? i - 1 : i;
     if (!Number.isFinite(ys[j])) continue;
-    out.push({ id: c.run.id, run_dir: c.run.run_dir, color: c.color, x: xs[j], value: ys[j] });
+    out.push({ id: c.run.id, label: runLabel(c.run), run_dir: c.run.run_dir, color: c.color, x: xs[j], value: ys[j] });
   }
   return out.sort((a, b) => a.value - b.value || a.id.localeCompare(b.id));
 }
@@ -62,7 +65,8 @@ export class Readout {
       sw.style.setProperty('--swatch', e.color);
       const name = document.createElement('span');
       name.className = 'name';
-      name.textContent = e.id;
+      name.textContent = e.label;
+      name.title = e.id;
       const v = document.createElement('span');
       v.className = 'value';
       v.textContent = formatLossCell(e.value);

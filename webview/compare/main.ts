@@ -22,8 +22,12 @@ import type { LossSeries, XAxis } from './model';
 export interface CompareTestHook {
   chartData(name: LossSeries): DrawnDataset[];
   yScaleType(name: LossSeries): string;
-  scatterData(): { label: string; points: [number, number, string][] }[];
+  /** The y scale's range as chart.js laid it out (`chart.scales.y.min/max`). */
+  yRange(name: LossSeries): { min: number; max: number } | null;
+  scatterData(): { label: string; shape: string; points: [number, number, string, string][] }[];
   scatterXScaleType(): string;
+  /** The scatter's x-axis labels as drawn. */
+  scatterXTicks(): { value: number; label: string }[];
   runsTable(): string[][];
   hyperTable(): { keys: string[]; rows: string[][] };
   csv(): string;
@@ -159,8 +163,10 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
 window.__compare = {
   chartData: (name) => page.loss.get(name)?.chart.drawn() ?? [],
   yScaleType: (name) => page.loss.get(name)?.chart.yScaleType ?? '',
+  yRange: (name) => page.loss.get(name)?.chart.yRange ?? null,
   scatterData: () => page.scatter.drawn(),
   scatterXScaleType: () => page.scatter.xScaleType,
+  scatterXTicks: () => page.scatter.xTickLabels,
   runsTable: () => page.runsTable.texts(),
   hyperTable: () => page.hyperTable.texts(),
   csv: () => page.csv(),

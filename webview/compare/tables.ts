@@ -6,6 +6,7 @@
  * sortable header. Rows are rebuilt only when the runs, the order or the columns change.
  */
 import type { CompareRun } from '../../src/protocol/compare';
+import { runLabel } from '../../src/protocol/run-label';
 import { RUN_COLUMNS, type SortDir, differingKeys, hyperText, hyperparameterKeys } from './columns';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, className?: string): HTMLElementTagNameMap[K] {
@@ -146,7 +147,8 @@ export class HyperTable {
       const tr = el('tr');
       const name = el('th');
       name.scope = 'row';
-      name.append(swatch(colors.get(run.run_dir) ?? 'transparent'), breakable(run.id));
+      name.title = run.id;
+      name.append(swatch(colors.get(run.run_dir) ?? 'transparent'), breakable(runLabel(run)));
       tr.append(name);
       for (const k of keys) {
         const v = run.hyperparameters[k];

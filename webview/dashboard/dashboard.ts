@@ -5,7 +5,7 @@
  * the page dirty, and one requestAnimationFrame callback re-downsamples and redraws every
  * chart at most once per frame.
  */
-import type { HostToDashboard, RunFacts } from '../../src/protocol/dashboard';
+import type { DashboardPrefs, HostToDashboard, RunFacts } from '../../src/protocol/dashboard';
 import type { MetricsRowLike } from '../../src/protocol/metrics';
 import { isEvalMetricKey } from '../../src/protocol/metrics';
 import { EvalChart } from './evalchart';
@@ -15,12 +15,8 @@ import { Series } from './series';
 import { readTheme, type Theme } from './theme';
 import { attachZoom } from './zoom';
 
-export interface Prefs {
-  /** Smoothing weight w in [0, 0.99]. */
-  smoothing: number;
-  /** Loss chart on a log y axis. */
-  logY: boolean;
-}
+/** Smoothing weight and log scale (the host remembers them per workspace). */
+export type Prefs = DashboardPrefs;
 
 /** What `vscode.setState` keeps across a hidden/reloaded webview: the view prefs and the last run facts. */
 export interface SavedState {
@@ -58,6 +54,8 @@ export class Dashboard {
   private ingestMs = 0;
   private theme: Theme;
   private zoom: { min: number; max: number } | null = null;
+  /** Steps the run was resumed from (markers on every chart). */
+  private resumes: number[] = [];
   private frame = 0;
   private waiters: Array<(info: RenderInfo) => void> = [];
   private readonly smoothKeys = new Set(CHART_SPECS.flatMap((c) => c.series.filter((s) => s.smooth).map((s) => s.key)));
@@ -68,6 +66,8 @@ export class Dashboard {
     private prefs: Prefs,
     private readonly onPrefs: (prefs: Prefs) => void,
     private readonly onZoomChange: (zoomed: boolean) => void,
+    /** Prefs that came from the host (init): the page's controls show them. */
+    private readonly onPrefsRestored: (prefs: Prefs) => void = () => undefined,
   ) {
     this.theme = readTheme();
     this.applySmoothing();
@@ -107,6 +107,8 @@ export class Dashboard {
         this.zoom = null;
         this.onZoomChange(false);
         this.facts.setRun(msg.run);
+        this.resumes = msg.run.resumes ?? [];
+        if (msg.prefs) this.restorePrefs(msg.prefs);
         this.append(msg.rows);
         break;
       case 'metrics':
@@ -114,6 +116,7 @@ export class Dashboard {
         break;
       case 'status':
         this.facts.setStatus(msg.status, msg.step, msg.error, msg.finished_at);
+        if (msg.resumes) this.resumes = msg.resumes;
         break;
     }
     this.ingestMs = performance.now() - t0;
@@ -127,6 +130,15 @@ export class Dashboard {
     this.applySmoothing();
     this.onPrefs(this.preferences);
     this.invalidate();
+  }
+
+  /** The workspace's saved prefs (from the host's init): applied without reporting them back. */
+  private restorePrefs(p: Prefs): void {
+    const next = { smoothing: Math.min(0.99, Math.max(0, p.smoothing)), logY: p.logY };
+    if (next.smoothing === this.prefs.smoothing && next.logY === this.prefs.logY) return;
+    this.prefs = next;
+    this.applySmoothing();
+    this.onPrefsRestored(this.preferences);
   }
 
   setLogY(on: boolean): void {
@@ -237,6 +249,6 @@ export class Dashboard {
     if (xmin > xmax) [xmin, xmax] = [0, 1];
     if (xmax === xmin) xmax = xmin + 1;
     if (this.zoom) [xmin, xmax] = [this.zoom.min, this.zoom.max];
-    return { xmin, xmax, smoothing: this.prefs.smoothing, logY: this.prefs.logY, theme: this.theme };
+    return { xmin, xmax, zoomed: this.zoom !== null, smoothing: this.prefs.smoothing, logY: this.prefs.logY, theme: this.theme, resumes: this.resumes };
   }
 }

@@ -50,10 +50,11 @@ function breakable(text: string): DocumentFragment {
   return f;
 }
 
-function row(label: string, value: Node | string): HTMLElement {
+function row(label: string, value: Node | string, title?: string): HTMLElement {
   const r = el('vscode-table-row');
   const key = el('vscode-table-cell', undefined, 'key');
   key.append(breakable(label));
+  if (title) key.title = title;
   r.append(key);
   const cell = el('vscode-table-cell', undefined, 'value');
   cell.append(typeof value === 'string' ? breakable(value) : value);
@@ -158,10 +159,30 @@ export class FactsPanel {
     this.set('duration', formatDuration(seconds) + (run.status === 'running' && !run.finished_at ? ' (running)' : ''));
   }
 
+  /**
+   * One heading row per section (`lora`, `training`, `data`), then its keys without the prefix
+   * (`per_device_train_batch_size`, not `training.per_device_train_batch_size`, which wrapped
+   * into three lines in the side column); the full key is the cell's tooltip. Keys without a
+   * section (`device`) come last.
+   */
   private renderHyperparameters(): void {
     const body = this.els.hyperparameters;
-    const entries = Object.entries(this.run?.hyperparameters ?? {});
-    const rows = entries.map(([k, v]) => row(k, v === null ? 'null' : String(v)));
+    const sections = new Map<string, [string, string, string][]>();
+    for (const [k, v] of Object.entries(this.run?.hyperparameters ?? {})) {
+      const dot = k.indexOf('.');
+      const section = dot > 0 ? k.slice(0, dot) : '';
+      if (!sections.has(section)) sections.set(section, []);
+      sections.get(section)!.push([dot > 0 ? k.slice(dot + 1) : k, v === null ? 'null' : String(v), k]);
+    }
+    const rows: HTMLElement[] = [];
+    for (const [section, entries] of [...sections].sort(([a], [b]) => (a === '' ? 1 : 0) - (b === '' ? 1 : 0))) {
+      if (section) {
+        const head = row(section, '');
+        head.classList.add('section');
+        rows.push(head);
+      }
+      for (const [key, value, full] of entries) rows.push(row(key, value, full));
+    }
     if (!rows.length) rows.push(row('—', 'none recorded'));
     body.replaceChildren(...rows);
   }

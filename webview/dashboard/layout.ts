@@ -5,11 +5,11 @@
  */
 import { CHART_SPECS, type ChartName } from './charts';
 
-const chartFigure = (name: ChartName, title: string): string => `
+const chartFigure = (name: ChartName, title: string, tip?: string): string => `
     <figure class="chart chart-${name}" data-chart="${name}">
-      <figcaption>${title}</figcaption>
+      <figcaption${tip ? ` title="${tip}"` : ''}>${title}</figcaption>
       <div class="canvas-box">
-        <canvas role="img" aria-label="${title} by step"></canvas>
+        <canvas role="img" aria-label="${tip ?? title} by step"></canvas>
         <div class="zoom-band" hidden></div>
         <div class="empty">Waiting for metrics…</div>
       </div>
@@ -38,14 +38,14 @@ export const LAYOUT = `
   <span class="muted hint">Drag across a chart to zoom into steps; double-click to reset.</span>
 </div>
 <main class="layout">
-  <section class="charts" aria-label="Metrics">${chartFigure(CHART_SPECS[0].name, CHART_SPECS[0].title)}
+  <section class="charts" aria-label="Metrics">${chartFigure(CHART_SPECS[0].name, CHART_SPECS[0].title, CHART_SPECS[0].tip)}
     <figure class="chart chart-eval" data-chart="eval" hidden>
       <figcaption title="Eval sets run at each checkpoint: eval/&lt;set&gt;/&lt;metric&gt; (mean score, pass rate)">Eval sets</figcaption>
       <div class="canvas-box">
         <canvas role="img" aria-label="Eval-set results by step"></canvas>
         <div class="zoom-band" hidden></div>
       </div>
-    </figure>${CHART_SPECS.slice(1).map((c) => chartFigure(c.name, c.title)).join('')}
+    </figure>${CHART_SPECS.slice(1).map((c) => chartFigure(c.name, c.title, c.tip)).join('')}
   </section>
   <aside class="side">
     <h2>Run</h2>

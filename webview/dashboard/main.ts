@@ -26,6 +26,8 @@ export interface DashboardTestHook {
   smoothedValues(series: SeriesKey): number[];
   canvasWidth(name: ChartName): number;
   yScaleType(name: ChartName): string;
+  /** The y axis's tick labels as drawn, bottom to top, and its title. */
+  yTicks(name: ChartName): { labels: string[]; title: string };
   preferences(): Prefs;
   /** Resolves after the next render, with its timing. */
   rendered(): Promise<RenderInfo>;
@@ -34,6 +36,14 @@ export interface DashboardTestHook {
   /** The eval-set chart's datasets (one per eval/<set>/<metric> key), and whether it is shown. */
   evalData(): DrawnDataset[];
   evalShown(): boolean;
+  /** Where `step` is on the chart's canvas (CSS px from its top-left; y mid-plot). */
+  stepPixel(name: ChartName, step: number): { x: number; y: number } | null;
+  /** The tooltip shown now: its title, then one line per dataset. */
+  tooltipLines(name: ChartName): string[];
+  /** Steps at which the last draw put a "resumed" marker. */
+  resumeMarkers(name: ChartName): number[];
+  /** Canvas pixel of a drawn dataset's point at `step`, and the plot area. */
+  pointPixel(name: ChartName, label: string, step: number): { x: number; y: number; area: { left: number; right: number; top: number; bottom: number } } | null;
 }
 
 declare global {
@@ -69,21 +79,34 @@ const save = (patch: Partial<SavedState>): void => {
   vscode.setState(state);
 };
 
+/** The controls show `prefs`. */
+const showPrefs = (prefs: Prefs): void => {
+  smoothing.value = String(prefs.smoothing);
+  smoothingValue.value = prefs.smoothing.toFixed(2);
+  logScale.checked = prefs.logY;
+};
+
 const dashboard = new Dashboard(
   root,
   facts,
   state.prefs,
-  (prefs) => save({ prefs }),
+  (prefs) => {
+    save({ prefs });
+    // The host remembers them for the workspace: the next dashboard opens with them.
+    vscode.postMessage({ v: 1, type: 'prefs', prefs });
+  },
   (zoomed) => {
     resetZoom.disabled = !zoomed;
+  },
+  (prefs) => {
+    save({ prefs });
+    showPrefs(prefs);
   },
 );
 
 // Restore what we had before the webview was hidden or reloaded; `init` follows and replaces it.
 if (state.run) facts.setRun(state.run);
-smoothing.value = String(state.prefs.smoothing);
-smoothingValue.value = state.prefs.smoothing.toFixed(2);
-logScale.checked = state.prefs.logY;
+showPrefs(state.prefs);
 
 smoothing.addEventListener('input', () => {
   const w = Number(smoothing.value);
@@ -112,12 +135,21 @@ window.__dashboard = {
   },
   canvasWidth: (name) => dashboard.charts.get(name)?.chart.canvasWidth ?? 0,
   yScaleType: (name) => dashboard.charts.get(name)?.chart.yScaleType ?? '',
+  yTicks: (name) => {
+    const c = dashboard.charts.get(name)?.chart;
+    const title = (c?.chart.options.scales?.y as { title?: { display?: boolean; text?: string } } | undefined)?.title;
+    return { labels: c?.yTickLabels() ?? [], title: title?.display ? String(title.text ?? '') : '' };
+  },
   preferences: () => dashboard.preferences,
   rendered: () => dashboard.rendered(),
   lastRender: () => dashboard.lastRender,
   zoom: (min, max) => dashboard.setZoom({ min, max }),
   evalData: () => (dashboard.evalStores.size ? dashboard.evalChart.drawn() : []),
   evalShown: () => !root.querySelector<HTMLElement>('[data-chart="eval"]')!.hidden,
+  stepPixel: (name, step) => dashboard.charts.get(name)?.chart.stepPixel(step) ?? null,
+  tooltipLines: (name) => dashboard.charts.get(name)?.chart.tooltipLines() ?? [],
+  resumeMarkers: (name) => dashboard.charts.get(name)?.chart.markersDrawn ?? [],
+  pointPixel: (name, label, step) => dashboard.charts.get(name)?.chart.pointPixel(label, step) ?? null,
 };
 
 vscode.postMessage({ v: 1, type: 'ready' });

@@ -1,9 +1,10 @@
 /**
  * Merge webview (browser code). Protocol: src/protocol/merge.ts — the page posts `ready` once it
  * listens; the host sends `init` (adapters, a free name, the output folder), `adapters` to add,
- * `plan` / `error` per preview id, `busy`, and `merged` or `error` per merge. Anything that fails
- * `isHostToMerge` is dropped. The page checks the settings before it posts (the host and the CLI
- * check again) and shows only the parameters the chosen method uses.
+ * `plan` / `error` per preview id, `busy`, `merged` or `error` per merge, and `name` (the next
+ * merge's default name). Anything that fails `isHostToMerge` is dropped. The page checks the
+ * settings before it posts (the host and the CLI check again) and shows only the parameters the
+ * chosen method uses.
  */
 import '../../media/merge.css';
 import './elements';
@@ -257,6 +258,11 @@ function handle(msg: HostToMerge): void {
       doneBox.hidden = false;
       doneBox.textContent = `Merged into ${msg.dir} — it is in the Adapters view under “Merged”.`;
       nameField.value = '';
+      renderOutPath(); // the cleared field: the path no longer names the folder just written
+      return;
+    case 'name':
+      nameField.placeholder = msg.name; // a free name for the next merge
+      renderOutPath();
       return;
     case 'error':
       if (msg.id !== null && msg.id !== previewId) return;

@@ -12,7 +12,7 @@ import type { LinearModule } from '../models/inspect';
 import { type ScheduleConfig, warmupSteps } from '../train/schedule';
 import { peftRank } from '../weights/peft';
 import { SOURCES, type Source } from './sources';
-import { measuredLoraLr } from './table';
+import { MEASURED_LORA_LR, measuredLoraLr } from './table';
 
 /** The parts of a resolved experiment the rules read (an `ExperimentConfig` fits). */
 export interface AdviceConfig {
@@ -107,10 +107,18 @@ export function suggestedLearningRate(config: AdviceConfig, ctx: AdviceContext =
   return undefined;
 }
 
-/** Learning rate more than `LR_FAR_FACTOR`× away from `suggestedLearningRate` (value: the ratio, ≥ 1). */
+/** The highest measured best LoRA rate of the cookbook table (1e-3). */
+const MEASURED_LR_MAX = Math.max(...Object.values(MEASURED_LORA_LR));
+/** Absolute ceiling when no suggestion applies: 10× the highest measured best LoRA rate (1e-2). */
+export const LORA_LR_CEILING = 10 * MEASURED_LR_MAX;
+
+/**
+ * Learning rate more than `LR_FAR_FACTOR`× away from `suggestedLearningRate` (value: the ratio,
+ * ≥ 1); for a model with no suggestion, a rate above `LORA_LR_CEILING` (value: the rate).
+ */
 export function learningRateRule(config: AdviceConfig, ctx: AdviceContext = {}): Finding | undefined {
   const s = suggestedLearningRate(config, ctx);
-  if (!s) return undefined;
+  if (!s) return learningRateCeilingRule(config);
   const lr = config.training.learning_rate;
   const ratio = lr >= s.learningRate ? lr / s.learningRate : s.learningRate / lr;
   if (!(ratio > LR_FAR_FACTOR)) return undefined;
@@ -124,6 +132,23 @@ export function learningRateRule(config: AdviceConfig, ctx: AdviceContext = {}):
     pointer: '/training/learning_rate',
     fix: { pointer: '/training/learning_rate', value: Number(s.learningRate.toPrecision(3)), title: `Set learning_rate to ${fmt(s.learningRate)}` },
     source: s.source,
+  };
+}
+
+/** A model outside the table with no stated full fine-tuning rate: only an absurd rate is flagged. */
+function learningRateCeilingRule(config: AdviceConfig): Finding | undefined {
+  const lr = config.training.learning_rate;
+  if (!(lr > LORA_LR_CEILING)) return undefined;
+  const rates = Object.values(MEASURED_LORA_LR);
+  return {
+    id: 'learning-rate',
+    severity: 'warning',
+    message: `training.learning_rate ${fmt(lr)} is above ${fmt(LORA_LR_CEILING)}, 10× the highest measured best LoRA rate (${fmt(Math.min(...rates))} to ${fmt(MEASURED_LR_MAX)} across the models measured, lora_alpha 32 with 1/r scaling); such rates usually diverge: try ${fmt(MEASURED_LR_MAX)} or lower, or set advise.full_finetune_learning_rate for a model-specific suggestion`,
+    value: lr,
+    threshold: LORA_LR_CEILING,
+    pointer: '/training/learning_rate',
+    fix: { pointer: '/training/learning_rate', value: MEASURED_LR_MAX, title: `Set learning_rate to ${fmt(MEASURED_LR_MAX)}` },
+    source: SOURCES.cookbookTable,
   };
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Graph, Node, Value } from '../graph/ir';
 import { type Dim } from '../graph/ir';
-import { NON_DIFFERENTIABLE, gradRule, onesLike } from '../ops/core';
+import { NON_DIFFERENTIABLE, customGradNode, gradRule, onesLike } from '../ops/core';
 import { Add } from '../ops/elementwise';
 import { ReduceSum } from '../ops/reduce';
 import { isFloat } from '../tensor';
@@ -31,7 +31,14 @@ import '../ops/index';
  */
 export function gradients(y: Value, wrt: Value[], seed?: Value): Map<Value, Value | null> {
   const g = y.graph;
-  const nodes = g.nodes;
+  // A value with a `defineValueGrad` rule is made, for the walker, by its virtual node.
+  const custom = new Map<Node, ReturnType<typeof customGradNode>>();
+  const nodes = g.nodes.map((n) => {
+    const c = customGradNode(n);
+    if (!c) return n;
+    custom.set(c.node, c);
+    return c.node;
+  });
 
   // Forward reachability from wrt (which values depend on them).
   const wanted = new Set<Value>(wrt);
@@ -65,7 +72,7 @@ export function gradients(y: Value, wrt: Value[], seed?: Value): Map<Value, Valu
     if (dy.every((d) => d === null)) continue;
     const needs = n.inputs.map((v) => v !== null && neededValues.has(v) && isFloat(v.dtype));
     if (!needs.some(Boolean)) continue;
-    const rule = gradRule(n.opType);
+    const rule = custom.get(n)?.rule ?? gradRule(n.opType);
     if (!rule) throw new Error(`autodiff: no gradient rule for ${n.opType} (node ${n.name}); add one in src/engine/ops/`);
     const dx = rule({ node: n, graph: g, x: n.inputs, y: n.outputs, dy, needs });
     n.inputs.forEach((v, i) => {

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { describeJsonError } from '../weights/errors';
 import { DataError, errorMessage, isNotFound } from './errors';
 import { BadRecords, parseRecord, type DataRecord, type SkippedRecord } from './records';
 import { YIELD_MS, yieldToEventLoop } from './yield';
@@ -146,7 +147,8 @@ async function jsonlRecords(lines: (string | null)[], file: string, completionOn
     try {
       value = JSON.parse(line);
     } catch (e) {
-      bad.report(source, { what: `invalid JSON (${errorMessage(e)})`, remedy: 'write one JSON object per line' }, e);
+      // The record's own column: the parser counts lines within the one line it was given.
+      bad.report(source, { what: `invalid JSON (${errorMessage(describeJsonError(line, e).replace(/^line 1 /, ''))})`, remedy: 'write one JSON object per line' }, e);
       continue;
     }
     const parsed = parseRecord(value, source, completionOnlyLoss);

@@ -18,12 +18,15 @@
  * - Blank lines are skipped; line numbers are 1-based lines of the file.
  *
  * Parsing never throws on a bad line: every problem is collected with its line (the editor
- * shows them all in the Problems panel; the CLI and trainer stop on the first).
+ * shows them all in the Problems panel; the CLI and trainer list the first ten and count the rest).
+ * An unknown key or metric gets a "did you mean" (src/engine/suggest.ts); a `threshold` outside
+ * its metric's range (`metricRange`) is a problem on its line.
  */
 import type { ChatMessage } from '../tokenizer/index';
 import { parseRecord } from '../data/records';
+import { closestMatch } from '../suggest';
 import { describeJsonError } from '../weights/errors';
-import { DEFAULT_THRESHOLD, METRICS, type MetricName } from './metrics';
+import { DEFAULT_THRESHOLD, METRICS, type MetricName, metricRange } from './metrics';
 
 /** Generation settings of a case (HF `GenerationConfig` names, as the worker protocol's `GenerationParams`). */
 export interface EvalGeneration {
@@ -69,9 +72,29 @@ const GENERATION_KEYS = ['max_new_tokens', 'temperature', 'top_p', 'top_k', 'rep
 const CONFIG_KEYS = new Set<string>(['metric', 'threshold', ...GENERATION_KEYS]);
 const CASE_KEYS = new Set<string>(['prompt', 'messages', 'expected', 'name', ...CONFIG_KEYS]);
 
-/** Thrown by {@link firstProblem} users: one line, `FILE:LINE: what; what to do`. */
+/**
+ * A bad eval set (bad input: the CLI exits with code 2). `message` is one `FILE:LINE: what; what
+ * to do` line per problem (at most {@link MAX_LISTED_PROBLEMS}, then `FILE: and N more problems`).
+ */
 export class EvalSetError extends Error {
   override name = 'EvalSetError';
+}
+
+/** Problems listed by {@link assertNoProblems} before it counts the rest. */
+export const MAX_LISTED_PROBLEMS = 10;
+
+/** ` (did you mean "x"?)` when `word` looks like a typo of one of `known`, else ''. */
+function didYouMean(word: string, known: Iterable<string>): string {
+  const near = closestMatch(word, [...known]);
+  return near ? ` (did you mean ${JSON.stringify(near)}?)` : '';
+}
+
+/** The problem with `threshold` for `metric`, or undefined when it lies in the metric's range. */
+function thresholdProblem(threshold: number, metric: MetricName, where: string): string | undefined {
+  const [lo, hi] = metricRange(metric);
+  if (threshold >= lo && threshold <= hi) return undefined;
+  if (metric === 'nll') return `${where}"threshold" ${threshold} is below 0, but metric "nll" is a mean NLL in nats per token (≥ 0, lower passes); use the largest NLL that passes, e.g. 2.5`;
+  return `${where}"threshold" ${threshold} is outside [0, 1], the range of metric "${metric}" scores; use a value between 0 and 1 (default ${DEFAULT_THRESHOLD[metric]})`;
 }
 
 type Settings = { metric?: MetricName; threshold?: number; generation: EvalGeneration };
@@ -81,7 +104,8 @@ function readSettings(obj: Record<string, unknown>, where: string): Settings | s
   const out: Settings = { generation: {} };
   if (obj.metric !== undefined) {
     if (typeof obj.metric !== 'string' || !(METRICS as readonly string[]).includes(obj.metric)) {
-      return `${where}"metric" ${JSON.stringify(obj.metric)} is not a metric; use one of ${METRICS.join(', ')}`;
+      const hint = typeof obj.metric === 'string' ? didYouMean(obj.metric, METRICS) : '';
+      return `${where}"metric" ${JSON.stringify(obj.metric)} is not a metric${hint}; use one of ${METRICS.join(', ')}`;
     }
     out.metric = obj.metric as MetricName;
   }
@@ -153,14 +177,17 @@ export function parseEvalSet(text: string, file: string): EvalSet {
       const cfg = obj.$config;
       if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) return problem('"$config" must be an object, e.g. {"$config": {"metric": "contains"}}');
       const unknown = Object.keys(cfg).filter((k) => !CONFIG_KEYS.has(k));
-      if (unknown.length) return problem(`"$config" has unknown key ${JSON.stringify(unknown[0])}; known keys: ${[...CONFIG_KEYS].join(', ')}`);
+      if (unknown.length) return problem(`"$config" has unknown key ${JSON.stringify(unknown[0])}${didYouMean(unknown[0], CONFIG_KEYS)}; known keys: ${[...CONFIG_KEYS].join(', ')}`);
       const s = readSettings(cfg as Record<string, unknown>, '"$config": ');
       if (typeof s === 'string') return problem(s);
+      // A $config threshold is for the $config metric (exact when it names none).
+      const bad = s.threshold === undefined ? undefined : thresholdProblem(s.threshold, s.metric ?? 'exact', '"$config": ');
+      if (bad) return problem(bad);
       defaults = s;
       return;
     }
     const unknown = Object.keys(obj).filter((k) => !CASE_KEYS.has(k));
-    if (unknown.length) return problem(`unknown key ${JSON.stringify(unknown[0])}; a case has ${[...CASE_KEYS].join(', ')}`);
+    if (unknown.length) return problem(`unknown key ${JSON.stringify(unknown[0])}${didYouMean(unknown[0], CASE_KEYS)}; a case has ${[...CASE_KEYS].join(', ')}`);
     if ('prompt' in obj === 'messages' in obj) return problem('a case needs exactly one of "prompt" (text to continue) and "messages" (a chat)');
     if (!('expected' in obj)) return problem('missing "expected": add the text the model should produce');
     if (typeof obj.expected !== 'string') return problem(`"expected" must be a string, got ${JSON.stringify(obj.expected)}`);
@@ -183,6 +210,8 @@ export function parseEvalSet(text: string, file: string): EvalSet {
     const threshold = s.threshold ?? (s.metric === undefined || s.metric === defaults.metric ? defaults.threshold : undefined)
       ?? (metric === 'nll' ? undefined : DEFAULT_THRESHOLD[metric]);
     if (threshold === undefined) return problem('metric "nll" needs a "threshold": the largest mean NLL (nats per token) that passes, e.g. "threshold": 2.5');
+    const badThreshold = s.threshold === undefined ? undefined : thresholdProblem(s.threshold, metric, '');
+    if (badThreshold) return problem(badThreshold);
     if (metric === 'regex') {
       try {
         new RegExp(obj.expected, 'u');
@@ -197,8 +226,33 @@ export function parseEvalSet(text: string, file: string): EvalSet {
   return { file, cases, problems };
 }
 
-/** @throws EvalSetError `FILE:LINE: problem` for the first problem of `set`, if any. */
+/**
+ * @throws EvalSetError listing the problems of `set`, one `FILE:LINE: problem` line each, in
+ *   line order: the first {@link MAX_LISTED_PROBLEMS}, then `FILE: and N more problems`.
+ */
 export function assertNoProblems(set: EvalSet): void {
-  const p = set.problems[0];
-  if (p) throw new EvalSetError(`${set.file}:${p.line}: ${p.message}${set.problems.length > 1 ? ` (and ${set.problems.length - 1} more problem${set.problems.length > 2 ? 's' : ''})` : ''}`);
+  const n = set.problems.length;
+  if (n === 0) return;
+  const listed = set.problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `${set.file}:${p.line}: ${p.message}`);
+  const rest = n - listed.length;
+  if (rest > 0) listed.push(`${set.file}: and ${rest} more problem${rest === 1 ? '' : 's'}; fix the lines above and run again`);
+  throw new EvalSetError(listed.join('\n'));
+}
+
+/**
+ * Chat cases need the model's chat template (as `generate --messages` does).
+ *
+ * @param model the model as the user named it (for the message).
+ * @param hasChatTemplate whether the model's tokenizer has a chat template.
+ * @throws EvalSetError `FILE:LINE: …` (one line) naming the first case with `messages`, when
+ *   the model has no chat template.
+ */
+export function assertChatTemplate(set: EvalSet, model: string, hasChatTemplate: boolean): void {
+  if (hasChatTemplate) return;
+  const chats = set.cases.filter((c) => c.messages !== undefined);
+  if (chats.length === 0) return;
+  const more = chats.length > 1 ? ` (${chats.length - 1} more chat case${chats.length > 2 ? 's' : ''} after it)` : '';
+  throw new EvalSetError(
+    `${set.file}:${chats[0].line}: this case is a chat ("messages"), but ${model} has no chat template (no chat_template in tokenizer_config.json nor chat_template.jinja; a base model?)${more}; write it as {"prompt": "..."} or evaluate a chat model`,
+  );
 }

@@ -13,6 +13,7 @@ import { IGNORE_INDEX } from '../train/loss';
 import type { Device } from '../runtime/session';
 import { type Tokenizer, loadTokenizer } from '../tokenizer/index';
 import { type PeftAdapter, readPeftAdapter } from '../weights/peft';
+import { assertFiniteWeights } from '../weights/finite';
 import type { EvalGeneration } from './eval-set';
 import { type EvalBackend, type EvalInput, expectedTokens } from './run';
 
@@ -30,13 +31,15 @@ export class LocalEvalBackend implements EvalBackend {
 
   /**
    * Loads `modelDir` (an HF model folder) and reads `adapterDirs` (PEFT folders) once.
-   * @throws ModelError / WeightsError / LoraError / TokenizerError (one line, naming the file).
+   * @throws ModelError / WeightsError / LoraError / TokenizerError (one line, naming the file);
+   *   NonFiniteWeightsError when a weight of the model or an adapter is NaN/±Infinity.
    */
   static async load(modelDir: string, adapterDirs: readonly string[], opts: LocalBackendOptions = {}): Promise<LocalEvalBackend> {
     const tokenizer = await loadTokenizer(modelDir);
     const defaults = await readGenerationDefaults(modelDir);
     const adapters = new Map<string, PeftAdapter>();
     for (const dir of adapterDirs) adapters.set(dir, await readPeftAdapter(dir));
+    await assertFiniteWeights(modelDir, [...adapters].map(([dir, adapter]) => ({ dir, adapter })));
     const modules = opts.targetModules ?? [...new Set([...adapters.values()].flatMap((a) => [...a.modules.keys()]))];
     const lm = await CausalLM.load(modelDir, { device: opts.device, threads: opts.threads, targetModules: modules.length ? modules : null, kvCache: true, multiLora: true });
     const b = new LocalEvalBackend(lm, tokenizer, defaults, modelDir);
@@ -85,8 +88,9 @@ export class LocalEvalBackend implements EvalBackend {
   async expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number[]> {
     const promptIds = this.promptIds(input);
     const joint = input.messages
-      ? [...promptIds, ...this.tokenizer.encode(expected, { addSpecialTokens: false })]
-      : this.tokenizer.encode(input.prompt! + expected);
+      // User text as training encodes it: "</s>" written in a case is characters, not EOS.
+      ? [...promptIds, ...this.tokenizer.encode(expected, { addSpecialTokens: false, splitSpecialTokens: true })]
+      : this.tokenizer.encode(input.prompt! + expected, { splitSpecialTokens: true });
     const { ids, start } = expectedTokens(promptIds, joint);
     if (start >= ids.length) return variants.map(() => NaN);
     const max = this.lm.config.max_position_embeddings;

@@ -26,6 +26,16 @@ export const DEFAULT_THRESHOLD: Readonly<Record<Exclude<MetricName, 'nll'>, numb
   exact: 1, contains: 1, regex: 1, rouge_l: 0.5, bleu: 0.3,
 };
 
+/**
+ * The values a metric's score takes, so the values a threshold can meaningfully have: [0, 1] for
+ * the match scores (exact, contains and regex are 0 or 1; ROUGE-L F and BLEU are fractions),
+ * [0, ∞) for `nll` (a mean negative log-likelihood in nats per token). A threshold outside it
+ * makes every case pass or every case fail, so eval-set parsing refuses it.
+ */
+export function metricRange(metric: MetricName): readonly [number, number] {
+  return metric === 'nll' ? [0, Infinity] : [0, 1];
+}
+
 /** Whether lower scores are better (then a case passes when score ≤ threshold). */
 export const lowerIsBetter = (metric: MetricName): boolean => metric === 'nll';
 

@@ -83,8 +83,14 @@ export class Graph {
   fresh(hint: string): string {
     let name = hint;
     while (this.isTaken(name)) name = `${hint}_${++this.counter}`;
-    this.names.add(name);
+    this.claim(name);
     return name;
+  }
+
+  /** Reserves `name` here and in every outer graph, so sibling subgraphs never reuse it (SSA). */
+  private claim(name: string): void {
+    this.names.add(name);
+    for (let p = this.parent; p; p = p.parent) p.names.add(name);
   }
 
   private isTaken(name: string): boolean {
@@ -99,7 +105,7 @@ export class Graph {
   /** Declares a graph input. `name` is used exactly (callers feed it by name). */
   input(name: string, dtype: DType, shape: Dim[]): Value {
     if (this.isTaken(name)) throw new Error(`graph input name "${name}" already used`);
-    this.names.add(name);
+    this.claim(name);
     const v = new Value(this, name, dtype, shape, null);
     this.inputs.push(v);
     return v;

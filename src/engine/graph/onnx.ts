@@ -24,9 +24,8 @@ import {
   type ValueInfoProto,
   ValueInfoProtoSchema,
 } from 'onnx-buf';
-import { type HostTensor, DTYPE_SIZE } from '../tensor';
+import { type HostTensor, DTYPE_SIZE, ONNX_DTYPE } from '../tensor';
 import { type AttrValue, Float, Floats, Graph, type Value } from './ir';
-import { ONNX_DTYPE } from '../ops/elementwise';
 
 /** The default opset: ORT 1.30 loads 17–26; 21 has every op form we emit (Reduce axes inputs). */
 export const OPSET = 21;

@@ -2,7 +2,6 @@
  * A loaded causal LM on ONNX Runtime: the forward graph, optionally the loss and the LoRA
  * gradients, compiled once; adapters are feeds.
  */
-import { gradients } from '../autodiff/index';
 import { serializeModel } from '../graph/onnx';
 import { type AdapterSource, adapterFeeds, stackedAdapterFeeds } from '../lora/feeds';
 import { LORA_INDEX, isTargeted } from '../lora/index';
@@ -10,8 +9,10 @@ import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/in
 import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
 import { type Device, Session } from '../runtime/session';
 import type { HostTensor } from '../tensor';
-import { IGNORE_INDEX, causalLMLoss } from '../train/loss';
+import { IGNORE_INDEX } from '../train/loss';
+import { TRAIN_INPUT, addLossAndGradients } from '../train/step';
 import type { PeftAdapter } from '../weights/peft';
+import type { Batch } from '../data/batch';
 
 export interface CausalLMOptions {
   device?: Device;
@@ -23,8 +24,16 @@ export interface CausalLMOptions {
   adapter?: { adapter: PeftAdapter; source: string } | null;
   /** LoRA dropout in this graph (training only). */
   loraDropout?: { ratio: number; seed: number } | null;
-  /** Graph outputs: logits (B, T, V); loss + token_nll (needs labels); gradients of the loss wrt every LoRA A and B. */
+  /**
+   * Graph outputs: logits (B, T, V); loss + token_nll (needs labels; the fused chunked loss, see
+   * train/loss.ts); gradients of the loss wrt every LoRA A and B (train/step.ts: `run` with
+   * `{ train: false }` then validates on the same session, without the backward).
+   */
   outputs?: { logits?: boolean; loss?: boolean; grads?: boolean };
+  /** Rows per cross-entropy chunk (tests; default about 16 MiB of logits per chunk). */
+  lossChunkRows?: number;
+  /** With `outputs.grads`: recompute each layer in the backward (train/step.ts). Default false. */
+  gradientCheckpointing?: boolean;
   /**
    * Build the KV-cache graph (`BuildOptions.kvCache`) with outputs logits and `present.<i>.key|value`;
    * drive it with `KvCacheStep` (infer/kv-cache.ts) or `runFeeds`, not `run`. Default false.
@@ -38,16 +47,12 @@ export interface CausalLMOptions {
   multiLora?: boolean;
 }
 
-export interface Batch {
-  /** Token ids, every row the same length T (pad on the right). */
-  inputIds: number[][];
-  /** 1 = real token, 0 = padding; default all ones. */
-  attentionMask?: number[][];
-  /** Position ids; default 0..T−1 per row. */
-  positionIds?: number[][];
-  /** Targets aligned with the logits (labels[b][t] is predicted from position t), −100 = ignore. */
-  labels?: number[][];
-}
+/**
+ * What `run` takes: the collated batch of data/batch.ts (`Batch`, rows of length T) of which only
+ * the ids are required: attention mask default all ones, position ids 0..T−1, labels all −100
+ * (labels are needed for the loss).
+ */
+export type ModelBatch = Pick<Batch, 'inputIds'> & Partial<Pick<Batch, 'attentionMask' | 'positionIds' | 'labels'>>;
 
 export interface RunResult {
   logits?: HostTensor;
@@ -97,23 +102,16 @@ export class CausalLM {
     const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache, multiLora: opts.multiLora });
     const g = lm.graph;
     const outputs = opts.kvCache ? { logits: true } : opts.outputs ?? { logits: true };
-    if (outputs.logits) g.output(lm.logits, 'logits');
     lm.cache?.present.forEach((kv, i) => {
       g.output(kv.key, presentNames(i).key);
       g.output(kv.value, presentNames(i).value);
     });
-    if (outputs.loss || outputs.grads) {
-      const labels = g.input('labels', 'int64', ['B', 'T']);
-      const { loss, tokenNll } = causalLMLoss(lm.logits, labels);
-      g.output(loss, 'loss');
-      g.output(tokenNll, 'token_nll');
-      if (outputs.grads) {
-        const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
-        const grads = gradients(loss, wrt);
-        for (const v of wrt) g.output(grads.get(v)!, `grad.${v.name}`);
-      }
-    }
-    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads, name: dir });
+    const training = Boolean(outputs.loss || outputs.grads);
+    addLossAndGradients(lm, { logits: outputs.logits, loss: training, grads: outputs.grads, chunkRows: opts.lossChunkRows, gradientCheckpointing: opts.gradientCheckpointing });
+    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads, name: dir, enableMemPattern: !training });
+    // ONNX Runtime holds its own copy of every weight now: drop the JavaScript ones (the graph's
+    // initializers: the checkpoint tensors and their transposes), which would double the memory.
+    g.initializers.clear();
     const model = new CausalLM(info, lm, session, linearModules, dtype);
     if (opts.adapter) model.setAdapter(opts.adapter.adapter, opts.adapter.source);
     else model.clearAdapter();
@@ -165,8 +163,12 @@ export class CausalLM {
     throw new Error(`CausalLM: the batch has ${B} rows but setAdapters gave adapters for ${index.shape[0]} rows; pass one adapter index per row (or one for every row)`);
   }
 
-  /** Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. */
-  async run(batch: Batch): Promise<RunResult> {
+  /**
+   * Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. On a model loaded with
+   * `outputs.grads`, `train` (default true) selects the training step (loss and gradients, LoRA
+   * dropout on) or validation (loss only, dropout off, no `grads` in the result).
+   */
+  async run(batch: ModelBatch, opts: { train?: boolean } = {}): Promise<RunResult> {
     if (this.lm.cache) throw new Error('CausalLM.run: this model was loaded with kvCache; decode with KvCacheStep (infer/kv-cache.ts)');
     const B = batch.inputIds.length;
     const T = batch.inputIds[0]?.length ?? 0;
@@ -189,7 +191,10 @@ export class CausalLM {
     if (this.session.inputNames.includes('labels')) {
       feeds.labels = i64(batch.labels ?? batch.inputIds.map((r) => r.map(() => IGNORE_INDEX)), 'labels');
     }
-    const out = await this.session.run(feeds);
+    const train = this.session.inputNames.includes(TRAIN_INPUT);
+    const training = opts.train ?? true;
+    if (train) feeds[TRAIN_INPUT] = { dtype: 'bool', shape: [], data: new Uint8Array([training ? 1 : 0]) };
+    const out = await this.session.run(feeds, train && !training ? ['loss', 'token_nll'] : undefined);
     const res: RunResult = {};
     if (out.logits) res.logits = out.logits;
     if (out.loss) res.loss = Number(out.loss.data[0]);

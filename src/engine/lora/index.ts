@@ -197,9 +197,10 @@ export interface RankTooLarge {
 /**
  * A module of `lora` whose rank r_m exceeds min(in, out) (such an update cannot have rank r_m,
  * so the extra parameters only slow training; PEFT allows it, LoRA Lab refuses it), the
- * narrowest such module when there are several; undefined when every rank fits.
+ * narrowest such module when there are several; undefined when every rank fits. Needs only the
+ * targeted modules and their [out, in] shapes (config.json suffices: `linearModules`).
  */
-export function rankAboveWidth(lora: LoraGraph, config: LoraRankConfig): RankTooLarge | undefined {
+export function rankAboveWidth(lora: Pick<LoraGraph, 'modules' | 'shapes'>, config: LoraRankConfig): RankTooLarge | undefined {
   let worst: RankTooLarge | undefined;
   for (const module of lora.modules) {
     const { in: inF, out: outF } = lora.shapes.get(module)!;
@@ -208,6 +209,16 @@ export function rankAboveWidth(lora: LoraGraph, config: LoraRankConfig): RankToo
     if (r > max && (!worst || max < worst.max)) worst = { module, r, max, patternKey: peftPatternKey(config.rank_pattern, module) };
   }
   return worst;
+}
+
+/**
+ * The one message for `rankAboveWidth`'s finding (the trainer prefixes the experiment file, the
+ * editor shows it on the `r` or `rank_pattern` key): what is too large, the bound, and the fix.
+ */
+export function rankTooLargeMessage(t: RankTooLarge): string {
+  return t.patternKey === undefined
+    ? `lora.r ${t.r} is larger than the smallest targeted layer (${t.max} features), so the update cannot have that rank; use r ≤ ${t.max}, or give the narrow modules (such as ${t.module.split('.').pop()}) a lower rank with lora.rank_pattern`
+    : `lora.rank_pattern ${JSON.stringify(t.patternKey)}: ${t.r} is larger than ${t.module} (${t.max} features), so its update cannot have that rank; use at most ${t.max} for that pattern`;
 }
 
 /**

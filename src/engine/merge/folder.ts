@@ -8,7 +8,7 @@
  * by its name (`partialFolderPath` with the child's pid) and the next write of the same folder
  * by the same pid replaces.
  */
-import { rmSync } from 'node:fs';
+import { realpathSync, rmSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { syncDir } from '../weights/atomic';
@@ -56,6 +56,41 @@ export async function writeFolderAtomically<T>(out: string, fill: (dir: string) 
     throw e;
   } finally {
     active.delete(tmp);
+  }
+}
+
+/** `p` made absolute, with symlinks of its longest existing prefix resolved (the rest kept as written). */
+function realish(p: string): string {
+  const abs = nodePath.resolve(p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = nodePath.dirname(abs);
+    return parent === abs ? abs : nodePath.join(realish(parent), nodePath.basename(abs));
+  }
+}
+
+/**
+ * Refuses an output folder that is one of the inputs or lies inside one (writing there would
+ * replace or pollute what is being read), before any computation.
+ * @param inputs each input folder with what it is ("input adapter", "model folder")
+ * @throws MergeError `--out OUT is the input adapter DIR itself` / `… is inside the model folder DIR`
+ */
+export function assertOutsideInputs(out: string, inputs: readonly { dir: string; what: string }[]): void {
+  const o = realish(out);
+  for (const { dir, what } of inputs) {
+    const d = realish(dir);
+    if (o === d) throw new MergeError(`--out ${out} is the ${what} ${dir} itself; write the result to a new folder`);
+    if (o.startsWith(d + nodePath.sep)) throw new MergeError(`--out ${out} is inside the ${what} ${dir}; write the result to a new folder outside it`);
+  }
+}
+
+/** Whether two paths name one existing folder (symlinks resolved); false when either is missing. */
+export function sameFolder(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
   }
 }
 

@@ -70,6 +70,13 @@ export interface MergeOptions {
   majoritySign?: MajoritySign;
   /** Seed of the DARE masks (and of the randomized SVD start); default 0. */
   seed?: number;
+  /** base_model_name_or_path of the result (default: the first input's). */
+  baseModel?: string;
+  /**
+   * Whether two base_model_name_or_path strings name one folder on this machine (the CLI passes
+   * a realpath comparison; the engine itself reads nothing). Default: never.
+   */
+  sameFolder?: (a: string, b: string) => boolean;
 }
 
 /** What happened to one module. */
@@ -88,6 +95,8 @@ export interface MergeRecipe {
   method: MergeMethod;
   inputs: { path: string; weight: number; r: number; lora_alpha: number; use_rslora: boolean }[];
   params: { rank?: number; density?: number; majority_sign?: MajoritySign; seed?: number };
+  /** The inputs' distinct base_model_name_or_path values (several when they differed in name only). */
+  base_models: string[];
   modules: ModuleReport[];
 }
 
@@ -96,6 +105,19 @@ export interface MergeResult {
   modules: Map<string, LoraWeights>;
   report: ModuleReport[];
   recipe: MergeRecipe;
+  /** One-line warnings for the user (e.g. base models named differently, shapes equal). */
+  warnings: string[];
+}
+
+/**
+ * Whether two `base_model_name_or_path` values name the same model: equal (ignoring trailing
+ * slashes), the same last path segment (a local folder "/models/stories260K" and a Hub id or
+ * name "org/stories260K" / "stories260K"), or `sameFolder(a, b)`.
+ */
+export function sameBaseModelName(a: string, b: string, sameFolder?: (a: string, b: string) => boolean): boolean {
+  const norm = (s: string): string => s.replace(/[\\/]+$/, '');
+  const last = (s: string): string => norm(s).split(/[\\/]/).pop()!.toLowerCase();
+  return norm(a) === norm(b) || last(a) === last(b) || (sameFolder?.(a, b) ?? false);
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -118,16 +140,8 @@ function validate(inputs: readonly MergeInput[], opts: MergeOptions): void {
   if (opts.density !== undefined && !(opts.density > 0 && opts.density <= 1)) {
     throw new MergeError(`density ${opts.density} is out of (0, 1]; it is the fraction of each ΔW's entries kept`);
   }
-  // One base model.
-  const named = inputs.filter((i) => typeof i.adapter.config.base_model_name_or_path === 'string' && i.adapter.config.base_model_name_or_path !== '');
-  const norm = (s: string): string => s.replace(/[\\/]+$/, '');
-  for (const other of named.slice(1)) {
-    const a = named[0].adapter.config.base_model_name_or_path as string;
-    const b = other.adapter.config.base_model_name_or_path as string;
-    if (norm(a) !== norm(b)) {
-      throw new MergeError(`${named[0].source} was trained on ${q(a)} but ${other.source} on ${q(b)}; merge only adapters of the same base model (base_model_name_or_path in adapter_config.json)`);
-    }
-  }
+  // One base model: names are compared in mergeAdapters (a differing name only warns); the
+  // module shapes below decide.
   const fifo = inputs.map((i) => i.adapter.config.fan_in_fan_out === true);
   if (fifo.some((f) => f !== fifo[0])) {
     throw new MergeError(`${inputs[fifo.indexOf(!fifo[0])].source} has fan_in_fan_out ${!fifo[0]} but ${inputs[0].source} has ${fifo[0]}; these adapters are for different layer types and cannot be merged`);
@@ -363,11 +377,22 @@ function buildConfig(
 /**
  * Merges `inputs` by `opts.method` (see the module comment). Pure: reads nothing, writes
  * nothing. Throws `MergeError` for an unknown method, no inputs, a non-finite weight, a bad rank
- * or density (out of (0, 1], or missing for ties / dare / magnitude_prune), inputs whose
- * `base_model_name_or_path` differ, or a module whose [out, in] differs between inputs.
+ * or density (out of (0, 1], or missing for ties / dare / magnitude_prune), or a module whose
+ * [out, in] differs between inputs (different base models). Base model names that differ
+ * (`sameBaseModelName` false) while every shape agrees only add a warning to `warnings`.
  */
 export function mergeAdapters(inputs: readonly MergeInput[], opts: MergeOptions): MergeResult {
   validate(inputs, opts);
+  const warnings: string[] = [];
+  const named = inputs.filter((i) => typeof i.adapter.config.base_model_name_or_path === 'string' && i.adapter.config.base_model_name_or_path !== '');
+  const baseModels = [...new Set(named.map((i) => i.adapter.config.base_model_name_or_path as string))];
+  for (const other of named.slice(1)) {
+    const a = named[0].adapter.config.base_model_name_or_path as string;
+    const b = other.adapter.config.base_model_name_or_path as string;
+    if (!sameBaseModelName(a, b, opts.sameFolder)) {
+      warnings.push(`${named[0].source} names base model ${q(a)} but ${other.source} names ${q(b)}; every module's shape agrees, so merging anyway (both names are in merge.json; set the result's with --base-model)`);
+    }
+  }
   const method = opts.method;
   const linear = method === 'linear' || method === 'cat';
   const rslora = linear && inputs.every((i) => i.adapter.config.use_rslora === true);
@@ -396,7 +421,7 @@ export function mergeAdapters(inputs: readonly MergeInput[], opts: MergeOptions)
   if (modules.size === 0) throw new MergeError('the merged adapter has no modules left; check the weights and inputs');
 
   const first = inputs[0].adapter.config;
-  const baseModel = inputs.map((i) => i.adapter.config.base_model_name_or_path).find((b) => typeof b === 'string' && b !== '') ?? null;
+  const baseModel = opts.baseModel ?? baseModels[0] ?? null;
   const taskTypes = new Set(inputs.map((i) => i.adapter.config.task_type ?? null));
   const base: Partial<LoraConfigJson> = {
     base_model_name_or_path: baseModel,
@@ -422,9 +447,10 @@ export function mergeAdapters(inputs: readonly MergeInput[], opts: MergeOptions)
       ...(method === 'ties' || method === 'dare_ties' ? { majority_sign: opts.majoritySign ?? 'total' } : {}),
       ...(method.startsWith('dare') ? { seed: opts.seed ?? 0 } : {}),
     },
+    base_models: baseModels,
     modules: report,
   };
-  return { config, modules, report, recipe };
+  return { config, modules, report, recipe, warnings };
 }
 
 /**

@@ -339,8 +339,10 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
   };
   const invSqrtDh = scalar(g, 1 / Math.sqrt(Dh), dtype);
 
+  const residuals: Value[] = [];
   for (let i = 0; i < cfg.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
+    residuals.push(x); // (B, T, D): layer i's input
     // --- attention ---
     const n1 = rmsNorm(x, `${p}.input_layernorm.weight`, D); // (B, T, D)
     let q: Value, k: Value, v: Value;
@@ -397,13 +399,14 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
     const act = Mul(Mul(gate, Sigmoid(gate)), up); // silu(gate) · up, (B, T, F)
     x = Add(x, linear(act, `${p}.mlp.down_proj`, F, D, bias.mlp)); // (B, T, D)
   }
+  residuals.push(x);
   x = rmsNorm(x, 'model.norm.weight', D);
   // Output head: tied embeddings reuse embed_tokens (the lm_head copy, if any, is ignored).
   const head = cfg.tie_word_embeddings
     ? g.initializer('lm_head.weight.T', transpose2d(w('model.embed_tokens.weight', [V, D])))
     : initT('lm_head.weight', [V, D]);
   const logits = MatMul(x, head); // (B, T, V)
-  return { graph: g, config: cfg, inputIds, attentionMask, positionIds, logits, lora, ...(cached ? { cache: { past, present } } : {}) };
+  return { graph: g, config: cfg, inputIds, attentionMask, positionIds, logits, lora, residuals, ...(cached ? { cache: { past, present } } : {}) };
 }
 
 /**

@@ -118,6 +118,12 @@ export interface CausalLMGraph {
    * (`presentNames`); absent otherwise.
    */
   cache?: { past: LayerKV[]; present: LayerKV[] };
+  /**
+   * The residual stream at each layer boundary, (B, T, D): residuals[i] is decoder layer i's
+   * input, residuals[L] the last layer's output (before the final norm). Gradient checkpointing
+   * (train/step.ts) keeps these and recomputes everything between them.
+   */
+  residuals?: Value[];
 }
 
 export interface ModelFamily {

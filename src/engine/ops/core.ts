@@ -3,7 +3,7 @@
  * inference helpers. Each op file defines builders named exactly like the ONNX op type
  * (`MatMul`, `ReduceSum`, …) with their gradient rule right below (STYLE.md rule 1).
  */
-import { type Dim, type Graph, type Node, type Shape, Value } from '../graph/ir';
+import { type Dim, type Graph, Node, type Shape, Value } from '../graph/ir';
 import { type DType, type HostTensor, allocData, tensor } from '../tensor';
 
 /** What a gradient rule sees: the node, its inputs x, outputs y and output gradients dy. */
@@ -35,6 +35,28 @@ export function defineGrad(opType: string, rule: GradRule): void {
 
 export function gradRule(opType: string): GradRule | undefined {
   return gradRules.get(opType);
+}
+
+/**
+ * A gradient given for one value instead of derived through the nodes that compute it (JAX's
+ * `custom_vjp`, PyTorch's `autograd.Function`): the walker treats `output` as made by a virtual
+ * node with inputs `inputs` and runs `rule` for it, never looking at the nodes in between (they
+ * may be ops without rules, such as Loop). Used by fused ops whose backward is cheaper written by
+ * hand (train/loss.ts: the chunked cross-entropy). The producer of `output` must have one output.
+ */
+export function defineValueGrad(output: Value, inputs: Value[], rule: GradRule): void {
+  if (!output.producer || output.producer.outputs.length !== 1) throw new Error(`defineValueGrad: ${output.name} must be the only output of a node`);
+  valueGrads.set(output, new Node(`custom:${output.producer.opType}`, inputs, [output], {}, `${output.producer.name}:custom_grad`));
+  customRules.set(output, rule);
+}
+const valueGrads = new WeakMap<Value, Node>();
+const customRules = new WeakMap<Value, GradRule>();
+
+/** The virtual node (and rule) standing in for `n` when its output has a `defineValueGrad` rule. */
+export function customGradNode(n: Node): { node: Node; rule: GradRule } | null {
+  const out = n.outputs.length === 1 ? n.outputs[0] : null;
+  const node = out ? valueGrads.get(out) : undefined;
+  return node ? { node, rule: customRules.get(out!)! } : null;
 }
 
 /** Op types that never carry a gradient (their outputs are integers, booleans or shapes). */

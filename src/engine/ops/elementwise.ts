@@ -4,7 +4,7 @@
  * input shape by the autodiff walker, not here.
  */
 import type { Value } from '../graph/ir';
-import { type DType, isFloat } from '../tensor';
+import { type DType, ONNX_DTYPE, isFloat } from '../tensor';
 import { asValue, broadcastShapes, defineGrad, graphOf, scalar } from './core';
 
 function binary(op: string, a: Value | number, b: Value | number, outDtype?: DType): Value {
@@ -103,10 +103,7 @@ defineGrad('Where', ({ x, dy, needs }) => [
   needs[2] ? Where(x[0]!, 0, dy[0]!) : null,
 ]);
 
-/** ONNX TensorProto.DataType numbers. */
-export const ONNX_DTYPE: Record<DType, number> = {
-  float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16,
-};
+export { ONNX_DTYPE };
 
 /** Converts element type; `to` is our dtype name (the attribute is its ONNX number). */
 export function Cast(x: Value, to: DType): Value {

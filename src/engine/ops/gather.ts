@@ -59,6 +59,15 @@ defineGrad('GatherElements', ({ node, x, dy, needs }) => {
   return [g.addNode('ScatterElements', [zeros, x[1]!, dy[0]!], { axis: node.attrs.axis as number, reduction: 'add' }, [{ dtype: x[0]!.dtype, shape: x[0]!.shape }])[0], null];
 });
 
+/**
+ * ScatterElements (ONNX opset 18): a copy of `data` with `updates[i][j]` written to (axis 1)
+ * `[i][indices[i][j]]`, combined by `reduction` ("none" replaces, "add" adds). Indices int64,
+ * the same shape as updates. No gradient rule (used in hand-written backward passes).
+ */
+export function ScatterElements(data: Value, indices: Value, updates: Value, axis: number, reduction: 'none' | 'add' = 'none'): Value {
+  return graphOf(data, indices, updates).addNode('ScatterElements', [data, indices, updates], { axis, reduction }, [{ dtype: data.dtype, shape: data.shape }])[0];
+}
+
 /** [start, start + delta, …) below limit; all three scalars of one dtype. */
 export function Range(start: Value, limit: Value, delta: Value): Value {
   const g = graphOf(start, limit, delta);

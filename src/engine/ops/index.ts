@@ -6,3 +6,4 @@ export * from './reduce';
 export * from './shape';
 export * from './gather';
 export * from './dropout';
+export * from './control';

@@ -1,27 +1,129 @@
 /**
- * Mean next-token cross-entropy, composed from LogSoftmax and GatherElements so its backward
- * is built by our autodiff (ONNX Runtime's inference build has no loss gradient).
+ * The causal-LM loss: mean next-token cross-entropy over the counted positions, fused with the
+ * output head (lm_head) and computed in chunks of rows, so the (B, T, V) logits never exist
+ * at once and their gradient is never materialised (the approach of Liger Kernel's
+ * `LigerFusedLinearCrossEntropy` and Unsloth's chunked loss).
  *
- * `labels` (B, T) int64 are aligned with the logits: labels[b, t] is the token that
- * logits[b, t] should predict (the caller shifts), −100 = ignored (Hugging Face's
- * `ignore_index`). loss = Σ nll over counted positions / number of counted positions (a token
- * mean over the whole batch, not a mean of per-row means).
+ * Shape legend: B batch, T sequence, N = B·T rows, D hidden_size, V vocab_size, C rows per chunk,
+ * K = ⌈N / C⌉ chunks.
+ *
+ * `labels` (B, T) int64 are aligned with the positions: labels[b, t] is the token that position
+ * t should predict (the caller shifts), −100 = ignored (Hugging Face's `ignore_index`).
+ * loss = Σ nll over counted positions / number of counted positions (a token mean over the
+ * whole batch, not a mean of per-row means), nll = logsumexp(h·W) − (h·W)[label].
  */
-import type { Value } from '../graph/ir';
-import { Cast, Div, Equal, GatherElements, LogSoftmax, Max, Mul, Neg, Not, ReduceSum, Squeeze, Unsqueeze, Where } from '../ops/index';
+import { Graph, type Value } from '../graph/ir';
+import {
+  Add, Cast, Concat, Div, Equal, Exp, Gather, GatherElements, Gemm, Identity, LogSoftmax, Loop, Max, MatMul, Mul, Neg, Not, Pad,
+  ReduceSum, Reshape, ScatterElements, Slice, Squeeze, Sub, Unsqueeze, Where, constant, defineValueGrad, graphOf, int64s, shapeOf,
+} from '../ops/index';
+import { IGNORE_INDEX } from '../data/batch';
 
-export const IGNORE_INDEX = -100;
+export { IGNORE_INDEX };
 
 export interface CausalLMLoss {
   /** () mean NLL (natural log) over counted positions. */
   loss: Value;
   /** (B, T) NLL per position, 0 where ignored. */
   tokenNll: Value;
-  /** () number of counted positions, in the logits dtype. */
+  /** () number of counted positions, in the hidden dtype. */
   count: Value;
 }
 
-export function causalLMLoss(logits: Value, labels: Value): CausalLMLoss {
+export interface ChunkOptions {
+  /** Rows per chunk C (default `defaultChunkRows(V)`). */
+  chunkRows?: number;
+  /**
+   * Give the loss a gradient with respect to the hidden states. Each chunk then also computes
+   * ∂loss/∂h_i = w_i·(softmax(h_i·W) − onehot(label_i))·Wᵀ while its logits exist (Liger
+   * Kernel's order: the logits' gradient is scaled by w before the product with Wᵀ, as PyTorch's
+   * log-softmax backward does), and the backward only scales those rows by the incoming
+   * gradient. Without it the loss has no gradient (autodiff throws at the Loop). Default false.
+   */
+  grad?: boolean;
+}
+
+/** C such that one chunk of logits, C × V float32, is about 16 MiB (between 16 and 4096 rows). */
+export function defaultChunkRows(vocab: number): number {
+  return Math.max(16, Math.min(4096, Math.floor(2 ** 22 / vocab)));
+}
+
+let loops = 0;
+
+/**
+ * Cross-entropy of the logits `hidden · head`, chunk by chunk (an ONNX Loop over K chunks of C
+ * rows; the last chunk is zero-padded and the padding sliced off).
+ *
+ * @param hidden (N, D) float; @param head (D, V) the output projection (lm_head.weight transposed);
+ * @param labels (N) int64, every entry in [0, V) (map ignored positions to 0 first);
+ * @param weights (N) float, no gradient: the weight w_i of row i in `loss`.
+ * @returns nll (N) per row, and loss = Σ_i w_i·nll_i (), same dtype as hidden. With `grad`,
+ *   d loss / d hidden is exact (hand-written through `defineValueGrad`; checked against finite
+ *   differences and the unfused loss in test/engine/train/loss.test.ts); nll has no gradient.
+ */
+export function chunkedCrossEntropy(hidden: Value, head: Value, labels: Value, weights: Value, opts: ChunkOptions = {}): { nll: Value; loss: Value } {
+  const g = graphOf(hidden, head, labels, weights);
+  const [D, V] = head.shape as number[];
+  if (typeof D !== 'number' || typeof V !== 'number') throw new Error(`chunkedCrossEntropy: head ${head} needs static (D, V)`);
+  const C = opts.chunkRows ?? defaultChunkRows(V);
+  const N = shapeOf(hidden, 0, 1); // (1) int64
+  const Cv = int64s(g, [C]);
+  const K = Div(Add(N, C - 1), Cv); // (1) ⌈N / C⌉
+  const padRows = Sub(Mul(K, Cv), N); // (1)
+  const zero = int64s(g, [0]);
+  const hK = Reshape(Pad(hidden, Concat([zero, zero, padRows, zero], 0)), [-1, C, D]); // (K, C, D)
+  const labK = Reshape(Pad(labels, Concat([zero, padRows], 0)), [-1, C]); // (K, C)
+
+  const id = ++loops;
+  const body = new Graph(`cross_entropy_chunk_${id}`, g);
+  const it = body.input(`cross_entropy_${id}_iteration`, 'int64', []);
+  const condIn = body.input(`cross_entropy_${id}_cond`, 'bool', []);
+  const h = Gather(hK, it, 0); // (C, D)
+  const lab = Unsqueeze(Gather(labK, it, 0), [1]); // (C, 1)
+  const logp = LogSoftmax(MatMul(h, head), -1); // (C, V)
+  body.outputs.push(Identity(condIn), Neg(Squeeze(GatherElements(logp, lab, 1), [1]))); // (), (C)
+  if (opts.grad) {
+    const w = Unsqueeze(Gather(Reshape(Pad(weights, Concat([zero, padRows], 0)), [-1, C]), it, 0), [1]); // (C, 1)
+    // ∂nll/∂logits = softmax − onehot: subtract 1 at each label, in place of a one-hot tensor.
+    const minusOne = constant(body, { dtype: hidden.dtype, shape: [C, 1], data: new (hidden.dtype === 'float64' ? Float64Array : Float32Array)(C).fill(-1) }, 'minus_one');
+    const dLogits = Mul(ScatterElements(Exp(logp), lab, minusOne, 1, 'add'), w); // (C, V)
+    body.outputs.push(Gemm(dLogits, head, null, { transB: true })); // (C, D) = dLogits · headᵀ
+  }
+  const out = Loop(Reshape(K, []), body, [
+    { dtype: hidden.dtype, shape: [g.unknownDim(), C] }, // (K, C)
+    ...(opts.grad ? [{ dtype: hidden.dtype, shape: [g.unknownDim(), C, D] }] : []), // (K, C, D)
+  ]);
+  const nll = Slice(Reshape(out[0], [-1]), zero, N, [0]); // (N)
+  const loss = ReduceSum(Mul(nll, weights), null, false); // ()
+  if (opts.grad) {
+    const dHidden = Slice(Reshape(out[1], [-1, D]), zero, N, [0]); // (N, D) = ∂loss/∂hidden
+    defineValueGrad(loss, [hidden], ({ dy }) => [Mul(dy[0]!, dHidden)]);
+  }
+  return { nll, loss };
+}
+
+/**
+ * The causal-LM loss of the final hidden states `hidden` (B, T, D) under the output projection
+ * `head` (D, V), see the file comment; chunked (`chunkedCrossEntropy`, weights 1/count on the
+ * counted positions, 0 elsewhere).
+ */
+export function causalLMLoss(hidden: Value, head: Value, labels: Value, opts: ChunkOptions = {}): CausalLMLoss {
+  const D = head.shape![0] as number;
+  const valid = Not(Equal(labels, IGNORE_INDEX)); // (B, T) bool
+  const safe = Reshape(Where(valid, labels, 0), [-1]); // (N) int64
+  const mask = Cast(valid, hidden.dtype); // (B, T)
+  const count = ReduceSum(mask, null, false); // ()
+  const weights = Reshape(Div(mask, Max(count, 1)), [-1]); // (N)
+  const { nll, loss } = chunkedCrossEntropy(Reshape(hidden, [-1, D]), head, safe, weights, opts);
+  const tokenNll = Mul(Reshape(nll, shapeOf(labels)), mask); // (B, T)
+  return { loss, tokenNll, count };
+}
+
+/**
+ * The same loss from materialised logits (B, T, V), LogSoftmax + GatherElements with autodiff's
+ * rules: the unfused reference (tests; graphs that also output logits).
+ */
+export function causalLMLossFromLogits(logits: Value, labels: Value): CausalLMLoss {
   const valid = Not(Equal(labels, IGNORE_INDEX)); // (B, T) bool
   const safe = Where(valid, labels, 0); // (B, T) int64
   const logp = LogSoftmax(logits, -1); // (B, T, V)
@@ -31,4 +133,16 @@ export function causalLMLoss(logits: Value, labels: Value): CausalLMLoss {
   const count = ReduceSum(mask, null, false); // ()
   const loss = Div(ReduceSum(tokenNll, null, false), Max(count, 1)); // ()
   return { loss, tokenNll, count };
+}
+
+/**
+ * The decoder's logits node is MatMul(hidden (B, T, D), head (D, V)) (models/decoder.ts): its
+ * operands, for the fused loss. @throws when the logits come from another op.
+ */
+export function logitsOperands(logits: Value): { hidden: Value; head: Value } {
+  const n = logits.producer;
+  if (!n || n.opType !== 'MatMul' || !n.inputs[0] || !n.inputs[1] || n.inputs[1].shape?.length !== 2) {
+    throw new Error(`causal-LM loss: logits ${logits.name} are not MatMul(hidden, lm_head); the fused loss needs the decoder's output projection`);
+  }
+  return { hidden: n.inputs[0], head: n.inputs[1] };
 }

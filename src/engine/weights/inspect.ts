@@ -11,7 +11,7 @@ import * as nodePath from 'node:path';
 import { type DType, isFloat, numel } from '../tensor';
 import { WeightsError, describeJsonError } from './errors';
 import {
-  ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, type LoraConfigJson, parsePeftKey, peftAlpha, peftKey, peftPatternKey, peftRank,
+  ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, type LoraConfigJson, PEFT_KEY_PREFIX, doubledPrefixProblem, parsePeftKey, peftAlpha, peftKey, peftPatternKey, peftRank,
   peftScaling, unsupportedKeyReason, validateLoraConfig,
 } from './peft';
 import { DTYPE_TO_SAFETENSORS, SafetensorsFile, openCheckpoint } from './safetensors';
@@ -163,6 +163,13 @@ export async function readAdapterHeader(dir: string): Promise<AdapterHeader> {
     for (const key of file.names()) {
       const parsed = parsePeftKey(key);
       if (!parsed) throw new WeightsError(weightsPath, `${weightsPath}: key ${q(key)} ${unsupportedKeyReason(key, config)}`);
+      // A doubled base_model.model. prefix: one problem for the file (not one per key), and the
+      // modules under their real path so a fit check against a model lists nothing else.
+      const doubled = doubledPrefixProblem(key, parsed.module);
+      if (doubled) {
+        if (!problems.some((p) => p.includes(`prefix ${PEFT_KEY_PREFIX} twice`))) problems.push(doubled);
+        parsed.module = parsed.module.slice(PEFT_KEY_PREFIX.length);
+      }
       const info = file.info(key);
       const t: TensorHeader = { name: key, dtype: st(info.dtype), shape: info.shape };
       if (!isFloat(info.dtype)) problems.push(`${q(key)} is ${t.dtype}, not a float tensor`);

@@ -245,6 +245,16 @@ export function parsePeftKey(key: string): { module: string; which: 'A' | 'B' } 
   return { module: m[1].startsWith(PEFT_KEY_PREFIX) ? m[1].slice(PEFT_KEY_PREFIX.length) : m[1], which: m[2] as 'A' | 'B' };
 }
 
+/**
+ * The problem of a key whose module path (after `parsePeftKey` removed one prefix) still starts
+ * with `base_model.model.`: the adapter was saved from a model PEFT had wrapped twice. Null
+ * for a normal key. The one definition used by `readPeftAdapter` and `loralab inspect`.
+ */
+export function doubledPrefixProblem(key: string, module: string): string | null {
+  if (!module.startsWith(PEFT_KEY_PREFIX)) return null;
+  return `key ${q(key)} has the prefix ${PEFT_KEY_PREFIX} twice; it was saved from a model PEFT had wrapped twice (get_peft_model on a PeftModel) — re-save the adapter from a model wrapped once, or drop one ${PEFT_KEY_PREFIX} from every key`;
+}
+
 /** Why a key that is not a plain lora_A / lora_B weight cannot be loaded. */
 export function unsupportedKeyReason(key: string, config: LoraConfigJson): string {
   if (/\.lora_embedding_[AB]\b/.test(key)) return 'is LoRA on an embedding layer (lora_embedding_A/B), which LoRA Lab does not support — train the adapter without embedding targets';
@@ -311,9 +321,8 @@ export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
       const parsed = parsePeftKey(key);
       if (!parsed) throw new WeightsError(wPath, `${wPath}: key ${q(key)} ${unsupportedKeyReason(key, config)}`);
       const { module, which } = parsed;
-      if (module.startsWith(PEFT_KEY_PREFIX)) {
-        throw new WeightsError(wPath, `${wPath}: key ${q(key)} has the prefix ${PEFT_KEY_PREFIX} twice; it was saved from a model PEFT had wrapped twice (get_peft_model on a PeftModel) — re-save the adapter from a model wrapped once, or drop one ${PEFT_KEY_PREFIX} from every key`);
-      }
+      const doubled = doubledPrefixProblem(key, module);
+      if (doubled) throw new WeightsError(wPath, `${wPath}: ${doubled}`);
       const pair = pairs.get(module) ?? {};
       if (pair[which] !== undefined) {
         throw new WeightsError(wPath, `${wPath}: module ${q(module)} has two lora_${which} tensors (${q(pair[which])} and ${q(key)}); keep one — the file mixes adapter names`);

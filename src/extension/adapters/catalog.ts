@@ -21,7 +21,7 @@ export interface AdapterEntry {
   /** Absolute path of the adapter folder. */
   path: string;
   /** The run it belongs to (final and checkpoint adapters). */
-  run?: { id: string; run_dir: string; status: RunEntry['status'] };
+  run?: { id: string; name: string; run_dir: string; status: RunEntry['status'] };
   /** Optimizer steps the adapter was trained for (a checkpoint's step, the run's last step). */
   step?: number;
   /** Validation loss (natural-log, token mean) logged at `val_step`, the last evaluation at or before `step`; null when none was logged. */
@@ -171,7 +171,7 @@ async function readRunAdapters(run: RunEntry): Promise<AdapterEntry[]> {
   } catch {
     // damaged run.json: the model is asked for when the adapter is activated
   }
-  const runRef = { id: run.id, run_dir: run.run_dir, status: run.status };
+  const runRef = { id: run.id, name: run.name, run_dir: run.run_dir, status: run.status };
   const entry = async (kind: 'final' | 'checkpoint', path: string, step: number): Promise<AdapterEntry> => {
     const config = await readAdapterConfig(path);
     return { kind, path, run: runRef, step, ...valLossAt(rows, step), base_model: model, r: config.r, lora_alpha: config.lora_alpha, problem: config.problem };

@@ -6,6 +6,7 @@
  * listed in `ADAPTER_CONTEXT_VALUES`. Plain; no `vscode` import.
  */
 import * as nodePath from 'node:path';
+import { runLabel } from '../../protocol/run-label';
 import { formatLoss } from '../format';
 import type { NodeIcon } from '../experiments/model';
 import { samePath } from '../runs/location';
@@ -64,10 +65,10 @@ export function describeValLoss(a: Pick<AdapterEntry, 'val_loss' | 'val_step' | 
   return `val loss ${formatLoss(a.val_loss)}${a.val_step !== null && a.step !== undefined && a.val_step !== a.step ? ` (step ${a.val_step})` : ''}`;
 }
 
-/** The name the status bar and the playground use for an adapter: `step-40 · tiny-20260101-101500`. */
+/** The name the status bar and the playground use for an adapter: `step-40 · tiny · 2026-01-01 10:15:00` (`runLabel`). */
 export function adapterLabel(a: AdapterEntry): string {
-  if (a.kind === 'final' && a.run) return `${a.run.id} (final)`;
-  if (a.kind === 'checkpoint' && a.run) return `step-${a.step} · ${a.run.id}`;
+  if (a.kind === 'final' && a.run) return `${runLabel(a.run)} (final)`;
+  if (a.kind === 'checkpoint' && a.run) return `step-${a.step} · ${runLabel(a.run)}`;
   return nodePath.basename(a.path);
 }
 
@@ -107,10 +108,10 @@ export function buildAdapterTree(input: AdaptersInput): AdapterNode[] {
     const description = run.status === 'completed' ? undefined : run.status;
     nodes.push({
       id: `adapters-run:${runDir}`,
-      label: run.id,
+      label: runLabel(run),
       description: description || undefined,
       tooltip: `${run.id} (${run.status})\n${final ? 'final adapter' : 'no final adapter yet'}, ${adapters.length - (final ? 1 : 0)} checkpoint(s)${holdsActive ? '\nholds the active adapter' : ''}\n${runDir}`,
-      ariaLabel: `${run.id}, run, ${adapters.length} adapter${adapters.length === 1 ? '' : 's'}${holdsActive ? ', holds the active adapter' : ''}`,
+      ariaLabel: `${runLabel(run)}, run, ${adapters.length} adapter${adapters.length === 1 ? '' : 's'}${holdsActive ? ', holds the active adapter' : ''}`,
       icon: { id: 'beaker' },
       contextValue: 'adapters-run',
       collapsible: holdsActive || nodes.length === 1 ? 'expanded' : 'collapsed',

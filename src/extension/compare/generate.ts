@@ -5,10 +5,11 @@
  * `src/extension/worker/api.ts`), models in turn, streamed, stoppable. Plain; no `vscode` import.
  */
 import type { CompareFinishReason, CompareGenerationColumn, CompareGenerationParams, CompareRun, HostToCompare } from '../../protocol/compare';
+import { runLabel } from '../../protocol/run-label';
 import type { Generation, InferenceClient } from '../worker/api';
 
 /** What the generations need of a run. */
-export type GenerationRun = Pick<CompareRun, 'id' | 'run_dir' | 'status' | 'model' | 'adapter_dir'>;
+export type GenerationRun = Pick<CompareRun, 'id' | 'name' | 'run_dir' | 'status' | 'model' | 'adapter_dir'>;
 
 /** One `generate` batch: a model, its columns (base first) and the variants they stand for. */
 export interface GenerationGroup {
@@ -48,7 +49,7 @@ export function planGenerations(runs: readonly GenerationRun[]): GenerationPlan 
   for (const [model, rs] of byModel) {
     const cols: CompareGenerationColumn[] = [
       { run_dir: null, label: byModel.size > 1 ? `base model (${baseName(model)})` : 'base model', model },
-      ...rs.map((r) => ({ run_dir: r.run_dir, label: r.id, model })),
+      ...rs.map((r) => ({ run_dir: r.run_dir, label: runLabel(r), model })),
     ];
     groups.push({ model, first: columns.length, columns: cols, variants: [null, ...rs.map((r) => r.adapter_dir)] });
     columns.push(...cols);

@@ -7,6 +7,7 @@ import * as nodePath from 'node:path';
 import type { ComparePreset } from '../../protocol/compare';
 import { isSweepDir, sweepState } from '../../runs/sweep';
 import type { Target } from '../experiments/model';
+import { runLabel } from '../../protocol/run-label';
 import { describeProgress } from '../format';
 import { samePath } from '../runs/location';
 import type { RunEntry } from '../runs/watcher';
@@ -51,7 +52,7 @@ export async function resolveCompareRuns(target: Target | undefined, selection: 
   if (!runs.length) throw new NoTargetError('there are no runs to compare yet; start a run of an experiment first');
   const picked = await ctx.pickMany(
     runs.map((r) => ({
-      label: r.id,
+      label: runLabel(r),
       description: [r.status, describeProgress(r)].join(' · '),
       detail: r.experiment_file ?? r.run_dir,
       value: r.run_dir,

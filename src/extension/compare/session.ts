@@ -99,7 +99,7 @@ export class CompareSession {
   }
 
   private remember(run: CompareRun): void {
-    this.shown.set(run.run_dir, { id: run.id, run_dir: run.run_dir, status: run.status, model: run.model, adapter_dir: run.adapter_dir });
+    this.shown.set(run.run_dir, { id: run.id, name: run.name, run_dir: run.run_dir, status: run.status, model: run.model, adapter_dir: run.adapter_dir });
   }
 
   /** Re-sends the runs among `changed` (run folders) that this view shows (no-op before `ready`). */

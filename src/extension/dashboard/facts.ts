@@ -32,8 +32,33 @@ export function flattenHyperparameters(config: unknown): Record<string, Scalar> 
   return out;
 }
 
+/** The trainer's log line for a resume (src/trainer/run.ts): `<ISO time> resuming from step N: model …`. */
+const RESUME_LINE = /^\S+ resuming from step (\d+):/;
+
+/**
+ * The steps a run was resumed from that lie on the history its metrics show, oldest first: the
+ * `resuming from step N` lines of its log.txt, plus run.json's `resumed_from_step` (the latest
+ * resume, recorded before the log line). A resume from step c makes every earlier resume from a
+ * step ≥ c part of a history the run no longer descends from (as `readMetrics` drops the rows
+ * logged past c), so those are dropped. A resume that started over (step 0) marks nothing.
+ */
+export function resumeSteps(run: Pick<RunJson, 'resumed_from_step'>, logText: string): number[] {
+  const steps: number[] = [];
+  const add = (c: number) => {
+    while (steps.length && steps[steps.length - 1] >= c) steps.pop();
+    if (c > 0) steps.push(c);
+  };
+  for (const line of logText.split('\n')) {
+    const m = RESUME_LINE.exec(line);
+    if (m) add(Number(m[1]));
+  }
+  const latest = run.resumed_from_step;
+  if (typeof latest === 'number' && latest > 0 && steps[steps.length - 1] !== latest) add(latest);
+  return steps;
+}
+
 /** The facts of a run for the dashboard; `status` is the effective one (crashed detection), `step` the latest known. */
-export function runFacts(run: RunJson, runDir: string, status: RunStatus, step: number): RunFacts {
+export function runFacts(run: RunJson, runDir: string, status: RunStatus, step: number, resumes: number[] = []): RunFacts {
   const data = isObj(run.config) && isObj(run.config.data) ? run.config.data : {};
   const train = typeof data.train === 'string' ? data.train : null;
   const validation = typeof data.validation === 'string' || typeof data.validation === 'number' ? data.validation : null;
@@ -51,5 +76,6 @@ export function runFacts(run: RunJson, runDir: string, status: RunStatus, step: 
     finished_at: run.finished_at ?? null,
     error: run.error ?? null,
     hyperparameters: flattenHyperparameters(run.config),
+    resumes,
   };
 }

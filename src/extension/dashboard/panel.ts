@@ -8,23 +8,30 @@ import * as nodePath from 'node:path';
 import type { LoraLab } from '../context';
 import type { Target } from '../experiments/model';
 import { DASHBOARD_VIEW_TYPE } from '../manifest';
+import { isDashboardPrefs } from '../../protocol/dashboard';
+import { runLabel } from '../../protocol/run-label';
 import { dashboardHtml, makeNonce } from './html';
 import { DashboardSession } from './session';
 
 /** workspaceState key: run folders with an open dashboard (to restore a panel whose page saved no state). */
 const OPEN_KEY = 'loralab.openDashboards';
+/** workspaceState key: the dashboards' smoothing and log scale, shared by every dashboard of the workspace. */
+export const PREFS_KEY = 'loralab.dashboardPrefs';
 
 interface OpenPanel {
   panel: vscode.WebviewPanel;
   session: DashboardSession;
 }
 
-/** The run folder a restored panel shows: the page's saved state (`{ run: RunFacts }`), else our own record by title. */
-function runDirFromState(state: unknown, title: string, open: readonly string[]): string | undefined {
+/**
+ * The run folder a restored panel shows: the page's saved state (`{ run: RunFacts }`), else our
+ * own record by title (`titleOf`: the run's label, or its folder name for older panels).
+ */
+function runDirFromState(state: unknown, title: string, open: readonly string[], titleOf: (dir: string) => string): string | undefined {
   const s = state as { run?: { run_dir?: unknown }; runDir?: unknown } | undefined;
   if (typeof s?.run?.run_dir === 'string') return s.run.run_dir;
   if (typeof s?.runDir === 'string') return s.runDir;
-  return open.find((dir) => nodePath.basename(dir) === title);
+  return open.find((dir) => nodePath.basename(dir) === title || titleOf(dir) === title);
 }
 
 export class DashboardPanels implements vscode.Disposable {
@@ -36,7 +43,7 @@ export class DashboardPanels implements vscode.Disposable {
     this.subscriptions.push(
       vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state) => {
-          const runDir = runDirFromState(state, panel.title, this.recorded());
+          const runDir = runDirFromState(state, panel.title, this.recorded(), (dir) => this.titleOf(dir));
           if (!runDir || !(await exists(runDir)) || this.open.has(runDir)) panel.dispose();
           else this.adopt(panel, runDir);
         },
@@ -44,6 +51,10 @@ export class DashboardPanels implements vscode.Disposable {
       lab.runs.onChange((c) => {
         for (const dir of c.removed) this.open.get(dir)?.panel.dispose();
         for (const dir of new Set([...c.changed, ...c.metrics])) void this.open.get(dir)?.session.update().catch(() => undefined);
+        for (const dir of c.changed) {
+          const open = this.open.get(dir);
+          if (open) open.panel.title = this.titleOf(dir);
+        }
       }),
     );
   }
@@ -55,7 +66,7 @@ export class DashboardPanels implements vscode.Disposable {
       existing.panel.reveal();
       return;
     }
-    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, nodePath.basename(runDir), vscode.ViewColumn.Active, this.options());
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, this.titleOf(runDir), vscode.ViewColumn.Active, this.options());
     this.adopt(panel, runDir);
   }
 
@@ -67,6 +78,15 @@ export class DashboardPanels implements vscode.Disposable {
   /** Leaves the panels open: VS Code restores them through the serializer after a reload. */
   dispose(): void {
     this.subscriptions.forEach((d) => d.dispose());
+  }
+
+  /**
+   * A panel's tab title: the run named as outside the tree, `tiny · 2026-12-06 23:57:07`
+   * (`runLabel`, src/protocol/run-label.ts); its folder name until the runs index has read it.
+   */
+  private titleOf(runDir: string): string {
+    const run = this.lab.runs.find(runDir);
+    return run ? runLabel(run) : nodePath.basename(runDir);
   }
 
   private options(): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -86,10 +106,15 @@ export class DashboardPanels implements vscode.Disposable {
       post: (m) => webview.postMessage(m),
       stopRun: () => void vscode.commands.executeCommand('loralab.stopRun', target),
       revealRunFolder: () => void vscode.commands.executeCommand('loralab.revealRunFolder', target),
+      prefs: () => {
+        const saved = this.lab.extension.workspaceState.get<unknown>(PREFS_KEY, null);
+        return isDashboardPrefs(saved) ? saved : null;
+      },
+      savePrefs: (prefs) => void this.lab.extension.workspaceState.update(PREFS_KEY, prefs),
     });
     const script = vscode.Uri.joinPath(this.lab.extension.extensionUri, 'dist', 'webview', 'dashboard.js');
     const style = vscode.Uri.joinPath(this.lab.extension.extensionUri, 'dist', 'webview', 'dashboard.css');
-    panel.title = nodePath.basename(runDir);
+    panel.title = this.titleOf(runDir);
     webview.html = dashboardHtml({
       scriptUri: webview.asWebviewUri(script).toString(),
       styleUri: webview.asWebviewUri(style).toString(),

@@ -5,10 +5,12 @@
  * read from the run folder, so a reopened panel or a reloaded window shows the same state.
  * Plain; the panel's `postMessage` is injected.
  */
-import { type DashboardToHost, type HostToDashboard, DASHBOARD_PROTOCOL_VERSION, isDashboardToHost } from '../../protocol/dashboard';
+import { promises as fsp } from 'node:fs';
+import * as nodePath from 'node:path';
+import { type DashboardPrefs, type DashboardToHost, type HostToDashboard, DASHBOARD_PROTOCOL_VERSION, isDashboardToHost } from '../../protocol/dashboard';
 import type { MetricsRowLike } from '../../protocol/metrics';
-import { type RunJson, type RunStatus, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
-import { runFacts } from './facts';
+import { LOG_FILE, type RunJson, type RunStatus, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
+import { resumeSteps, runFacts } from './facts';
 
 export interface DashboardPort {
   /** Sends a message to the page (`webview.postMessage`). */
@@ -17,16 +19,23 @@ export interface DashboardPort {
   stopRun(): void;
   /** The page asked to reveal the run folder. */
   revealRunFolder(): void;
+  /** The view settings saved for the workspace (sent with `init`), or null. */
+  prefs(): DashboardPrefs | null;
+  /** The user changed the view settings: remember them for the workspace. */
+  savePrefs(prefs: DashboardPrefs): void;
 }
 
 export interface DashboardReaders {
   readRun(runDir: string): Promise<RunJson>;
   tail: typeof tailMetrics;
+  /** The run's log.txt ('' when it has none). */
+  readLog(runDir: string): Promise<string>;
 }
 
 const defaultReaders: DashboardReaders = {
   readRun: async (dir) => (await openRun(dir)).read(),
   tail: tailMetrics,
+  readLog: (dir) => fsp.readFile(nodePath.join(dir, LOG_FILE), 'utf8').catch(() => ''),
 };
 
 /**
@@ -74,6 +83,9 @@ export class DashboardSession {
       case 'revealRunFolder':
         this.port.revealRunFolder();
         return Promise.resolve();
+      case 'prefs':
+        this.port.savePrefs({ smoothing: m.prefs.smoothing, logY: m.prefs.logY });
+        return Promise.resolve();
     }
   }
 
@@ -95,7 +107,8 @@ export class DashboardSession {
     this.lastStep = rows.length ? rows[rows.length - 1].step : -1;
     const status = effectiveStatus(run);
     this.statusKey = statusKey(run, status);
-    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'init', run: runFacts(run, this.runDir, status, Math.max(run.step, this.lastStep)), rows });
+    const resumes = resumeSteps(run, await this.readers.readLog(this.runDir));
+    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'init', run: runFacts(run, this.runDir, status, Math.max(run.step, this.lastStep), resumes), rows, prefs: this.port.prefs() });
   }
 
   private async sendChanges(): Promise<void> {
@@ -119,7 +132,8 @@ export class DashboardSession {
     const key = statusKey(run, status);
     if (key === this.statusKey) return;
     this.statusKey = key;
-    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'status', status, step: Math.max(run.step, this.lastStep), error: run.error ?? null, finished_at: run.finished_at ?? null });
+    const resumes = resumeSteps(run, await this.readers.readLog(this.runDir));
+    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'status', status, step: Math.max(run.step, this.lastStep), error: run.error ?? null, finished_at: run.finished_at ?? null, resumes });
   }
 }
 

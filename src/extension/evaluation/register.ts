@@ -10,6 +10,7 @@ import { EVAL_SET_SUFFIX, type EvalCase, parseEvalSet } from '../../engine/eval/
 import { type CaseResult, runCase } from '../../engine/eval/run';
 import type { LoraLab } from '../context';
 import { WorkerEvalBackend } from './backend';
+import { experimentModels } from './models';
 import { BUCKETS, DIFF_FULL, NLL_FULL, bucketOf, diffColor, lossColor, perplexityLine, tokenOffsets } from './heatmap';
 import { failureText, variantLabel } from './report';
 
@@ -42,6 +43,22 @@ function registerDiagnostics(lab: LoraLab): void {
 /** The base model folder: the active adapter's model, else `loralab.modelPath`. */
 function modelFolder(lab: LoraLab): string | undefined {
   return lab.adapterState.active?.model || vscode.workspace.getConfiguration('loralab').get<string>('modelPath') || undefined;
+}
+
+const NO_MODEL = 'no model: activate an adapter ("LoRA Lab: Activate Adapter"), set loralab.modelPath to a Hugging Face model folder, or add an experiment file (*.lora.json) that names its model';
+
+/**
+ * The model for Show Token Loss / Evaluate Selection: `modelFolder`, else the model the
+ * workspace's experiment files name (one: used; several: a quick pick; undefined if dismissed).
+ * @throws Error (`NO_MODEL`) when there is none at all
+ */
+async function modelForCommand(lab: LoraLab): Promise<string | undefined> {
+  const direct = modelFolder(lab);
+  if (direct) return direct;
+  const models = await experimentModels(lab.experiments.list().map((e) => e.file));
+  if (models.length === 0) throw new Error(NO_MODEL);
+  if (models.length === 1) return models[0];
+  return vscode.window.showQuickPick(models, { placeHolder: 'The workspace\'s experiments name several models: which one scores the text?' });
 }
 
 const caseData = new WeakMap<vscode.TestItem, { file: string; c: EvalCase }>();
@@ -183,8 +200,8 @@ function modelText(doc: vscode.TextDocument): string {
 /** "LoRA Lab: Show Token Loss" (compare = false) and "Compare Token Loss" (adapter − base). */
 export async function showTokenLoss(lab: LoraLab, compare: boolean): Promise<void> {
   const editor = scorableEditor();
-  const model = modelFolder(lab);
-  if (!model) throw new Error('no model: activate an adapter ("LoRA Lab: Activate Adapter") or set loralab.modelPath to a Hugging Face model folder');
+  const model = await modelForCommand(lab);
+  if (!model) return;
   const adapter = lab.adapterState.active?.path ?? null;
   if (compare && !adapter) throw new Error('Compare Token Loss needs an active adapter: activate one in the Adapters view');
   const text = modelText(editor.document);
@@ -228,8 +245,8 @@ export async function evaluateSelection(lab: LoraLab): Promise<void> {
   const editor = scorableEditor();
   const prompt = editor.document.getText(editor.selection);
   if (!prompt.trim()) throw new Error('select the prompt text first');
-  const model = modelFolder(lab);
-  if (!model) throw new Error('no model: activate an adapter ("LoRA Lab: Activate Adapter") or set loralab.modelPath to a Hugging Face model folder');
+  const model = await modelForCommand(lab);
+  if (!model) return;
   const adapter = lab.adapterState.active?.path ?? null;
   const variants = adapter ? [null, adapter] : [null];
   const texts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'LoRA Lab: completing the selection' },

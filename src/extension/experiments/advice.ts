@@ -1,16 +1,21 @@
 /**
  * The advisor's findings as diagnostics on experiment files (information / warning, never
- * error: validation errors are the schema's), on the key each finding is about, with the
+ * error: validation errors are diagnostics.ts's), on the key each finding is about, with the
  * source as the diagnostic's code link, and a quick fix where the fix is a value change ("Set
- * learning_rate to 0.001"). Recomputed on open, edit (debounced) and save; the trained-token
- * count is cached by data fingerprint (`src/engine/advise/context.ts`), so only the first look at
- * a data file tokenizes it.
+ * learning_rate to 0.001"). Recomputed on open, edit (debounced) and save. The host never
+ * tokenizes the data: the findings that need no token count show at once, the capacity finding
+ * when a child process (`loralab advise FILE --json`, see advice-count.ts) has counted the
+ * trained tokens — cached by data fingerprint, so only the first look at a data file tokenizes it.
  */
 import * as vscode from 'vscode';
 import { applyEdits, modify } from 'jsonc-parser/lib/esm/main.js';
 import { EXPERIMENT_FILE_SUFFIX } from '../../experiment/index';
-import { type PlacedFinding, adviseExperiment } from '../../experiment/advice';
+import * as nodePath from 'node:path';
+import { readFile } from 'node:fs/promises';
+import type { PlacedFinding } from '../../experiment/advice';
 import type { LoraLab } from '../context';
+import { type CliRunner, forkCliRunner } from '../merge/cli';
+import { AdviceCounter } from './advice-count';
 
 /** Diagnostic `source` of every advisor finding. */
 export const ADVICE_SOURCE = 'LoRA Lab advisor';
@@ -27,19 +32,28 @@ export function toDiagnostic(doc: vscode.TextDocument, f: PlacedFinding): vscode
   return d;
 }
 
-export function registerAdvice(lab: LoraLab): void {
+/** @param runner starts `loralab` (tests pass a fake); default: the bundled `dist/cli.js`. */
+export function registerAdvice(lab: LoraLab, runner?: CliRunner): void {
   const collection = lab.own(vscode.languages.createDiagnosticCollection('loralab-advice'));
   const isExperiment = (doc: vscode.TextDocument) => doc.uri.scheme === 'file' && doc.uri.fsPath.endsWith(EXPERIMENT_FILE_SUFFIX);
+  const counter = lab.own(
+    new AdviceCounter({
+      runner: runner ?? forkCliRunner(lab.extension.asAbsolutePath(nodePath.join('dist', 'cli.js')), { onLog: (line) => lab.output.appendLine(`[advise] ${line}`) }),
+      readDisk: (file) => readFile(file, 'utf8'),
+      log: (line) => lab.output.appendLine(line),
+    }),
+  );
   const version = new Map<string, number>();
-  const update = async (doc: vscode.TextDocument) => {
+  const update = async (doc: vscode.TextDocument, fresh = false) => {
     if (!isExperiment(doc)) return;
     const key = doc.uri.toString();
     const v = doc.version;
     version.set(key, v);
     try {
-      const a = await adviseExperiment(doc.getText(), doc.uri.fsPath);
-      if (version.get(key) !== v) return; // edited meanwhile
-      collection.set(doc.uri, a.findings.map((f) => toDiagnostic(doc, f)));
+      await counter.advise(doc.uri.fsPath, doc.getText(), (a) => {
+        if (version.get(key) !== v) return; // edited meanwhile
+        collection.set(doc.uri, a.findings.map((f) => toDiagnostic(doc, f)));
+      }, fresh);
     } catch {
       if (version.get(key) === v) collection.delete(doc.uri); // an invalid file: the schema's errors say why
     }
@@ -51,11 +65,11 @@ export function registerAdvice(lab: LoraLab): void {
     timers.set(key, setTimeout(() => void update(doc), 500));
   };
   lab.own({ dispose: () => timers.forEach((t) => clearTimeout(t)) });
-  lab.own(vscode.workspace.onDidOpenTextDocument((d) => void update(d)));
+  lab.own(vscode.workspace.onDidOpenTextDocument((d) => void update(d, true)));
   lab.own(vscode.workspace.onDidChangeTextDocument((e) => isExperiment(e.document) && soon(e.document)));
-  lab.own(vscode.workspace.onDidSaveTextDocument((d) => void update(d)));
+  lab.own(vscode.workspace.onDidSaveTextDocument((d) => void update(d, true)));
   lab.own(vscode.workspace.onDidCloseTextDocument((d) => collection.delete(d.uri)));
-  for (const d of vscode.workspace.textDocuments) void update(d);
+  for (const d of vscode.workspace.textDocuments) void update(d, true);
 
   lab.own(
     vscode.languages.registerCodeActionsProvider(

@@ -49,6 +49,22 @@ export function modelFolderProblem(dir: string, exists: (path: string) => boolea
   return missing.length ? `${dir} is not a Hugging Face model folder: it has no ${missing.join(', ')}` : null;
 }
 
+/**
+ * The files the data picker offers: those with an extension the data reader takes
+ * (`extensions`, e.g. `DATA_EXTENSIONS`: .jsonl, .txt), except eval sets (`*.eval.jsonl`, scored
+ * by evaluation, not trained on) and files inside a model folder (`modelDirs`: its vocab.txt,
+ * merges.txt… are tokenizer files, not training data). Sorted by path.
+ */
+export function dataCandidates(files: readonly string[], modelDirs: readonly string[], extensions: readonly string[]): string[] {
+  const inModel = (f: string) => modelDirs.some((dir) => {
+    const rel = nodePath.relative(dir, f);
+    return !!rel && !rel.startsWith('..') && !nodePath.isAbsolute(rel);
+  });
+  return files
+    .filter((f) => extensions.includes(nodePath.extname(f).toLowerCase()) && !f.toLowerCase().endsWith('.eval.jsonl') && !inModel(f))
+    .sort();
+}
+
 /** A valid experiment name from a file name: its stem with every other character turned into '-'. */
 export function suggestName(file: string): string {
   const stem = nodePath.basename(file).replace(/\.[^.]*$/, '');

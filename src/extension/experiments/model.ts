@@ -7,9 +7,12 @@
 import * as nodePath from 'node:path';
 import type { RunStatus } from '../../runs/index';
 import { EXPERIMENT_FILE_SUFFIX } from '../../experiment/index';
+import { runLabel, runTimeLabel } from '../../protocol/run-label';
 import { describeProgress, formatLoss } from '../format';
 import { samePath } from '../runs/location';
 import type { RunEntry } from '../runs/watcher';
+import type { ClusterState } from '../../launch/status';
+import type { ClusterView } from './cluster';
 
 /** What a node stands for; commands invoked on a node receive it (see `targets.ts`). */
 export type Target =
@@ -23,13 +26,22 @@ export const RESUMABLE: readonly RunStatus[] = ['stopped', 'crashed', 'failed'];
 
 const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'stopped', 'crashed'];
 
-/** `run-<status>`, with `-resumable` for the statuses Resume Run applies to. */
-export function runContextValue(status: RunStatus): string {
-  return `run-${status}${RESUMABLE.includes(status) ? '-resumable' : ''}`;
+/**
+ * Whether Resume Run applies: a stopped, crashed or failed run that recorded its config. A start
+ * that failed before training (`config_recorded` false) has nothing to resume: Start Run on its
+ * experiment tries again.
+ */
+export function canResume(run: Pick<RunEntry, 'status' | 'config_recorded'>): boolean {
+  return RESUMABLE.includes(run.status) && run.config_recorded !== false;
+}
+
+/** `run-<status>`, with `-resumable` when Resume Run applies (a resumable status, and `resumable` not false). */
+export function runContextValue(status: RunStatus, resumable = true): string {
+  return `run-${status}${resumable && RESUMABLE.includes(status) ? '-resumable' : ''}`;
 }
 
 /** Every `contextValue` the tree produces. */
-export const CONTEXT_VALUES: readonly string[] = ['experiment', 'experiment-runs', ...RUN_STATUSES.map(runContextValue), 'checkpoint', 'runs-group', 'sweep'];
+export const CONTEXT_VALUES: readonly string[] = ['experiment', 'experiment-runs', ...RUN_STATUSES.map((s) => runContextValue(s)), runContextValue('failed', false), 'checkpoint', 'runs-group', 'sweep'];
 
 /** A codicon id (`loading~spin` spins) and an optional theme color id. */
 export interface NodeIcon {
@@ -69,6 +81,8 @@ export interface ExperimentsInput {
   starting?: readonly string[];
   /** For path comparison (case-insensitive on win32 / darwin). */
   platform?: NodeJS.Platform;
+  /** Cluster state of a sweep folder (Slurm / Kubernetes sweeps; `ClusterPoller.view`), if known. */
+  cluster?: (sweepDir: string) => ClusterView | undefined;
 }
 
 export const STATUS_ICONS: Record<RunStatus, NodeIcon> = {
@@ -100,7 +114,7 @@ export function buildTree(input: ExperimentsInput): TreeNode[] {
     const mine = runs.filter((r) => r.experiment_file !== null && same(r.experiment_file, exp.file));
     mine.forEach((r) => claimed.add(r));
     const starting = (input.starting ?? []).some((f) => same(f, exp.file));
-    return experimentNode(exp, mine, starting);
+    return experimentNode(exp, mine, starting, input.cluster);
   });
   const others = runs.filter((r) => !claimed.has(r));
   if (others.length) {
@@ -113,14 +127,14 @@ export function buildTree(input: ExperimentsInput): TreeNode[] {
       icon: { id: 'history' },
       contextValue: 'runs-group',
       collapsible: 'collapsed',
-      children: others.map(runNode),
+      children: others.map((r) => runNode(r, 'name')),
       target: { kind: 'group' },
     });
   }
   return nodes;
 }
 
-function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean): TreeNode {
+function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean, cluster?: ExperimentsInput['cluster']): TreeNode {
   const base = nodePath.basename(exp.file);
   const running = runs.filter((r) => r.status === 'running').length;
   const description = [relativeFolder(exp), starting ? 'starting…' : running ? `${running} running` : '']
@@ -137,7 +151,7 @@ function experimentNode(exp: ExperimentFile, runs: RunEntry[], starting: boolean
     icon: { id: starting ? 'loading~spin' : 'beaker' },
     contextValue: runs.length ? 'experiment-runs' : 'experiment',
     collapsible: runs.length ? 'expanded' : 'none',
-    children: withSweeps(runs),
+    children: withSweeps(runs, cluster),
     target: { kind: 'experiment', file: exp.file },
     path: exp.file,
   };
@@ -149,15 +163,18 @@ const SWEEP_DIR = /-sweep-\d{8}-\d{6}(-\d+)?$/;
 /**
  * An experiment's runs, those of each sweep folder grouped under one sweep node (newest
  * first, like runs) whose best run — the lowest last val_loss (else train_loss) among completed
- * runs, as `bestPoint` in src/runs/sweep.ts — is marked "★ best".
+ * runs, as `bestPoint` in src/runs/sweep.ts — is marked "★ best". For a cluster sweep
+ * (`cluster` knows it), each run's description starts with its cluster state (`pending`,
+ * `running`, `done`, `failed`, `unfinished`), the sweep's description counts the points the
+ * scheduler still holds, and a scheduler that could not be asked is a line of its tooltip.
  */
-export function withSweeps(runs: RunEntry[]): TreeNode[] {
+export function withSweeps(runs: RunEntry[], cluster?: ExperimentsInput['cluster']): TreeNode[] {
   const out: TreeNode[] = [];
   const sweeps = new Map<string, RunEntry[]>();
   for (const r of runs) {
     const parent = nodePath.dirname(r.run_dir);
     if (!SWEEP_DIR.test(nodePath.basename(parent))) {
-      out.push(runNode(r));
+      out.push(runNode(r, 'time'));
       continue;
     }
     if (!sweeps.has(parent)) out.push({ id: `sweep:${parent}` } as TreeNode); // placeholder keeps the order
@@ -172,9 +189,11 @@ export function withSweeps(runs: RunEntry[]): TreeNode[] {
     for (const r of members) if (r.status === 'completed' && loss(r) !== null && Number.isFinite(loss(r)) && (!best || loss(r)! < loss(best)!)) best = r;
     const done = members.filter((r) => r.status === 'completed').length;
     const running = members.filter((r) => r.status === 'running').length;
-    const description = [`${done}/${members.length} completed`, running ? `${running} running` : '', best ? `best ${formatLoss(loss(best)!)}` : ''].filter(Boolean).join(' · ');
+    const onCluster = cluster?.(dir);
+    const queued = onCluster?.backend ? clusterSummary(onCluster) : '';
+    const description = [`${done}/${members.length} completed`, running ? `${running} running` : '', best ? `best ${formatLoss(loss(best)!)}` : '', queued].filter(Boolean).join(' · ');
     const children = members.map((r) => {
-      const node = runNode(r);
+      const node = withClusterState(runNode(r), onCluster?.runs.get(nodePath.resolve(r.run_dir)));
       return r === best ? { ...node, description: `★ best · ${node.description ?? ''}`, ariaLabel: `${node.ariaLabel}, best of the sweep`, icon: { id: 'star-full', color: 'charts.yellow' } } : node;
     });
     return {
@@ -182,7 +201,7 @@ export function withSweeps(runs: RunEntry[]): TreeNode[] {
       label: nodePath.basename(dir),
       description,
       ariaLabel: `sweep ${nodePath.basename(dir)}, ${description}`,
-      tooltip: `${dir}\nsweep.json: the grid and each point's run; the best run has the lowest final validation loss`,
+      tooltip: `${dir}\nsweep.json: the grid and each point's run; the best run has the lowest final validation loss${onCluster?.error ? `\ncluster state unknown: ${onCluster.error}` : ''}`,
       icon: { id: running ? 'loading~spin' : 'symbol-array' },
       contextValue: 'sweep',
       collapsible: 'collapsed' as const,
@@ -193,24 +212,52 @@ export function withSweeps(runs: RunEntry[]): TreeNode[] {
   });
 }
 
-/** One run: its id, `step 40/120 · loss 3.217`, a status icon, its checkpoints as children. */
-export function runNode(run: RunEntry): TreeNode {
+/** `slurm: 2 pending, 1 running` — the points the scheduler still holds ('' when none). */
+function clusterSummary(v: ClusterView): string {
+  const held = (['pending', 'running'] as const).filter((s) => v.counts[s]).map((s) => `${v.counts[s]} ${s}`);
+  return held.length ? `${v.backend}: ${held.join(', ')}` : '';
+}
+
+/** A sweep run's node with its cluster state first in the description, tooltip and screen-reader label. */
+function withClusterState(node: TreeNode, state: ClusterState | undefined): TreeNode {
+  if (!state) return node;
+  return {
+    ...node,
+    description: node.description ? `${state} · ${node.description}` : state,
+    ariaLabel: `${node.ariaLabel}, cluster: ${state}`,
+    tooltip: `${node.tooltip ?? ''}\ncluster: ${state}`,
+  };
+}
+
+/** A run's label under its experiment (which already names it): its start time, so `step N/M · loss X` stays visible at the sidebar's default width. */
+export { runTimeLabel } from '../../protocol/run-label';
+
+/**
+ * One run: `step 40/120 · loss 3.217`, a status icon, its checkpoints as children. Labelled by
+ * its start time under an experiment (`label: 'time'`), by experiment name and time where the
+ * parent does not name the experiment (`'name'`: Other runs), by its id in a sweep (whose run
+ * names carry the point).
+ */
+export function runNode(run: RunEntry, label: 'time' | 'name' | 'id' = 'id'): TreeNode {
   const lines = [run.id, `${STATUS_WORDS[run.status]}`, describeProgress(run)];
   if (run.val_loss !== null) lines[2] += ` · val loss ${formatLoss(run.val_loss)}`;
   if (run.status === 'failed' && run.error) lines.push(`error: ${run.error}`);
-  if (RESUMABLE.includes(run.status)) {
+  if (RESUMABLE.includes(run.status) && !canResume(run)) {
+    lines.push('It failed before training started: fix the problem, then Start Run on its experiment tries again');
+  } else if (RESUMABLE.includes(run.status)) {
     const last = run.checkpoints.at(-1);
     lines.push(last ? `Resume Run continues from the checkpoint at step ${last.step}` : 'Resume Run starts over (no checkpoint was written)');
   }
   lines.push(run.run_dir);
   return {
     id: `run:${run.run_dir}`,
-    label: run.id,
-    description: describeProgress(run),
-    ariaLabel: `${run.id}, ${STATUS_WORDS[run.status]}, ${describeProgress(run)}`,
+    label: label === 'time' ? runTimeLabel(run.id) : label === 'name' ? runLabel(run) : run.id,
+    // A start that failed before training has no steps to show ("step 0/0"): say what happened.
+    description: run.config_recorded === false ? 'failed before training started' : describeProgress(run),
+    ariaLabel: `${run.id}, ${STATUS_WORDS[run.status]}, ${run.config_recorded === false ? 'failed before training started' : describeProgress(run)}`,
     tooltip: lines.join('\n'),
     icon: STATUS_ICONS[run.status],
-    contextValue: runContextValue(run.status),
+    contextValue: runContextValue(run.status, canResume(run)),
     collapsible: run.checkpoints.length ? 'collapsed' : 'none',
     children: run.checkpoints.map((c) => ({
       id: `checkpoint:${c.dir}`,

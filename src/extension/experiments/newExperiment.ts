@@ -6,14 +6,16 @@
 import * as vscode from 'vscode';
 import { existsSync } from 'node:fs';
 import * as nodePath from 'node:path';
+import { DATA_EXTENSIONS } from '../../engine/data/read';
 import { experimentNameProblem, isHubId } from '../../experiment/index';
 import type { LoraLab } from '../context';
 import { NoTargetError } from '../targets';
-import { type ModelChoice, freeExperimentPath, modelFolderProblem, newExperimentText, suggestName } from './create';
+import { type ModelChoice, dataCandidates, freeExperimentPath, modelFolderProblem, newExperimentText, suggestName } from './create';
 import { SEARCH_EXCLUDE } from './files';
 
 const TITLE = 'LoRA Lab: New Experiment';
-const DATA_GLOB = '**/*.{jsonl,txt}';
+/** The button of the "not a model folder" message that opens the folder dialog again. */
+export const PICK_AGAIN = 'Pick Another Folder';
 
 type Item<T> = vscode.QuickPickItem & { value?: T };
 
@@ -40,17 +42,18 @@ export async function newExperiment(lab: LoraLab): Promise<void> {
   const uri = vscode.Uri.file(file);
   await vscode.workspace.fs.writeFile(uri, Buffer.from(text, 'utf8'));
   lab.experiments.add(uri);
-  await vscode.window.showTextDocument(uri);
+  await vscode.window.showTextDocument(uri, { preview: false }); // a normal tab: the user edits it next
+}
+
+/** Folders of the workspace holding a `config.json` (model folders, complete or not). */
+async function configFolders(): Promise<string[]> {
+  const configs = await vscode.workspace.findFiles('**/config.json', SEARCH_EXCLUDE, 200);
+  return configs.map((c) => nodePath.dirname(c.fsPath));
 }
 
 /** Local model folders of the workspace: folders with `config.json` and `tokenizer.json`. */
 async function findModels(): Promise<string[]> {
-  const configs = await vscode.workspace.findFiles('**/config.json', SEARCH_EXCLUDE, 200);
-  const found: string[] = [];
-  for (const c of configs) {
-    const dir = nodePath.dirname(c.fsPath);
-    if (existsSync(nodePath.join(dir, 'tokenizer.json'))) found.push(dir);
-  }
+  const found = (await configFolders()).filter((dir) => existsSync(nodePath.join(dir, 'tokenizer.json')));
   const setting = vscode.workspace.getConfiguration('loralab').get<string>('modelPath');
   if (setting && existsSync(setting) && !found.includes(setting)) found.unshift(setting);
   return found;
@@ -65,16 +68,7 @@ async function pickModel(): Promise<ModelChoice | undefined> {
   ];
   const picked = await vscode.window.showQuickPick(items, { title: `${TITLE} (1/3)`, placeHolder: 'Base model' });
   if (!picked?.value) return undefined;
-  if (picked.value === 'browse') {
-    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder', title: `${TITLE}: base model folder` });
-    if (!uris?.length) return undefined;
-    const problem = modelFolderProblem(uris[0].fsPath, existsSync);
-    if (problem) {
-      void vscode.window.showErrorMessage(`LoRA Lab: ${problem}. Pick the folder that holds config.json, tokenizer.json and model.safetensors (e.g. one made by huggingface-cli download … --local-dir DIR).`);
-      return undefined;
-    }
-    return { kind: 'local', dir: uris[0].fsPath };
-  }
+  if (picked.value === 'browse') return browseModel();
   if (picked.value === 'hub') {
     const id = await vscode.window.showInputBox({
       title: `${TITLE} (1/3)`,
@@ -87,18 +81,35 @@ async function pickModel(): Promise<ModelChoice | undefined> {
   return picked.value;
 }
 
+/**
+ * The folder dialog until it gives a model folder: a folder that is not one gets a modal
+ * message saying what it lacks, with "Pick Another Folder" (the dialog again) or Cancel.
+ */
+async function browseModel(): Promise<ModelChoice | undefined> {
+  for (;;) {
+    const uris = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder', title: `${TITLE}: base model folder` });
+    if (!uris?.length) return undefined;
+    const problem = modelFolderProblem(uris[0].fsPath, existsSync);
+    if (!problem) return { kind: 'local', dir: uris[0].fsPath };
+    const choice = await vscode.window.showWarningMessage(
+      `${problem}.`,
+      { modal: true, detail: 'Pick the folder that holds config.json, tokenizer.json and model.safetensors (e.g. one made by huggingface-cli download … --local-dir DIR).' },
+      PICK_AGAIN,
+    );
+    if (choice !== PICK_AGAIN) return undefined;
+  }
+}
+
 async function pickData(): Promise<string | undefined> {
-  const files = await vscode.workspace.findFiles(DATA_GLOB, SEARCH_EXCLUDE, 500);
+  const found = await Promise.all(DATA_EXTENSIONS.map((ext) => vscode.workspace.findFiles(`**/*${ext}`, SEARCH_EXCLUDE, 500)));
+  const files = dataCandidates(found.flat().map((u) => u.fsPath), await configFolders(), DATA_EXTENSIONS);
   const items: Item<string>[] = [
-    ...files
-      .map((u) => u.fsPath)
-      .sort()
-      .map((f) => ({ label: `$(file) ${nodePath.basename(f)}`, description: vscode.workspace.asRelativePath(nodePath.dirname(f)), value: f })),
-    { label: '$(folder-opened) Browse…', description: '.jsonl ({"text"}, {"prompt","completion"}, {"messages"}) or .txt' },
+    ...files.map((f) => ({ label: `$(file) ${nodePath.basename(f)}`, description: vscode.workspace.asRelativePath(nodePath.dirname(f)), value: f })),
+    { label: '$(folder-opened) Browse…', description: `${DATA_EXTENSIONS.join(', ')}: {"text"}, {"prompt","completion"} or {"messages"} records, or plain text` },
   ];
   const picked = await vscode.window.showQuickPick(items, { title: `${TITLE} (2/3)`, placeHolder: 'Training data', matchOnDescription: true });
   if (!picked) return undefined;
   if (picked.value) return picked.value;
-  const uris = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, filters: { 'Training data': ['jsonl', 'txt'] }, openLabel: 'Train on this file' });
+  const uris = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, filters: { 'Training data': DATA_EXTENSIONS.map((e) => e.slice(1)) }, openLabel: 'Train on this file' });
   return uris?.[0]?.fsPath;
 }

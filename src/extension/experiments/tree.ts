@@ -2,6 +2,8 @@
 import * as vscode from 'vscode';
 import type { LoraLab } from '../context';
 import { EXPERIMENTS_VIEW } from '../manifest';
+import { sweepStatus } from '../../launch/status';
+import { ClusterPoller } from './cluster';
 import { type TreeNode, buildTree } from './model';
 
 const COLLAPSIBLE = {
@@ -15,14 +17,20 @@ class ExperimentsTree implements vscode.TreeDataProvider<TreeNode> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  constructor(private readonly lab: LoraLab) {}
+  constructor(
+    private readonly lab: LoraLab,
+    private readonly cluster?: ClusterPoller,
+  ) {}
 
   rebuild(): void {
     this.roots = buildTree({
       experiments: this.lab.experiments.list(),
       runs: this.lab.runs.runs(),
       starting: this.lab.supervisor.jobs().flatMap((j) => (j.phase === 'starting' && j.args.experimentFile ? [j.args.experimentFile] : [])),
+      cluster: this.cluster && ((dir) => this.cluster!.view(dir)),
     });
+    // The sweeps shown: the poller asks Slurm / Kubernetes about those that run there.
+    this.cluster?.setSweeps(this.roots.flatMap((n) => n.children).filter((n) => n.contextValue === 'sweep' && n.path).map((n) => n.path!));
     this.changed.fire();
   }
 
@@ -54,8 +62,14 @@ class ExperimentsTree implements vscode.TreeDataProvider<TreeNode> {
 
 /** The Experiments view; read-only (with a note) in Restricted Mode. */
 export function registerExperimentsView(lab: LoraLab): void {
-  const tree = lab.own(new ExperimentsTree(lab));
+  // Cluster state of Slurm / Kubernetes sweeps: squeue / kubectl in child processes every ~10 s
+  // while the view is visible; a failure is a line in the sweep's tooltip (no notification).
+  let rebuildSoon = () => undefined as void;
+  const cluster = lab.own(new ClusterPoller({ status: sweepStatus, onChange: () => rebuildSoon() }));
+  const tree = lab.own(new ExperimentsTree(lab, cluster));
   const view = lab.own(vscode.window.createTreeView(EXPERIMENTS_VIEW, { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true }));
+  cluster.setVisible(view.visible !== false);
+  lab.own(view.onDidChangeVisibility((e) => cluster.setVisible(e.visible)));
   const note = () => (view.message = vscode.workspace.isTrusted ? undefined : 'Restricted Mode: runs can be viewed, not started.');
   note();
   lab.own(vscode.workspace.onDidGrantWorkspaceTrust(note));
@@ -64,6 +78,7 @@ export function registerExperimentsView(lab: LoraLab): void {
     clearTimeout(timer);
     timer = setTimeout(() => tree.rebuild(), 50);
   };
+  rebuildSoon = soon;
   lab.own({ dispose: () => clearTimeout(timer) });
   lab.own(lab.experiments.onDidChange(soon));
   lab.own(lab.runs.onChange(soon));

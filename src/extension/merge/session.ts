@@ -118,17 +118,22 @@ export class MergeSession {
     if (bad) return fail(bad);
     if (!this.d.folder) return fail('open a folder first: merged adapters are written to .loralab/merged in the workspace');
     const dir = nodePath.join(this.d.folder, name);
-    if (existsSync(dir)) return fail(`${dir} already exists; choose another name`);
+    if (existsSync(dir)) {
+      this.post({ v: 1, type: 'name', name: freeName(this.d.folder) }); // the page's default may be the taken one
+      return fail(`${dir} already exists; choose another name`);
+    }
     this.preview?.call.cancel();
     const call = callCli(this.d.runner, mergeArgs(req, dir));
     this.merging = call;
     this.post({ v: 1, type: 'busy', what: 'merge' });
+    let written: MergePlan | undefined;
     try {
       const plan = planFromEvent(await call.result);
       if (!plan) throw new Error('the loralab CLI printed an unexpected result; see the LoRA Lab output');
       this.d.log(`merged ${req.adapters.length} adapter(s) by ${req.method} into ${dir}`);
       this.post({ v: 1, type: 'merged', name, dir, plan });
-      await this.d.merged(dir, name, plan);
+      this.post({ v: 1, type: 'name', name: freeName(this.d.folder) }); // the next merge's default
+      written = plan;
     } catch (e) {
       if (e instanceof CliCancelled) {
         // The CLI removes its partial folder on SIGTERM; a child killed outright leaves it hidden: remove it here.
@@ -142,5 +147,8 @@ export class MergeSession {
       this.merging = undefined;
       this.post({ v: 1, type: 'busy', what: null });
     }
+    // Only once the page is idle again: the hook's notification waits for the user's choice,
+    // and until then the page would show "Merging…" with Merge disabled.
+    if (written) await Promise.resolve(this.d.merged(dir, name, written)).catch((e: unknown) => this.d.log(`merge: ${(e as Error).message}`));
   }
 }

@@ -38,6 +38,11 @@ export interface RunEntry extends RunSummary {
   finished_at: string | null;
   /** Complete checkpoints, by step. */
   checkpoints: CheckpointInfo[];
+  /**
+   * False for a start that failed before training began (run.json `config` null, see the
+   * supervisor's `recordFailedStart`): there is nothing to resume, Start Run tries again.
+   */
+  config_recorded: boolean;
 }
 
 /** What one scan found different (run folders by absolute path). */
@@ -284,6 +289,7 @@ export class RunsWatcher implements Disposable {
       error: json.error ?? null,
       finished_at: json.finished_at ?? null,
       checkpoints,
+      config_recorded: json.config !== null && json.config !== undefined,
     };
     return { key, json, entry, metricsComplete };
   }

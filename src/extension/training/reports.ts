@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { LoraLab } from '../context';
 import type { Target } from '../experiments/model';
 import type { Job, JobOutcome } from './supervisor';
-import { formatLoss } from '../format';
+import { formatLoss, jobName } from '../format';
 
 /** Lines of the log quoted in the notification of a dead trainer. */
 const QUOTED_LINES = 5;
@@ -42,7 +42,7 @@ export function registerTrainingReports(lab: LoraLab): void {
 }
 
 async function notify(job: Job, outcome: JobOutcome, out: vscode.OutputChannel): Promise<void> {
-  const name = job.runId ?? job.label;
+  const name = jobName(job);
   const target: Target | undefined = job.runDir ? { kind: 'run', runDir: job.runDir } : undefined;
   const actions = target ? ['Open Dashboard', 'Show Log'] : ['Show Log'];
   let choice: string | undefined;
@@ -57,7 +57,7 @@ async function notify(job: Job, outcome: JobOutcome, out: vscode.OutputChannel):
     choice = await vscode.window.showInformationMessage(`LoRA Lab: ${name} was stopped at step ${job.step}; Resume Run continues it.`, ...actions);
   } else if (outcome.died) {
     const last = outcome.lastLines.slice(-QUOTED_LINES).join('\n');
-    const marked = job.runDir ? ' The run is marked failed; Resume Run continues from its last checkpoint.' : '';
+    const marked = job.runId ? ' The run is marked failed; Resume Run continues from its last checkpoint.' : '';
     choice = await vscode.window.showErrorMessage(`LoRA Lab: the trainer of ${name} died: ${outcome.message}.${marked}${last ? `\nLast log lines:\n${last}` : ''}`, ...actions);
   } else {
     choice = await vscode.window.showErrorMessage(`LoRA Lab: ${name} failed: ${outcome.message}`, ...actions);

@@ -14,7 +14,8 @@
 import type { Readable } from 'node:stream';
 import { type StartArgs, type TrainerEvent, type TrainerRequest, TRAINER_PROTOCOL_VERSION, isTrainerEvent } from '../../protocol/trainer';
 import type { MetricsRowLike } from '../../protocol/metrics';
-import { openRun } from '../../runs/index';
+import { createRun, openRun } from '../../runs/index';
+import { version as ENGINE_VERSION } from '../../../package.json';
 import { Emitter, type Disposable } from '../emitter';
 
 /** What the supervisor needs of a `ChildProcess` (forked with stdio `['ignore', 'pipe', 'pipe', 'ipc']`). */
@@ -87,6 +88,12 @@ export interface SupervisorOptions {
    * error })`, only while run.json still says `running` under that process id.
    */
   markFailed?: (runDir: string, pid: number | null, message: string) => Promise<void>;
+  /**
+   * Records a new run whose trainer failed before it made a run folder (the experiment, model or
+   * data could not be loaded), so the failure stays in the Experiments tree with its error.
+   * Returns the folder made, or null. Default: `recordFailedStart`.
+   */
+  recordFailedStart?: (args: Readonly<StartArgs>, name: string, message: string) => Promise<string | null>;
   /** Lines kept for the last-lines report. Default 20. */
   lastLines?: number;
   /** A child that sends no `ready` within this time is killed (ms). Default 60,000. */
@@ -102,6 +109,29 @@ export async function markRunFailed(runDir: string, pid: number | null, message:
   const cur = await run.read();
   if (cur.status !== 'running' || (pid !== null && cur.pid !== pid)) return;
   await run.update({ status: 'failed', error: message });
+}
+
+/**
+ * Creates `<runsDir>/<name>-<time>/` with a run.json of status `failed`, step 0 and `error`, for a
+ * start (`experimentFile`, not a resume) that failed before the trainer made its run folder.
+ * Null when the args name no runs dir. `config` is null: there is nothing to resume.
+ */
+export async function recordFailedStart(args: Readonly<StartArgs>, name: string, message: string): Promise<string | null> {
+  if (!args.experimentFile || !args.runsDir) return null;
+  const run = await createRun(args.runsDir, name, {
+    status: 'failed',
+    error: message,
+    finished_at: new Date().toISOString(),
+    experiment_file: args.experimentFile,
+    config: null,
+    model: { path: args.model ?? '', sha256: null },
+    dataset: { train_sha256: null, validation_sha256: null },
+    provider: null,
+    engine_version: ENGINE_VERSION,
+    max_steps: args.maxSteps ?? 0,
+  });
+  await run.log(`failed before training started: ${message}`);
+  return run.dir;
 }
 
 export class Supervisor implements Disposable {
@@ -288,6 +318,14 @@ export class Supervisor implements Disposable {
         verdict = { status: 'failed', message: `the trainer process ${how} without reporting a result`, died: true };
       }
       const outcome: JobOutcome = { ...verdict, exitCode, signal, lastLines: [...lines] };
+      if (outcome.status === 'failed' && !job.runDir && !job.args.resume && !job.stopRequested) {
+        // Failed before its run folder existed: keep the failure as a failed run (not only a toast).
+        const record = this.opts.recordFailedStart ?? recordFailedStart;
+        job.runDir = await record(job.args, job.label, outcome.message!).catch((e: unknown) => {
+          pushLine(`could not record the failed start: ${(e as Error).message}`);
+          return null;
+        });
+      }
       if (!done && outcome.status === 'failed' && job.runDir) {
         const last = lines.at(-1);
         await this.markFailed(job.runDir, job.pid, last ? `${outcome.message}: ${last}` : outcome.message!).catch((e: unknown) =>

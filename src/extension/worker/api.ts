@@ -3,7 +3,7 @@
  * inference worker, as an interface: `client.ts` implements it over the forked worker process
  * (`src/protocol/worker.ts`); tests use fakes. No vscode or onnxruntime-node import here.
  */
-import type { AdapterInfoLike, ChatMessageLike, GenerationParams, GenerationResult } from '../../protocol/worker';
+import type { AdapterInfoLike, ChatMessageLike, GenerationParams, GenerationResult, WorkerEvent } from '../../protocol/worker';
 
 export interface LoadedModel {
   model: string;
@@ -13,12 +13,8 @@ export interface LoadedModel {
   has_chat_template: boolean;
 }
 
-export interface ScoreResult {
-  token_ids: number[];
-  tokens: string[];
-  nll: number[];
-  mean_nll: number;
-}
+/** The worker's `scored` event without its envelope (defined once, in protocol/worker.ts). */
+export type ScoreResult = Omit<Extract<WorkerEvent, { type: 'scored' }>, 'v' | 'type' | 'id'>;
 
 export interface GenerateRequest {
   model: string;

@@ -62,8 +62,25 @@ test('learning-rate: unknown model uses 10× the stated full fine-tuning rate, 1
   assert.ok(Math.abs(suggestedLearningRate(cfg(1, 50))!.learningRate - 3e-4) < 1e-15);
   assert.ok(learningRateRule(cfg(2e-5))); // 10× below
   assert.equal(learningRateRule(cfg(2e-4 / 2.99)), undefined);
-  assert.equal(learningRateRule(base({ training: { learning_rate: 1 } })), undefined);
+  assert.equal(learningRateRule(base({ training: { learning_rate: 1e-2 } })), undefined); // no suggestion, at the ceiling
   assert.equal(suggestedLearningRate(base()), undefined);
+});
+
+test('learning-rate: a model with no suggestion is warned above 1e-2 (10× the cookbook\'s highest measured best, 1e-3); 1e-2 itself is not', () => {
+  // Hand-derived: the cookbook table's rates are 3e-4 and 1e-3, so the ceiling is 10 × 1e-3.
+  const at = (lr: number) => learningRateRule(base({ training: { learning_rate: lr } }));
+  assert.equal(at(1e-2), undefined);
+  assert.equal(at(2e-4), undefined);
+  const f = at(1.0001e-2)!;
+  assert.equal(f.severity, 'warning');
+  assert.equal(f.threshold, 1e-2);
+  const half = at(0.5)!;
+  assert.equal(half.value, 0.5);
+  assert.match(half.message, /^training\.learning_rate 0\.5 is above 0\.01, 10× the highest measured best LoRA rate \(3e-4 to 0\.001 across the models measured/);
+  assert.deepEqual(half.fix, { pointer: '/training/learning_rate', value: 1e-3, title: 'Set learning_rate to 0.001' });
+  assert.match(half.source.title, /tinker-cookbook/);
+  // A table model or a stated full fine-tuning rate keeps the relative rule (no double finding).
+  assert.match(learningRateRule(base({ model: 'meta-llama/Llama-3.2-1B', training: { learning_rate: 0.5 } }))!.message, /above the suggested 0\.001/);
 });
 
 test('effective-batch: 33 triggers, 32 does not; the fix brings it to 32', () => {

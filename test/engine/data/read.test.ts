@@ -79,6 +79,14 @@ describe('readRecords: .jsonl', () => {
     assert.ok(err.cause instanceof SyntaxError);
   });
 
+  test("invalid JSON says the column within the record's own line, never the parser's \"line 1\" (issue 14)", async () => {
+    //                                                         col 1        col 14: the second string
+    const file = await files.file('col.jsonl', '{"text": "ok"}\n\n{"text": "a" "b"}\n');
+    const err = await readError(file);
+    assert.match(err.message, new RegExp(`^${escape(file)}:3: invalid JSON \\(column 14: Expected ',' or '}' after property value\\); `));
+    assert.doesNotMatch(err.message, /line 1|position/);
+  });
+
   test('a user-only conversation is fine when completion_only_loss is false', async () => {
     const file = await files.jsonl([{ messages: [{ role: 'user', content: 'Hi' }] }]);
     const { records } = await readRecords(file, { completionOnlyLoss: false, skipBadRecords: false });

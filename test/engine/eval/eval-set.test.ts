@@ -2,7 +2,7 @@
 // line number (blank lines counted) while the good cases are still returned.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EvalSetError, assertNoProblems, parseEvalSet } from '../../../src/engine/eval/eval-set';
+import { EvalSetError, assertChatTemplate, assertNoProblems, parseEvalSet } from '../../../src/engine/eval/eval-set';
 
 const lines = (...l: unknown[]) => l.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n');
 
@@ -57,7 +57,84 @@ test('bad lines are problems at their line; good lines still parse', () => {
   assert.match(msg(11), /"temperature" must be a number ≥ 0, got -1/);
   assert.match(msg(12), /messages\[0\]\.content must be a string/);
   assert.match(msg(13), /must be a JSON object/);
-  assert.throws(() => assertNoProblems(set), (e: Error) => e instanceof EvalSetError && /^bad\.eval\.jsonl:2: not valid JSON.*\(and 10 more problems\)$/.test(e.message));
+  assert.match(msg(9), /unknown key "expect" \(did you mean "expected"\?\)/);
+  // Eleven bad lines: the first ten listed one per line, in order, then the count of the rest.
+  assert.throws(() => assertNoProblems(set), (e: Error) => {
+    assert.ok(e instanceof EvalSetError);
+    const out = e.message.split('\n');
+    assert.equal(out.length, 11);
+    assert.deepEqual(out.slice(0, 10).map((l) => l.match(/^bad\.eval\.jsonl:(\d+): /)?.[1]), ['2', '3', '4', '6', '7', '8', '9', '10', '11', '12']);
+    assert.equal(out[10], 'bad.eval.jsonl: and 1 more problem; fix the lines above and run again');
+    return true;
+  });
+});
+
+test('assertNoProblems lists every bad line when there are at most ten; none: no throw', () => {
+  const set = parseEvalSet(lines({ prompt: 'a' }, { prompt: 'ok', expected: 'x' }, { prompt: 'b', expected: 1 }, '[]'), 'f.eval.jsonl');
+  assert.throws(() => assertNoProblems(set), (e: Error) => {
+    assert.deepEqual(e.message.split('\n'), [
+      'f.eval.jsonl:1: missing "expected": add the text the model should produce',
+      'f.eval.jsonl:3: "expected" must be a string, got 1',
+      'f.eval.jsonl:4: a case must be a JSON object like {"prompt": "...", "expected": "..."}',
+    ]);
+    return true;
+  });
+  const many = parseEvalSet(Array.from({ length: 14 }, () => '{').join('\n'), 'm.eval.jsonl');
+  assert.throws(() => assertNoProblems(many), (e: Error) => e.message.split('\n').length === 11 && e.message.endsWith('m.eval.jsonl: and 4 more problems; fix the lines above and run again'));
+  assert.doesNotThrow(() => assertNoProblems(parseEvalSet(lines({ prompt: 'a', expected: 'b' }), 'ok.eval.jsonl')));
+});
+
+test('did you mean: unknown case and $config keys, unknown metric names; no guess for a far-off word', () => {
+  const set = parseEvalSet(lines(
+    { $config: { max_new_token: 8 } },
+    { promt: 'x', expected: 'y' },
+    { prompt: 'x', expected: 'y', metric: 'contain' },
+    { prompt: 'x', expected: 'y', metric: 'rougel' },
+    { prompt: 'x', expected: 'y', banana: 1 },
+  ), 'd.eval.jsonl');
+  const msg = (line: number) => set.problems.find((p) => p.line === line)!.message;
+  assert.match(msg(1), /^"\$config" has unknown key "max_new_token" \(did you mean "max_new_tokens"\?\); known keys: /);
+  assert.match(msg(2), /^unknown key "promt" \(did you mean "prompt"\?\); a case has /);
+  assert.match(msg(3), /^"metric" "contain" is not a metric \(did you mean "contains"\?\); use one of /);
+  assert.match(msg(4), /^"metric" "rougel" is not a metric \(did you mean "rouge_l"\?\)/);
+  assert.match(msg(5), /^unknown key "banana"; a case has /);
+});
+
+test('a threshold outside its metric\'s range is a problem on its line ([0, 1] for the match scores, ≥ 0 for nll)', () => {
+  const set = parseEvalSet(lines(
+    { $config: { metric: 'rouge_l', threshold: 1.5 } },
+    { prompt: 'a', expected: 'b', metric: 'exact', threshold: 2 },
+    { prompt: 'a', expected: 'b', metric: 'bleu', threshold: -0.1 },
+    { prompt: 'a', expected: 'b', metric: 'nll', threshold: 2.5 }, // fine: nll is nats, not a fraction
+    { prompt: 'a', expected: 'b', metric: 'nll', threshold: -1 },
+    { prompt: 'a', expected: 'b', metric: 'contains', threshold: 0 }, // the ends of [0, 1] are in range
+    { prompt: 'a', expected: 'b', metric: 'regex', threshold: 1 },
+    { prompt: 'a', expected: 'b', threshold: 100 }, // exact (the default metric)
+  ), 't.eval.jsonl');
+  assert.deepEqual(set.problems.map((p) => p.line), [1, 2, 3, 5, 8]);
+  const msg = (line: number) => set.problems.find((p) => p.line === line)!.message;
+  assert.match(msg(1), /^"\$config": "threshold" 1\.5 is outside \[0, 1\], the range of metric "rouge_l" scores/);
+  assert.match(msg(2), /^"threshold" 2 is outside \[0, 1\], the range of metric "exact" scores; use a value between 0 and 1 \(default 1\)$/);
+  assert.match(msg(3), /^"threshold" -0\.1 is outside \[0, 1\], the range of metric "bleu"/);
+  assert.match(msg(5), /^"threshold" -1 is below 0, but metric "nll" is a mean NLL/);
+  assert.match(msg(8), /metric "exact"/);
+  assert.deepEqual(set.cases.map((c) => [c.line, c.metric, c.threshold]), [[4, 'nll', 2.5], [6, 'contains', 0], [7, 'regex', 1]]);
+  // A $config threshold without a metric is for exact; with metric nll any value ≥ 0 is fine.
+  assert.deepEqual(parseEvalSet(lines({ $config: { threshold: 3 } }, { prompt: 'a', expected: 'b' }), 'u.eval.jsonl').problems.map((p) => p.line), [1]);
+  assert.deepEqual(parseEvalSet(lines({ $config: { metric: 'nll', threshold: 3 } }, { prompt: 'a', expected: 'b' }), 'v.eval.jsonl').problems, []);
+});
+
+test('assertChatTemplate: a chat case on a model without a chat template names the file and the first chat line; prompts only or a template: fine', () => {
+  const set = parseEvalSet(lines(
+    { prompt: 'a', expected: 'b' },
+    { messages: [{ role: 'user', content: 'Hi' }], expected: 'Hello' },
+    { messages: [{ role: 'user', content: 'Bye' }], expected: 'Bye' },
+  ), 'chat.eval.jsonl');
+  assert.throws(() => assertChatTemplate(set, 'models/base', false), (e: Error) =>
+    e instanceof EvalSetError && !e.message.includes('\n') &&
+    /^chat\.eval\.jsonl:2: this case is a chat \("messages"\), but models\/base has no chat template .*\(1 more chat case after it\); write it as \{"prompt": "\.\.\."\}/.test(e.message));
+  assert.doesNotThrow(() => assertChatTemplate(set, 'models/chat', true));
+  assert.doesNotThrow(() => assertChatTemplate(parseEvalSet(lines({ prompt: 'a', expected: 'b' }), 'p.eval.jsonl'), 'models/base', false));
 });
 
 test('an empty file is one problem on line 1', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MergeError, type MergeInput, type MergeRecipe, mergeAdapters, writeMergedAdapter } from '../../../src/engine/merge/index';
+import { MergeError, type MergeInput, type MergeRecipe, mergeAdapters, sameBaseModelName, writeMergedAdapter } from '../../../src/engine/merge/index';
 import { type LoraWeights, type PeftAdapter, completeLoraConfig, peftScaling, readPeftAdapter } from '../../../src/engine/weights/peft';
 import { createRng } from '../../../src/engine/data/random';
 
@@ -245,11 +245,26 @@ test('dare: seeded (same seed → same adapter, another seed → another), about
   assert.ok(zeros > 0.4 * d.length && zeros < 0.6 * d.length, `${zeros} of ${d.length} dropped`);
 });
 
-test('bad inputs: different base models, mismatched shapes, density out of (0, 1] or missing → one-line MergeError', () => {
+test('base model names: the same model by name, basename or folder merges quietly; other names with equal shapes warn once; --base-model sets the result', () => {
+  const merge = (a: string, b: string, opts: Partial<Parameters<typeof mergeAdapters>[1]> = {}) => mergeAdapters([
+    { adapter: makeAdapter(mods(4, 8), { r: 4, lora_alpha: 8, base: a }, 10).adapter, source: 'x', weight: 1 },
+    { adapter: makeAdapter(mods(4, 8), { r: 4, lora_alpha: 8, base: b }, 11).adapter, source: 'y', weight: 1 },
+  ], { method: 'linear', ...opts });
+  for (const [a, b] of [['stories260K', '/work/shared/models/stories260K'], ['org/stories260K', 'stories260K/'], ['/m/a', '/m/a/']]) {
+    assert.deepEqual(merge(a, b).warnings, [], `${a} vs ${b}`);
+    assert.equal(sameBaseModelName(a, b), true);
+  }
+  assert.deepEqual(merge('/m/link', '/n/target', { sameFolder: (p, q) => p === '/m/link' && q === '/n/target' }).warnings, []);
+  const res = merge('org/model-a', 'org/model-b');
+  assert.equal(res.warnings.length, 1);
+  assert.match(res.warnings[0], /"org\/model-a".*"org\/model-b".*merging anyway/);
+  assert.deepEqual(res.recipe.base_models, ['org/model-a', 'org/model-b']);
+  assert.equal(res.config.base_model_name_or_path, 'org/model-a');
+  assert.equal(merge('org/model-a', 'org/model-b', { baseModel: 'org/chosen' }).config.base_model_name_or_path, 'org/chosen');
+});
+
+test('bad inputs: mismatched shapes, density out of (0, 1] or missing → one-line MergeError', () => {
   const X = makeAdapter(mods(4, 8), { r: 4, lora_alpha: 8, base: 'org/model-a' }, 10).adapter;
-  const Y = makeAdapter(mods(4, 8), { r: 4, lora_alpha: 8, base: 'org/model-b' }, 11).adapter;
-  assert.throws(() => mergeAdapters([{ adapter: X, source: 'x', weight: 1 }, { adapter: Y, source: 'y', weight: 1 }], { method: 'linear' }),
-    (e: Error) => e instanceof MergeError && /"org\/model-a".*"org\/model-b"/.test(e.message) && !e.message.includes('\n'));
   const Z = makeAdapter([{ module: Q, out: 12, in: 16, r: 4, alpha: 8 }], { r: 4, lora_alpha: 8, base: 'org/model-a' }, 12).adapter;
   assert.throws(() => mergeAdapters([{ adapter: X, source: 'x', weight: 1 }, { adapter: Z, source: 'z', weight: 1 }], { method: 'svd' }),
     (e: Error) => e instanceof MergeError && e.message.includes(Q) && e.message.includes('[out 16, in 16]') && e.message.includes('[out 12, in 16]'));

@@ -1,0 +1,29 @@
+/**
+ * Control flow (ONNX `If`, `Loop`): their branches and bodies are subgraphs (`Graph` with a
+ * parent) that read the outer graph's values by name. No gradient rules: a value computed
+ * through them gets its gradient from `defineValueGrad` (core.ts) or not at all.
+ */
+import type { Graph, Value, ValueType } from '../graph/ir';
+import { graphOf } from './core';
+
+/**
+ * If (ONNX opset 16+): `cond` is a bool scalar; both branches are subgraphs of cond's graph with
+ * no inputs and the same number of outputs, of matching dtypes (shapes may differ: outTypes
+ * gives what the outputs are declared as; use shape null where the branches disagree).
+ */
+export function If(cond: Value, thenBranch: Graph, elseBranch: Graph, outTypes: ValueType[]): Value[] {
+  if (thenBranch.outputs.length !== elseBranch.outputs.length || thenBranch.outputs.length !== outTypes.length) {
+    throw new Error(`If: branches have ${thenBranch.outputs.length} and ${elseBranch.outputs.length} outputs, ${outTypes.length} declared`);
+  }
+  return graphOf(cond).addNode('If', [cond], { then_branch: thenBranch, else_branch: elseBranch }, outTypes);
+}
+
+/**
+ * Loop (ONNX opset 16+) with a trip count `M` (int64 scalar) and no loop-carried values: `body`
+ * has inputs (iteration_num int64 [], cond bool []) and outputs (cond bool [], scan outputs…);
+ * each scan output is stacked over iterations into a new leading axis (outTypes: the stacked
+ * types). The body's parent must be M's graph.
+ */
+export function Loop(M: Value, body: Graph, outTypes: ValueType[]): Value[] {
+  return graphOf(M).addNode('Loop', [M, null], { body }, outTypes);
+}

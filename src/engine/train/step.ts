@@ -1,0 +1,279 @@
+/**
+ * The training step's graph: the loss and the LoRA gradients added to a causal LM's forward
+ * graph, in one ONNX Runtime session that also validates (one copy of the weights).
+ *
+ * `trainStep` runs one optimizer step on that session: gradient accumulation over micro-batches
+ * and the clipped AdamW update (optimizer.ts).
+ *
+ * Graph inputs added: `labels` (B, T) int64 (−100 = ignored), and with gradients `train` (bool
+ * scalar). Outputs: `loss` (), `token_nll` (B, T), and with gradients `grad.<PEFT key>` for every
+ * LoRA A and B. The loss part and the backward sit in an ONNX `If` on `train`:
+ *   train = true:  the fused chunked cross-entropy with its hand-written backward (loss.ts), then
+ *                  the backward of the whole model to every LoRA tensor; LoRA dropout active.
+ *   train = false: the chunked cross-entropy alone (no backward, no dropout); each `grad.*`
+ *                  output is an empty (0, 0) tensor. This is validation on the training session.
+ */
+import { gradients } from '../autodiff/index';
+import { Graph, Node, Value } from '../graph/ir';
+import { Add, If, Identity, Mul, Reshape, Slice, constant } from '../ops/index';
+import type { CausalLMGraph } from '../models/types';
+import type { HostTensor } from '../tensor';
+import type { Batch } from '../data/batch';
+import { causalLMLoss, logitsOperands } from './loss';
+import type { AdamState, AdamW } from './optimizer';
+
+export interface StepGraphOptions {
+  /** Keep the (B, T, V) `logits` output (default false: the fused loss never builds them). */
+  logits?: boolean;
+  /** Add `loss` and `token_nll` (default true). */
+  loss?: boolean;
+  /** Add the `train` input and the `grad.*` outputs (default false). */
+  grads?: boolean;
+  /** Rows per cross-entropy chunk (default: `defaultChunkRows(V)`, about 16 MiB of logits). */
+  chunkRows?: number;
+  /**
+   * Gradient checkpointing (Hugging Face `gradient_checkpointing`): keep only each decoder
+   * layer's input and recompute the layer's forward inside the backward (`recomputeLayers`), so
+   * activation memory is that of one layer plus L residuals instead of L layers. Same gradients
+   * (up to float rounding: the recomputation is the same ops on the same inputs). Default false.
+   */
+  gradientCheckpointing?: boolean;
+}
+
+/** The graph input that selects training (gradients, dropout) or validation. */
+export const TRAIN_INPUT = 'train';
+
+/**
+ * Adds the loss (and gradients) to `lm.graph` as described in the file comment; the forward
+ * graph must not have been serialized with other outputs yet.
+ *
+ * @throws Error when the logits are not MatMul(hidden, lm_head) or a LoRA tensor does not reach
+ *   the loss (an engine bug, not a user error).
+ */
+export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = {}): void {
+  const g = lm.graph;
+  if (opts.logits) g.output(lm.logits, 'logits');
+  if (!(opts.loss ?? true) && !opts.grads) return;
+  const labels = g.input('labels', 'int64', ['B', 'T']);
+  const { hidden, head } = logitsOperands(lm.logits);
+  if (!opts.logits) dropUnused(g, lm.logits);
+  if (!opts.grads) {
+    const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows });
+    g.output(loss, 'loss');
+    g.output(tokenNll, 'token_nll');
+    return;
+  }
+  const train = g.input(TRAIN_INPUT, 'bool', []);
+  // LoRA dropout (lora/index.ts builds Dropout with a constant training_mode) follows `train`.
+  for (const n of g.nodes) if (n.opType === 'Dropout') n.inputs[2] = train;
+  const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
+
+  const backwardStart = g.nodes.length;
+  const trainBranch = branch(g, 'train_step', () => {
+    const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true });
+    let grads: Map<Value, Value | null>;
+    if (opts.gradientCheckpointing) {
+      if (!lm.residuals) throw new Error('gradient checkpointing: this model graph does not expose its residual stream');
+      // The gradient of each layer output, to start that layer's recomputation only once the
+      // backward has reached it (and to keep ONNX Runtime from merging it with the forward).
+      const anchors = lm.residuals.slice(1).filter((v) => dependsOn(g, backwardStart, v, wrt));
+      grads = gradients(loss, [...wrt, ...anchors]);
+      recomputeLayers(g, lm.residuals, grads, backwardStart);
+    } else grads = gradients(loss, wrt);
+    return [loss, tokenNll, ...wrt.map((v) => {
+      const d = grads.get(v);
+      if (!d) throw new Error(`training graph: LoRA tensor ${v.name} does not reach the loss`);
+      return d;
+    })];
+  });
+  const validateBranch = branch(g, 'validate_step', () => {
+    const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows });
+    const none = constant(g, { dtype: hidden.dtype, shape: [0, 0], data: new (hidden.dtype === 'float64' ? Float64Array : Float32Array)(0) }, 'no_gradient');
+    return [loss, tokenNll, ...wrt.map(() => Identity(none))];
+  });
+  const [loss, tokenNll, ...grads] = If(train, trainBranch, validateBranch, [
+    { dtype: hidden.dtype, shape: [] },
+    { dtype: hidden.dtype, shape: ['B', 'T'] },
+    ...wrt.map(() => ({ dtype: hidden.dtype, shape: null })),
+  ]);
+  g.output(loss, 'loss');
+  g.output(tokenNll, 'token_nll');
+  wrt.forEach((v, i) => g.output(grads[i], `grad.${v.name}`));
+}
+
+/**
+ * Builds nodes with `build` in `g`, then moves them into a new subgraph of `g` (an If branch)
+ * whose outputs are the returned values. Initializers stay in `g` (outer scope).
+ */
+function branch(g: Graph, name: string, build: () => Value[]): Graph {
+  const start = g.nodes.length;
+  const outputs = build();
+  const sub = new Graph(name, g);
+  sub.nodes.push(...g.nodes.splice(start));
+  // A branch output must be computed in the branch; pass an outer value through Identity.
+  sub.outputs.push(...outputs.map((v) => (sub.nodes.some((n) => n.outputs.includes(v)) ? v : moveIdentity(g, sub, v))));
+  return sub;
+}
+
+function moveIdentity(g: Graph, sub: Graph, v: Value): Value {
+  const out = Identity(v);
+  sub.nodes.push(g.nodes.pop()!);
+  return out;
+}
+
+/** Removes the node computing `v` when nothing reads `v` (the unfused logits MatMul). */
+function dropUnused(g: Graph, v: Value): void {
+  if (g.outputs.includes(v) || g.nodes.some((n) => n.inputs.includes(v))) return;
+  const i = g.nodes.indexOf(v.producer!);
+  if (i >= 0) g.nodes.splice(i, 1);
+}
+
+/** What `trainStep` needs of a loaded model (infer/causal-lm.ts `CausalLM`). */
+export interface StepModel {
+  run(batch: Pick<Batch, 'inputIds' | 'attentionMask' | 'positionIds' | 'labels'>, opts?: { train?: boolean }): Promise<{ loss?: number; grads?: Map<string, HostTensor> }>;
+}
+
+export interface StepResult {
+  /** Token-mean loss over every micro-batch (NaN when none had a counted token or it diverged). */
+  loss: number;
+  /** Global gradient norm before clipping; NaN when no update was made. */
+  gradNorm: number;
+  /** Counted (label ≠ −100) tokens over the micro-batches: the divisor of the loss. */
+  targetTokens: number;
+  /** Whether AdamW updated `params` (false when the loss is not finite or no token counted). */
+  updated: boolean;
+}
+
+/**
+ * One optimizer step: forward + backward on each micro-batch (`gradient_accumulation_steps` of
+ * them), the token-mean loss and gradient over all of them (each micro-batch's mean weighted by
+ * its counted tokens, as Hugging Face's Trainer does with `num_items_in_batch`), then one
+ * clipped AdamW update of `params` and `adam` with learning rate `lr`. `model` must already
+ * have `params` as its LoRA feeds. A non-finite loss makes no update (the caller reports it).
+ */
+export async function trainStep(model: StepModel, optimizer: AdamW, params: Map<string, HostTensor>, adam: AdamState, batches: readonly Batch[], lr: number): Promise<StepResult> {
+  let lossSum = 0;
+  let targetTokens = 0;
+  let grads: Map<string, HostTensor> | null = null;
+  for (const batch of batches) {
+    if (batch.tokens === 0) continue;
+    const res = await model.run(batch);
+    lossSum += res.loss! * batch.tokens;
+    targetTokens += batch.tokens;
+    grads = accumulate(grads, res.grads!, batch.tokens);
+  }
+  const loss = targetTokens ? lossSum / targetTokens : NaN;
+  if (!Number.isFinite(loss) || !grads) return { loss, gradNorm: NaN, targetTokens, updated: false };
+  for (const g of grads.values()) {
+    const d = g.data as Float32Array;
+    for (let i = 0; i < d.length; i++) d[i] /= targetTokens;
+  }
+  const gradNorm = await optimizer.step(params, grads, adam, lr);
+  return { loss, gradNorm, targetTokens, updated: true };
+}
+
+/**
+ * Token-mean loss of `batches` on the training session with `train: false` (no backward, no
+ * dropout): Σ loss_b·tokens_b / Σ tokens_b; null when no token counts.
+ */
+export async function validationLoss(model: StepModel, batches: Iterable<Batch>): Promise<number | null> {
+  let sum = 0;
+  let count = 0;
+  for (const b of batches) {
+    if (b.tokens === 0) continue;
+    const res = await model.run(b, { train: false });
+    sum += res.loss! * b.tokens;
+    count += b.tokens;
+  }
+  return count ? sum / count : null;
+}
+
+/** acc += weight · g (allocating acc on first use). */
+function accumulate(acc: Map<string, HostTensor> | null, g: Map<string, HostTensor>, weight: number): Map<string, HostTensor> {
+  const out = acc ?? new Map<string, HostTensor>();
+  for (const [k, t] of g) {
+    const src = t.data as Float32Array;
+    let dst = out.get(k);
+    if (!dst) {
+      dst = { dtype: 'float32', shape: t.shape, data: new Float32Array(src.length) };
+      out.set(k, dst);
+    }
+    const d = dst.data as Float32Array;
+    for (let i = 0; i < src.length; i++) d[i] += src[i] * weight;
+  }
+  return out;
+}
+
+/** Whether `v` (a forward value, produced before node `end`) depends on any of `inputs`. */
+function dependsOn(g: Graph, end: number, v: Value, inputs: Value[]): boolean {
+  const dep = new Set<Value>(inputs);
+  for (let i = 0; i < end && !dep.has(v); i++) {
+    const n = g.nodes[i];
+    if (n.inputs.some((x) => x && dep.has(x))) for (const o of n.outputs) dep.add(o);
+  }
+  return dep.has(v);
+}
+
+/**
+ * Gradient checkpointing on `g` whose nodes are the forward [0, backwardStart) then the loss
+ * and backward. For each decoder layer i (the forward nodes between residuals[i] and
+ * residuals[i + 1] that depend on residuals[i]), the backward's references to the layer's
+ * intermediate values are redirected to a copy of the layer's nodes, computed from
+ * residuals[i] + 0·dResidual[i + 1][0]: that data dependency places the copy after the backward
+ * of layer i + 1 and keeps ONNX Runtime's common-subexpression elimination from merging it
+ * with the forward. The forward's intermediates then die as soon as the forward has used them.
+ * Dropout nodes are not copied (a copy would draw new masks): their outputs are kept.
+ */
+function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Value | null>, backwardStart: number): void {
+  const forward = g.nodes.slice(0, backwardStart);
+  const backward = g.nodes.slice(backwardStart);
+  const position = new Map(forward.map((n, i) => [n, i]));
+  const owner = new Map<Value, number>(); // intermediate value → its layer
+  const layers: Node[][] = [];
+  for (let i = 0; i + 1 < residuals.length; i++) {
+    const from = residuals[i].producer ? position.get(residuals[i].producer!)! + 1 : 0;
+    const to = position.get(residuals[i + 1].producer!)!;
+    const dep = new Set<Value>([residuals[i]]);
+    const nodes: Node[] = [];
+    for (let k = from; k <= to; k++) {
+      const n = forward[k];
+      if (!n.inputs.some((v) => v && dep.has(v))) continue;
+      for (const o of n.outputs) dep.add(o);
+      if (n.opType === 'Dropout') continue;
+      nodes.push(n);
+      for (const o of n.outputs) if (o !== residuals[i + 1]) owner.set(o, i);
+    }
+    layers.push(nodes);
+  }
+  const copies = new Map<number, Map<Value, Value>>();
+  const order: Node[] = [...forward];
+  const emitted = new Set<Node>(forward);
+  const copyLayer = (i: number): Map<Value, Value> => {
+    const anchor = dResidual.get(residuals[i + 1]);
+    if (!anchor || !emitted.has(anchor.producer!)) throw new Error(`gradient checkpointing: layer ${i} is needed before its output's gradient exists`);
+    const start = g.nodes.length;
+    const zero = Mul(Slice(Reshape(anchor, [-1]), [0], [1], [0]), 0); // (1) = 0, after dResidual[i + 1]
+    const map = new Map<Value, Value>([[residuals[i], Add(residuals[i], zero)]]);
+    order.push(...g.nodes.splice(start));
+    for (const n of layers[i]) {
+      const outputs = n.outputs.map((o) => new Value(g, g.fresh(`${o.name}_recomputed`), o.dtype, o.shape, null));
+      const copy = new Node(n.opType, n.inputs.map((v) => (v && map.get(v)) ?? v), outputs, n.attrs, g.fresh(`${n.name}_recomputed`), n.domain);
+      for (const o of outputs) o.producer = copy;
+      n.outputs.forEach((o, k) => map.set(o, outputs[k]));
+      order.push(copy);
+    }
+    return map;
+  };
+  for (const n of backward) {
+    n.inputs.forEach((v, k) => {
+      const i = v ? owner.get(v) : undefined;
+      if (i === undefined) return;
+      if (!copies.has(i)) copies.set(i, copyLayer(i));
+      n.inputs[k] = copies.get(i)!.get(v!)!;
+    });
+    order.push(n);
+    emitted.add(n);
+  }
+  g.nodes.length = 0;
+  g.nodes.push(...order);
+}

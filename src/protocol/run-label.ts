@@ -1,0 +1,30 @@
+/**
+ * How a run is named to a person, one scheme everywhere: under its experiment (the Experiments
+ * tree) by its start time alone, `2026-12-06 23:39:11`; anywhere else (Adapters view, Compare,
+ * notifications, pickers) by experiment name and start time, `tiny · 2026-12-06 23:39:11`.
+ * The run folder's name (its id, `tiny-20261206-233911`) stays in tooltips and paths. Imported by
+ * the extension host and the webviews alike.
+ */
+
+/** A run id's `-YYYYMMDD-HHMMSS[-k]` suffix (`runTimestamp` in src/runs/run.ts: local time, `-k` for the k-th run of that second). */
+const RUN_ID_TIME = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(?:-(\d+))?$/;
+
+/**
+ * The local date and time a run id carries, `2026-01-02 10:00:00` (` #k` added for the k-th run
+ * started in the same second). An id without that suffix (a renamed folder) is returned as it is.
+ */
+export function runTimeLabel(id: string): string {
+  const m = RUN_ID_TIME.exec(id);
+  if (!m) return id;
+  const [, y, mo, d, h, mi, sec, k] = m;
+  return `${y}-${mo}-${d} ${h}:${mi}:${sec}${k ? ` #${k}` : ''}`;
+}
+
+/**
+ * A run named outside its experiment: `tiny · 2026-12-06 23:39:11` (experiment name, then
+ * `runTimeLabel`). An id without the time suffix is returned as it is (it already says what it is).
+ */
+export function runLabel(run: { id: string; name: string }): string {
+  const time = runTimeLabel(run.id);
+  return time === run.id ? run.id : `${run.name} · ${time}`;
+}

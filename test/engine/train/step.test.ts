@@ -1,0 +1,104 @@
+// The training session also validates (engine/train/step.ts): `train: false` gives the golden
+// loss of ../shared/golden (no backward, LoRA dropout off), `train: true` the golden gradients
+// (test/engine/models/golden.test.ts checks every value); the JavaScript weights are released.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { CausalLM, shiftLabels } from '../../../src/engine/infer/causal-lm';
+import { peftKey, readPeftAdapter } from '../../../src/engine/weights/peft';
+import { type Batch, IGNORE_INDEX } from '../../../src/engine/data/batch';
+import { AdamW, initAdamState } from '../../../src/engine/train/optimizer';
+import { trainStep, validationLoss } from '../../../src/engine/train/step';
+import type { HostTensor } from '../../../src/engine/tensor';
+import { SafetensorsFile } from '../../../src/engine/weights/safetensors';
+import { SHARED } from '../../helpers/paths';
+
+const MODEL = `${SHARED}/models/stories260K`;
+const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
+const golden = JSON.parse(readFileSync(`${SHARED}/golden/stories260K_lora_grads.json`, 'utf8'));
+
+test('validation on the training session: golden loss, no gradients, dropout off; training: dropout on', async () => {
+  const adapter = await readPeftAdapter(ADAPTER);
+  const lm = await CausalLM.load(MODEL, { adapter: { adapter, source: ADAPTER }, outputs: { loss: true, grads: true }, loraDropout: { ratio: 0.5, seed: 7 } });
+  const ids: number[] = golden.token_ids;
+  const batch = { inputIds: [ids], labels: [shiftLabels(ids)] };
+  const val = await lm.run(batch, { train: false });
+  assert.ok(Math.abs(val.loss! - golden.loss_value) <= 1e-5, `validation loss ${val.loss} vs golden ${golden.loss_value}`);
+  assert.equal(val.grads, undefined);
+  assert.deepEqual(val.tokenNll!.shape, [1, ids.length]);
+  // Dropout 0.5 on the adapter's input changes the training loss (the golden loss is without dropout).
+  const tr = await lm.run(batch);
+  assert.equal(tr.grads!.size, 70);
+  assert.ok(Math.abs(tr.loss! - golden.loss_value) > 1e-5, `training loss ${tr.loss} should differ from the dropout-free loss`);
+  // Validation again: still the dropout-free loss (the flag, not the session state, decides).
+  const again = await lm.run(batch, { train: false });
+  assert.equal(again.loss, val.loss);
+  await lm.release();
+});
+
+test('the JavaScript copies of the weights are released once the session is built', async () => {
+  const lm = await CausalLM.load(MODEL, { outputs: { loss: true, grads: true }, targetModules: 'all-linear' });
+  assert.equal(lm.lm.graph.initializers.size, 0);
+  await lm.release();
+});
+
+test('trainStep: two micro-batches (one row each, unpadded) give the golden loss and grad norm of their padded batch', async () => {
+  const t5 = JSON.parse(readFileSync(`${SHARED}/golden/stories260K_train5.json`, 'utf8'));
+  const adapter = await readPeftAdapter(ADAPTER);
+  const lm = await CausalLM.load(MODEL, { adapter: { adapter, source: ADAPTER }, outputs: { loss: true, grads: true } });
+  const params = new Map<string, HostTensor>();
+  for (const [m, w] of adapter.modules) {
+    params.set(peftKey(m, 'A'), w.A);
+    params.set(peftKey(m, 'B'), w.B);
+  }
+  const batches: Batch[] = (t5.token_ids as number[][]).map((ids) => {
+    const labels = shiftLabels(ids);
+    return { inputIds: [ids], attentionMask: [ids.map(() => 1)], positionIds: [ids.map((_, t) => t)], labels: [labels], tokens: labels.filter((l) => l !== IGNORE_INDEX).length };
+  });
+  assert.deepEqual(batches.map((b) => b.tokens), [19, 14]);
+  const opt = await AdamW.create(new Map([...params].map(([k, v]) => [k, v.shape])), { adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8, weight_decay: 0.1, max_grad_norm: 1.0 });
+  const res = await trainStep(lm, opt, params, initAdamState(params), batches, 0);
+  assert.ok(res.updated);
+  assert.equal(res.targetTokens, 33);
+  assert.ok(Math.abs(res.loss - t5.steps[0].loss) <= 1e-5, `loss ${res.loss} vs ${t5.steps[0].loss}`);
+  assert.ok(Math.abs(res.gradNorm - t5.steps[0].grad_norm) / t5.steps[0].grad_norm <= 1e-5, `grad norm ${res.gradNorm} vs ${t5.steps[0].grad_norm}`);
+  // Validation of the same micro-batches: the same token mean (no dropout here).
+  const val = await validationLoss(lm, batches);
+  assert.ok(Math.abs(val! - t5.steps[0].loss) <= 1e-5, `validation ${val}`);
+  await opt.release();
+  await lm.release();
+});
+
+test('gradient checkpointing: the same loss and gradients (golden within 1e-4 × max, no-checkpointing within 1e-6), also with LoRA dropout', async () => {
+  const adapter = await readPeftAdapter(ADAPTER);
+  const ids: number[] = golden.token_ids;
+  const batch = { inputIds: [ids, ids.slice().reverse()], labels: [shiftLabels(ids), shiftLabels(ids.slice().reverse())] };
+  const gold = SafetensorsFile.openSync(`${SHARED}/golden/stories260K_lora_grads.safetensors`);
+  for (const loraDropout of [null, { ratio: 0.3, seed: 5 }]) {
+    const load = (gradientCheckpointing: boolean) => CausalLM.load(MODEL, { adapter: { adapter, source: ADAPTER }, outputs: { loss: true, grads: true }, loraDropout, gradientCheckpointing });
+    const [plain, ckpt] = [await load(false), await load(true)];
+    const a = await plain.run(batch);
+    const b = await ckpt.run(batch);
+    assert.ok(Math.abs(a.loss! - b.loss!) <= 1e-6, `loss ${a.loss} vs ${b.loss}`);
+    assert.equal(b.grads!.size, 70);
+    for (const [k, ga] of a.grads!) {
+      const x = ga.data as Float32Array;
+      const y = b.grads!.get(k)!.data as Float32Array;
+      const scale = Math.max(1e-12, ...Array.from(x, Math.abs));
+      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= 1e-6 * scale, `${k}[${i}]: ${x[i]} vs ${y[i]} (dropout ${JSON.stringify(loraDropout)})`);
+    }
+    if (!loraDropout) {
+      // Row 0 alone is the golden sequence: its gradient is the golden one.
+      const one = await ckpt.run({ inputIds: [ids], labels: [shiftLabels(ids)] });
+      for (const [k, g] of one.grads!) {
+        const want = gold.readSync(`${k}.grad`).data as Float32Array;
+        const got = g.data as Float32Array;
+        const scale = Math.max(...Array.from(want, Math.abs));
+        for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-4 * scale, `${k}[${i}] vs golden`);
+      }
+    }
+    await plain.release();
+    await ckpt.release();
+  }
+  gold.close();
+});
