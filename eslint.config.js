@@ -10,11 +10,20 @@ function layer(files, banned, why) {
     files: [files],
     rules: {
       'no-restricted-imports': ['error', {
+        paths: [JSONC_MAIN],
         patterns: [{ regex: `^(\\.\\./)+(${banned.join('|')})(/|$)`, message: `import goes up a layer: ${why}` }],
       }],
     },
   }];
 }
+
+/**
+ * jsonc-parser's package main is a UMD build whose `require('./impl/format')` esbuild cannot
+ * follow: the bundled extension then fails to activate ("Cannot find module './impl/format'").
+ * Everything imports its ESM entry instead (checked for every file, since the extension bundles
+ * experiment/ and engine/ modules too).
+ */
+const JSONC_MAIN = { name: 'jsonc-parser', message: "import 'jsonc-parser/lib/esm/main.js': the package's UMD main breaks the bundled extension (Cannot find module './impl/format')" };
 
 const OUTSIDE_ENGINE = ['cli', 'trainer', 'runs', 'experiment', 'launch', 'worker', 'extension', 'protocol'];
 
@@ -28,6 +37,7 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  { files: ['src/**'], rules: { 'no-restricted-imports': ['error', { paths: [JSONC_MAIN] }] } },
   // Layers (DESIGN.md, STYLE.md): imports go down only — cli → trainer → runs / experiment →
   // engine; protocol at the side; the extension host never loads ONNX Runtime. Inside the
   // engine, graph/ (the IR) sits below ops/ (op builders) and autodiff/.
@@ -44,7 +54,7 @@ export default tseslint.config(
     files: ['src/extension/**', 'webview/**'],
     rules: {
       'no-restricted-imports': ['error', {
-        paths: [{ name: 'onnxruntime-node', message: 'the extension host never loads ONNX Runtime (DESIGN.md, Processes): fork the trainer or use the inference worker' }],
+        paths: [JSONC_MAIN, { name: 'onnxruntime-node', message: 'the extension host never loads ONNX Runtime (DESIGN.md, Processes): fork the trainer or use the inference worker' }],
         patterns: [{ regex: '(^|/)engine/(runtime|infer|train)(/|$)', message: 'these engine modules load ONNX Runtime; the extension host talks to the trainer and worker processes instead' }],
       }],
     },

@@ -13,12 +13,12 @@ import { startRunBlocker } from './experiments/problems';
 import { type CommandId, COMMANDS } from './manifest';
 import { compareRuns, compareSweep } from './compare/command';
 import type { LoraLab } from './context';
-import { RESUMABLE, type Target, canResume, isExperimentFile } from './experiments/model';
+import { RESUMABLE, type Target, canResume, continueFromCheckpointArgs, isExperimentFile } from './experiments/model';
 import { newExperiment } from './experiments/newExperiment';
 import { startSweep } from './experiments/sweep';
 import { samePath } from './runs/location';
 import type { RunEntry } from './runs/watcher';
-import { evaluateSelection, showTokenLoss } from './evaluation/register';
+import { evaluateSelection, runEvalCases, showTokenLoss } from './evaluation/register';
 import { adapterCommands } from './adapters/commands';
 import { mergeCommands } from './merge/register';
 import { NoTargetError, resolveExperiment, resolveRun } from './targets';
@@ -46,10 +46,13 @@ const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.showLog': async (lab) => lab.output.show(),
   'loralab.revealRunFolder': revealRunFolder,
   'loralab.revealCheckpoint': revealRunFolder,
+  'loralab.continueFromCheckpoint': continueFromCheckpoint,
   'loralab.deleteRun': deleteRun,
   'loralab.showTokenLoss': (lab) => showTokenLoss(lab, false),
   'loralab.compareTokenLoss': (lab) => showTokenLoss(lab, true),
   'loralab.evaluateSelection': (lab) => evaluateSelection(lab),
+  // Called by the CodeLens as (uri, line | null, 'base' | 'active').
+  'loralab.runEvalCases': (_lab, uri, line, profile) => runEvalCases(uri as unknown as vscode.Uri, (line as unknown as number | null) ?? null, profile as 'base' | 'active'),
   'loralab.compareRuns': (lab, target, selection) => compareRuns(lab, target, selection),
   'loralab.compareSweep': (lab, _target, _selection, arg) => compareSweep(lab, arg),
   'loralab.startSweep': async (lab, target) => {
@@ -189,6 +192,17 @@ async function resumeRun(lab: LoraLab, target: Target | undefined): Promise<void
   if (!RESUMABLE.includes(run.status)) throw new NoTargetError(`${run.id} is ${run.status}; only a stopped, crashed or failed run can be resumed`);
   if (!canResume(run)) throw new NoTargetError(`${run.id} failed before training started, so there is nothing to resume; fix the problem, then Start Run on its experiment starts it again`);
   lab.supervisor.start({ resume: run.run_dir }, run.name);
+}
+
+/** "Continue Training From Here" on a checkpoint row: a new run from the run's experiment file, starting from the checkpoint. */
+async function continueFromCheckpoint(lab: LoraLab, target: Target | undefined): Promise<void> {
+  if (!(await requireTrust('starting a run'))) return;
+  if (target?.kind !== 'checkpoint') throw new NoTargetError("pick a checkpoint (a run's step-N row) in the Experiments view first");
+  const run = lab.runs.find(target.runDir);
+  const file = run?.experiment_file ?? null;
+  const args = run && file ? continueFromCheckpointArgs(run, target, lab.runsDirForFile(file)) : null;
+  if (!run || !args) throw new NoTargetError(`${target.runDir} records no experiment file to start a new run from; set "init_adapter": "${target.dir}" in an experiment file and start that instead`);
+  lab.supervisor.start(args, run.name);
 }
 
 async function revealRunFolder(lab: LoraLab, target: Target | undefined): Promise<void> {

@@ -16,11 +16,15 @@ export const COMMANDS = {
   'loralab.revealRunFolder': { title: 'Reveal Run Folder', icon: '$(folder-opened)', palette: false },
   /** A checkpoint row of the Experiments tree: reveals the checkpoint (a PEFT adapter folder). */
   'loralab.revealCheckpoint': { title: 'Reveal Checkpoint Folder', icon: '$(folder-opened)', palette: false },
+  /** A checkpoint row of the Experiments tree: a new run of the run's experiment with the checkpoint as `init_adapter`. */
+  'loralab.continueFromCheckpoint': { title: 'Continue Training From Here', icon: '$(debug-continue)', palette: false },
   /** Tree only (hidden from the palette). */
   'loralab.deleteRun': { title: 'Delete Run', icon: '$(trash)', palette: false },
   'loralab.showTokenLoss': { title: 'Show Token Loss', icon: '$(symbol-color)' },
   'loralab.compareTokenLoss': { title: 'Compare Token Loss (adapter vs base)' },
   'loralab.evaluateSelection': { title: 'Evaluate Selection' },
+  /** Eval-set CodeLenses only: runs a set or one case with the base model or the active adapter. */
+  'loralab.runEvalCases': { title: 'Run Eval Cases', palette: false },
   'loralab.compareRuns': { title: 'Compare Runs', icon: '$(graph-scatter)' },
   'loralab.startSweep': { title: 'Start Sweep', icon: '$(run-all)' },
   /** Sweep nodes of the Experiments tree only: the sweep's runs, scatter on learning rate. */

@@ -31,6 +31,8 @@ export interface RunFacts {
   hyperparameters: Record<string, string | number | boolean | null>;
   /** Steps the run was resumed from (a checkpoint's step, 0 when it started over), oldest first. */
   resumes?: number[];
+  /** The run's final adapter folder (`<run>/adapter`) when it exists, else null (absent: not known). */
+  adapter_dir?: string | null;
 }
 
 /** The dashboard's view settings, remembered per workspace by the host. */
@@ -50,12 +52,17 @@ export type HostToDashboard =
   /** `prefs`: the view settings this workspace's dashboards last used (null: none saved yet; the page keeps its own). */
   | { v: 1; type: 'init'; run: RunFacts; rows: MetricsRowLike[]; prefs?: DashboardPrefs | null }
   | { v: 1; type: 'metrics'; rows: MetricsRowLike[] }
-  | { v: 1; type: 'status'; status: RunStatusLike; step: number; error: string | null; finished_at: string | null; resumes?: number[] };
+  | { v: 1; type: 'status'; status: RunStatusLike; step: number; error: string | null; finished_at: string | null; resumes?: number[]; adapter_dir?: string | null };
 
 export type DashboardToHost =
   | { v: 1; type: 'ready' }
   | { v: 1; type: 'stopRun' }
   | { v: 1; type: 'revealRunFolder' }
+  /** The summary band's buttons: the host runs `loralab.activateAdapter` / `openAdapterInPlayground` / `revealAdapter` on the run's final adapter, `loralab.resumeRun` on the run. */
+  | { v: 1; type: 'activateAdapter' }
+  | { v: 1; type: 'openAdapterInPlayground' }
+  | { v: 1; type: 'revealAdapter' }
+  | { v: 1; type: 'resumeRun' }
   /** The user changed smoothing or log scale: the host remembers them for the workspace. */
   | { v: 1; type: 'prefs'; prefs: DashboardPrefs };
 
@@ -63,9 +70,12 @@ function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null;
 }
 
+/** The page's requests that carry nothing but their type. */
+const SIMPLE_REQUESTS: readonly string[] = ['ready', 'stopRun', 'revealRunFolder', 'activateAdapter', 'openAdapterInPlayground', 'revealAdapter', 'resumeRun'];
+
 export function isDashboardToHost(x: unknown): x is DashboardToHost {
   if (!isObj(x) || x.v !== DASHBOARD_PROTOCOL_VERSION) return false;
-  return x.type === 'ready' || x.type === 'stopRun' || x.type === 'revealRunFolder' || (x.type === 'prefs' && isDashboardPrefs(x.prefs));
+  return SIMPLE_REQUESTS.includes(x.type as string) || (x.type === 'prefs' && isDashboardPrefs(x.prefs));
 }
 
 export function isHostToDashboard(x: unknown): x is HostToDashboard {

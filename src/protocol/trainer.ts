@@ -23,6 +23,11 @@ export interface StartArgs {
   maxSteps?: number;
   device?: 'auto' | 'cpu' | 'cuda' | 'webgpu';
   threads?: number;
+  /**
+   * A PEFT adapter folder (e.g. a checkpoint, `<run>/checkpoints/step-N`) a new run starts from:
+   * overrides the experiment's `init_adapter` (with `experimentFile` only; not with `resume`).
+   */
+  initAdapter?: string;
 }
 
 export type TrainerRequest =

@@ -74,7 +74,11 @@ export type WorkerEvent =
   | { v: 1; type: 'token'; id: number; variant: number; text: string }
   | { v: 1; type: 'generated'; id: number; results: GenerationResult[] }
   /** Per predicted token (BOS first in token_ids, nll one shorter): natural-log NLL. */
-  | { v: 1; type: 'scored'; id: number; token_ids: number[]; tokens: string[]; nll: number[]; mean_nll: number }
+  /**
+   * `top` (optional; absent from older workers): per predicted position, aligned with nll, the 5
+   * most probable next tokens (token string as `tokens`, softmax probability), most probable first.
+   */
+  | { v: 1; type: 'scored'; id: number; token_ids: number[]; tokens: string[]; nll: number[]; mean_nll: number; top?: { token: string; p: number }[][] }
   | { v: 1; type: 'log'; line: string }
   /** `id` null: not tied to a request (e.g. a failure while starting). */
   | { v: 1; type: 'error'; id: number | null; message: string };

@@ -42,7 +42,7 @@ let runStarted = false;
 async function start(args: import('../protocol/trainer').StartArgs, stop: StopToken): Promise<number> {
   try {
     const outcome = await runTraining(
-      { experimentFile: args.experimentFile, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads },
+      { experimentFile: args.experimentFile, resume: args.resume, model: args.model, runsDir: args.runsDir, maxSteps: args.maxSteps, device: args.device, threads: args.threads, initAdapter: args.initAdapter },
       {
         onRun: (r) => {
           runStarted = true;

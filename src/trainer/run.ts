@@ -51,6 +51,8 @@ export interface TrainRequest {
   sweepIndex?: number;
   /** With `resume`: the checkpoint to start from (`step-N`, `N` or its folder); default the newest usable one. */
   checkpoint?: string;
+  /** A PEFT adapter folder overriding the experiment's `init_adapter` (a new run only, not with `resume`). */
+  initAdapter?: string;
 }
 
 /** Replaceable parts of a run, for tests (fault injection); production code passes none. */
@@ -129,6 +131,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const resumeNotes: string[] = [];
   let started: RunJson | null = null; // run.json as the resumed run left it
   if (req.checkpoint !== undefined && !req.resume) throw new TrainSetupError('--checkpoint goes with --resume RUN_DIR: loralab train --resume RUN_DIR --checkpoint step-N');
+  if (req.initAdapter !== undefined && req.resume) throw new TrainSetupError(`${req.resume}: a resumed run continues from its own checkpoint; an init adapter (${req.initAdapter}) starts a new run from an experiment file instead`);
   if (req.resume) {
     run = await openRun(req.resume);
     const json = await run.read();
@@ -166,6 +169,8 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     experimentFile = resolvePath(req.experimentFile);
     config = req.sweepIndex !== undefined ? (await loadSweepPoint(req.experimentFile, req.sweepIndex)).config : await loadExperiment(req.experimentFile);
     if (req.maxSteps) config = { ...config, training: { ...config.training, max_steps: req.maxSteps } };
+    // Continue training from a checkpoint: a new run whose LoRA weights start from that folder.
+    if (req.initAdapter) config = { ...config, init_adapter: resolvePath(req.initAdapter) };
     checkBounds(config.training, experimentFile);
   }
   if (req.threads !== undefined && req.threads > availableParallelism()) {

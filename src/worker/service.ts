@@ -25,6 +25,9 @@ import { type Tokenizer, loadTokenizer } from '../engine/tokenizer/index';
 import type { GenerationResult, WorkerEvent, WorkerRequest } from '../protocol/worker';
 import { AdapterCache, adapterInfo } from './adapters';
 
+/** How many most probable next tokens `scored` lists per position (the heatmap hover). */
+export const SCORE_TOP_K = 5;
+
 type Request<T extends WorkerRequest['type']> = Extract<WorkerRequest, { type: T }>;
 /** The final event of a request. */
 type Answer = Exclude<WorkerEvent, { type: 'ready' | 'log' | 'token' }>;
@@ -182,10 +185,11 @@ export class InferenceService {
     await this.useAdapter(m, req.adapter);
     const ids = m.tokenizer.encode(normalizeText(req.text), { splitSpecialTokens: true }); // as training encodes text
     if (ids.length < 2) throw new Error('the text is empty: there is no token to score');
-    const res = await scoreTokens(m.lm, ids);
+    const res = await scoreTokens(m.lm, ids, undefined, undefined, { topK: SCORE_TOP_K });
+    const str = (id: number) => m.tokenizer.tokenToString(id);
     return {
-      v: 1, type: 'scored', id: req.id, token_ids: res.token_ids, tokens: res.token_ids.map((id) => m.tokenizer.tokenToString(id)),
-      nll: res.nll, mean_nll: res.mean_nll,
+      v: 1, type: 'scored', id: req.id, token_ids: res.token_ids, tokens: res.token_ids.map(str),
+      nll: res.nll, mean_nll: res.mean_nll, top: res.top!.map((row) => row.map((c) => ({ token: str(c.id), p: c.p }))),
     };
   }
 }

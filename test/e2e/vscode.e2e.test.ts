@@ -42,6 +42,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
 import { ROOT, SHARED } from '../helpers/paths';
+import { runLabel } from '../../src/protocol/run-label';
+
+/** How the views name a run outside the Experiments tree: "experiment · start time". */
+const shown = (id: string) => runLabel({ id, name: id.replace(/-\d{8}-\d{6}(-\d+)?$/, '') });
 import {
   CHROMIUM_ARGS, Fatal, OUT_DIR, assertNoExtensionError, ensureBuilt, freePort, hookFrame, log, logFiles, outputChannelLog, pane, phase, plain,
   quickOpen, runCommand, setupCodeServer, showLoraLab, sleep, tail, treeRows, until,
@@ -350,8 +354,8 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
       await quickOpen(p, 'tiny.lora.json'); // the palette's Open Dashboard takes the active experiment's newest run
       await runCommand(p, 'LoRA Lab: Open Dashboard');
       // A quick-pick of runs appears when the command cannot tell which run is meant.
-      const pick = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: runId }).first();
-      const tab = p.locator('.tabs-container .tab', { hasText: runId }).first();
+      const pick = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: shown(runId) }).first();
+      const tab = p.locator('.tabs-container .tab', { hasText: shown(runId) }).first();
       await until(
         `the dashboard tab of ${runId}`,
         async () => {
@@ -403,14 +407,14 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     await phase('LoRA Lab: Activate Adapter (the final adapter of the run)', async () => {
       const p = page!;
       await runCommand(p, 'LoRA Lab: Activate Adapter');
-      const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${runId} (final)` }).first();
+      const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${shown(runId)} (final)` }).first();
       await row.waitFor({ state: 'visible', timeout: 30_000 });
       await row.click();
       await until(
         'the status-bar item of the active adapter',
         async () => {
           assertNoExtensionError(logsDir);
-          return (await p.locator('.part.statusbar', { hasText: `${runId} (final)` }).count()) > 0;
+          return (await p.locator('.part.statusbar', { hasText: `${shown(runId)} (final)` }).count()) > 0;
         },
         120_000,
       );
@@ -543,9 +547,9 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     log(`compare runs table: ${JSON.stringify(compared.table)}`);
     assert.equal(compared.table.length, 2, 'the runs table has one row per selected run');
     for (const id of [runId, wideId]) {
-      assert.ok(compared.table.some((row) => row.join(' ').includes(id)), `the runs table lists ${id}`);
-      assert.deepEqual(compared.train.find((d) => d.label === id)?.points, expected.get(id)!.train, `train loss curve of ${id} (smoothing 0) = its metrics.jsonl train_loss`);
-      assert.deepEqual(compared.val.find((d) => d.label === id)?.points, expected.get(id)!.val, `validation loss curve of ${id} = its metrics.jsonl val_loss`);
+      assert.ok(compared.table.some((row) => row.join(' ').includes(shown(id))), `the runs table lists ${shown(id)}`);
+      assert.deepEqual(compared.train.find((d) => d.label === shown(id))?.points, expected.get(id)!.train, `train loss curve of ${id} (smoothing 0) = its metrics.jsonl train_loss`);
+      assert.deepEqual(compared.val.find((d) => d.label === shown(id))?.points, expected.get(id)!.val, `validation loss curve of ${id} = its metrics.jsonl val_loss`);
     }
     assert.equal(compared.train.length, 2, 'two train loss curves');
     await page.screenshot({ path: path.join(OUT_DIR, 'e2e-compare.png') });
@@ -587,7 +591,7 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     await compareFrame.locator('#generations').scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(OUT_DIR, 'e2e-compare-generations.png') });
     log(`compare generations: ${JSON.stringify(generated.cols.map((c) => ({ label: c.label, state: c.state, text: c.text })))}`);
-    assert.deepEqual(generated.cols.map((c) => c.label).sort(), ['base model', runId, wideId].sort(), 'one column for the base model and one per run');
+    assert.deepEqual(generated.cols.map((c) => c.label).sort(), ['base model', shown(runId), shown(wideId)].sort(), 'one column for the base model and one per run');
     for (const c of generated.cols) assert.equal(c.error, null, `column ${c.label} has no error`);
     assert.equal(generated.cols.find((c) => c.run_dir === null)!.text.trim(), golden.greedy.continuation_text.trim(), 'greedy base column = the golden continuation');
     for (const c of generated.cols) assert.ok(c.text.trim().length > 0, `column ${c.label} streamed text`);
@@ -601,7 +605,7 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
       const p = page!;
       await runCommand(p, 'LoRA Lab: Merge Adapters…');
       for (const id of [runId, wideId]) {
-        const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${id} (final)` }).first();
+        const row = p.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: `${shown(id)} (final)` }).first();
         await row.waitFor({ state: 'visible', timeout: 30_000 });
         await row.click();
         const checked = async () => (await row.getAttribute('aria-checked')) === 'true' || (await row.locator('input[type=checkbox]').isChecked().catch(() => false));

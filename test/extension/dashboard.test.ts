@@ -25,6 +25,8 @@ async function setup(t: Parameters<typeof tempDir>[0]) {
     },
     stopRun: () => calls.push('stop'),
     revealRunFolder: () => calls.push('reveal'),
+    adapterAction: (action, dir) => calls.push(`${action} ${dir}`),
+    resumeRun: () => calls.push('resume'),
     prefs: () => store.prefs,
     savePrefs: (p) => void (store.prefs = p),
   });
@@ -127,6 +129,23 @@ test('stopRun and revealRunFolder from the page reach the host', async (t) => {
   await session.receive({ v: 1, type: 'deleteEverything' });
   assert.deepEqual(calls, ['stop', 'reveal']);
   assert.deepEqual(sent, []);
+});
+
+test('summary-band buttons: adapter actions only once <run>/adapter exists, with its path; resume; init and status carry adapter_dir', async (t) => {
+  const { run, calls, session, sent } = await setup(t);
+  await session.receive(READY);
+  assert.equal((sent.at(-1) as Extract<HostToDashboard, { type: 'init' }>).run.adapter_dir, null);
+  await session.receive({ v: 1, type: 'activateAdapter' });
+  assert.deepEqual(calls, [], 'no adapter folder yet: nothing to activate');
+  await run.writeAdapter(async (tmp) => appendFile(join(tmp, 'adapter_config.json'), '{}'));
+  await run.update({ status: 'completed' });
+  await session.update();
+  const status = sent.at(-1) as Extract<HostToDashboard, { type: 'status' }>;
+  assert.equal(status.type, 'status');
+  assert.equal(status.adapter_dir, join(run.dir, 'adapter'));
+  for (const type of ['activateAdapter', 'openAdapterInPlayground', 'revealAdapter', 'resumeRun']) await session.receive({ v: 1, type });
+  const adapter = join(run.dir, 'adapter');
+  assert.deepEqual(calls, [`activateAdapter ${adapter}`, `openAdapterInPlayground ${adapter}`, `revealAdapter ${adapter}`, 'resume']);
 });
 
 test('dropRewoundRows keeps the history the current state descends from; hyperparameters flatten', () => {

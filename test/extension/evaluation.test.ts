@@ -52,7 +52,7 @@ test('Test Explorer: discover cases, run with the base model, a failure is a dif
   const cases: InstanceType<typeof stub.StubTestItem>[] = [];
   fileItem.children.forEach((c) => cases.push(c));
   assert.deepEqual(cases.map((c) => [c.label, c.range!.startLine]), [['2: france', 1], ['3: italy', 2]]);
-  assert.deepEqual(ctrl.profiles.map((p) => p.label), ['Base model', 'Active adapter']);
+  assert.deepEqual(ctrl.profiles.map((p) => p.label), ['Base model', 'Active adapter', 'All adapters of this experiment']);
 
   await ctrl.profiles[0].run({ include: undefined, exclude: [] }, { isCancellationRequested: false });
   const run = ctrl.runs.at(-1)!;

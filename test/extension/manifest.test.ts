@@ -102,7 +102,7 @@ test('Workspace Trust: limited support with a description; starting and resuming
   assert.equal(trust.supported, 'limited');
   assert.ok(trust.description.length > 40);
   assert.deepEqual(trust.restrictedConfigurations, ['loralab.runsDir']);
-  for (const m of allMenuItems.filter((x) => x.command === 'loralab.startRun' || x.command === 'loralab.resumeRun')) {
+  for (const m of allMenuItems.filter((x) => ['loralab.startRun', 'loralab.resumeRun', 'loralab.continueFromCheckpoint'].includes(x.command) && x.when !== 'false')) {
     assert.match(m.when ?? '', /\bisWorkspaceTrusted\b/, `${m.command} in a menu`);
   }
 });
@@ -148,5 +148,5 @@ test('Adapters view menus: Activate only on usable, inactive adapters; Use Base 
 
 test("a checkpoint row's reveal command says what it reveals (issue 14)", () => {
   const onCheckpoint = menus['view/item/context'].filter((m) => /viewItem == checkpoint\b/.test(m.when ?? '')).map((m) => COMMANDS[m.command as keyof typeof COMMANDS].title);
-  assert.deepEqual(onCheckpoint, ['Reveal Checkpoint Folder']);
+  assert.deepEqual(onCheckpoint, ['Activate Adapter', 'Continue Training From Here', 'Reveal Checkpoint Folder']);
 });

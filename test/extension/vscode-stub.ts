@@ -87,6 +87,15 @@ export class CodeLens {
     readonly command?: { title: string; command: string; arguments?: unknown[] },
   ) {}
 }
+/** A test run request (include/exclude items), as the eval-set CodeLens builds one. */
+export class TestRunRequest {
+  constructor(readonly include?: unknown[], readonly exclude?: unknown[], readonly profile?: unknown) {}
+}
+export class CancellationTokenSource {
+  readonly token = { isCancellationRequested: false, onCancellationRequested: () => ({ dispose: () => undefined }) };
+  cancel() { this.token.isCancellationRequested = true; }
+  dispose() {}
+}
 /** Testing API (enough for the eval-set controller): items, runs and their outcomes are recorded. */
 export class TestMessage {
   expectedOutput?: string;

@@ -27,6 +27,21 @@ export const LAYOUT = `
     <vscode-button id="reveal-folder" secondary>Reveal run folder</vscode-button>
   </div>
 </header>
+<section id="summary-band" class="summary-band" aria-label="Run summary" hidden>
+  <dl class="summary-numbers">
+    <div><dt>Final validation loss</dt><dd data-sum="final">—</dd></div>
+    <div><dt>Best validation loss</dt><dd data-sum="best">—</dd></div>
+    <div><dt>Wall time</dt><dd data-sum="wall">—</dd></div>
+    <div><dt>Tokens</dt><dd data-sum="tokens">—</dd></div>
+  </dl>
+  <div class="summary-adapter" hidden>
+    <span class="muted">Adapter</span> <code data-sum="adapter"></code>
+    <vscode-button data-action="activateAdapter">Activate</vscode-button>
+    <vscode-button data-action="openAdapterInPlayground" secondary>Open in Playground</vscode-button>
+    <vscode-button data-action="revealAdapter" secondary>Reveal</vscode-button>
+  </div>
+  <vscode-button data-action="resumeRun" hidden>Resume</vscode-button>
+</section>
 <div class="toolbar">
   <label class="smoothing" title="TensorBoard-style de-biased exponential moving average of train loss, grad norm and tokens/s; the raw values stay drawn, faint, behind">
     <span>Smoothing</span>

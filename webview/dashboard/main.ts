@@ -13,6 +13,7 @@ import type { ChartName, DrawnDataset, SeriesKey } from './charts';
 import { Dashboard, DEFAULT_PREFS, type Prefs, type RenderInfo, type SavedState } from './dashboard';
 import { FactsPanel } from './facts';
 import { LAYOUT } from './layout';
+import { SummaryBand } from './summary';
 import { watchTheme } from './theme';
 import './vscode-api';
 
@@ -118,11 +119,13 @@ resetZoom.addEventListener('click', () => dashboard.setZoom(null));
 byId('stop-run').addEventListener('click', () => vscode.postMessage({ v: 1, type: 'stopRun' }));
 byId('reveal-folder').addEventListener('click', () => vscode.postMessage({ v: 1, type: 'revealRunFolder' }));
 watchTheme(() => dashboard.themeChanged());
+const summary = new SummaryBand(byId('summary-band'), (type) => vscode.postMessage({ v: 1, type }));
 
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   const msg = event.data;
   if (!isHostToDashboard(msg)) return;
   dashboard.handle(msg);
+  summary.handle(msg, facts.facts);
   if (msg.type !== 'metrics') save({ run: facts.facts });
 });
 

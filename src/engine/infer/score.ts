@@ -16,6 +16,18 @@ export interface ScoreResult {
   nll: number[];
   mean_nll: number;
   perplexity: number;
+  /**
+   * With `topK`: per predicted position i (aligned with nll), the k most probable next tokens
+   * after token_ids[0..i], most probable first, probabilities softmax(logits) in [0, 1].
+   */
+  top?: TopToken[][];
+}
+
+/** One candidate of a position's next-token distribution. */
+export interface TopToken {
+  id: number;
+  /** softmax probability (float64 from the float32 logits). */
+  p: number;
 }
 
 /**
@@ -35,13 +47,17 @@ export function normalizeText(text: string): string {
  *
  * @param maxLength window length in tokens (default: the model's max_position_embeddings).
  * @param stride    window step (default: maxLength / 2, rounded down, at least 1).
- * @throws when fewer than 2 tokens are given (nothing to predict).
+ * @param opts.topK also return the k most probable next tokens per position (`top`; needs the
+ *                  logits: a KV-cache model, or a model loaded with the logits output).
+ * @throws when fewer than 2 tokens are given (nothing to predict), or topK without logits.
  */
-export async function scoreTokens(lm: CausalLM, ids: number[], maxLength?: number, stride?: number): Promise<ScoreResult> {
+export async function scoreTokens(lm: CausalLM, ids: number[], maxLength?: number, stride?: number, opts: { topK?: number } = {}): Promise<ScoreResult> {
   if (ids.length < 2) throw new Error('text is too short to score: it needs at least one token after BOS');
   const max = Math.min(maxLength ?? lm.config.max_position_embeddings, lm.config.max_position_embeddings);
   const step = Math.max(1, stride ?? Math.floor(max / 2));
   const nll = new Array<number>(ids.length - 1).fill(NaN);
+  const k = opts.topK ?? 0;
+  const top: TopToken[][] = [];
   let prevEnd = 0;
   for (let begin = 0; begin < ids.length; begin += step) {
     const end = Math.min(begin + max, ids.length);
@@ -51,17 +67,52 @@ export async function scoreTokens(lm: CausalLM, ids: number[], maxLength?: numbe
       const j = begin + t + 1;
       return j < end && j >= prevEnd ? ids[j] : IGNORE_INDEX;
     });
-    const data = lm.lm.cache
-      ? tokenNllFromLogits((await new KvCacheStep(lm).prefill([window])).allLogits, labels)
-      : ((await lm.run({ inputIds: [window], labels: [labels] })).tokenNll!.data as Float32Array);
+    let data: Float32Array | Float64Array;
+    let logits: HostTensor | undefined;
+    if (lm.lm.cache) {
+      logits = (await new KvCacheStep(lm).prefill([window])).allLogits;
+      data = tokenNllFromLogits(logits, labels);
+    } else {
+      const out = await lm.run({ inputIds: [window], labels: [labels] });
+      data = out.tokenNll!.data as Float32Array;
+      logits = out.logits;
+    }
+    if (k > 0 && !logits) throw new Error('top-k next tokens need the logits: load the model with kvCache or the logits output');
     labels.forEach((l, t) => {
-      if (l !== IGNORE_INDEX) nll[begin + t] = data[t];
+      if (l === IGNORE_INDEX) return;
+      nll[begin + t] = data[t];
+      if (k > 0) top[begin + t] = topKFromLogits(logits!, t, k);
     });
     prevEnd = end;
     if (end === ids.length) break;
   }
   const mean = nll.reduce((a, b) => a + b, 0) / nll.length;
-  return { token_ids: ids, nll, mean_nll: mean, perplexity: Math.exp(mean) };
+  return { token_ids: ids, nll, mean_nll: mean, perplexity: Math.exp(mean), ...(k > 0 ? { top } : {}) };
+}
+
+/**
+ * The `k` most probable entries of softmax(logits[0, t, :]) (float64, max subtracted), most
+ * probable first; ties by lower id. Probabilities as in `tokenNllFromLogits` (p = exp(−nll)).
+ *
+ * @param logits (1, T, V) float32 or float64.
+ * @param t      position, 0 ≤ t < T.
+ */
+export function topKFromLogits(logits: HostTensor, t: number, k: number): TopToken[] {
+  const V = logits.shape[2];
+  const row = (logits.data as Float32Array | Float64Array).subarray(t * V, (t + 1) * V);
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (row[v] > max) max = row[v];
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(row[v] - max);
+  const best: number[] = [];
+  for (let v = 0; v < V; v++) {
+    if (best.length === k && row[v] <= row[best[k - 1]]) continue;
+    let i = best.length === k ? k - 1 : best.length;
+    if (best.length < k) best.push(v);
+    while (i > 0 && row[best[i - 1]] < row[v]) { best[i] = best[i - 1]; i--; }
+    best[i] = v;
+  }
+  return best.map((id) => ({ id, p: Math.exp(row[id] - max) / sum }));
 }
 
 /**

@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import type { LoraLab } from '../context';
 import { NoTargetError } from '../targets';
 import { adapterFromArg } from './view';
+import type { AdapterEntry } from './catalog';
+import type { Target } from '../experiments/model';
 
 type AdapterHandler = (lab: LoraLab, target: unknown, selection: unknown, arg?: unknown) => Promise<void>;
 
@@ -15,9 +17,18 @@ const needAdapter = (arg: unknown) => {
   return a;
 };
 
+/** An Experiments-tree checkpoint row (target `{ kind: 'checkpoint', dir }`) as the adapter catalog lists it; undefined for any other target. */
+async function checkpointAdapter(lab: LoraLab, target: unknown): Promise<AdapterEntry | undefined> {
+  const t = target as Target | undefined;
+  if (t?.kind !== 'checkpoint') return undefined;
+  const entry = (await lab.catalog.runAdapters(lab.runs.runs())).find((a) => a.path === t.dir);
+  if (!entry) throw new NoTargetError(`${t.dir} is not a complete checkpoint (any more); refresh the Experiments view`);
+  return entry;
+}
+
 export const adapterCommands = {
-  'loralab.activateAdapter': async (lab, _t, _s, arg) => {
-    await lab.adapters.activate(adapterFromArg(arg));
+  'loralab.activateAdapter': async (lab, t, _s, arg) => {
+    await lab.adapters.activate(adapterFromArg(arg) ?? (await checkpointAdapter(lab, t)));
   },
   'loralab.useBaseModel': async (lab) => {
     await lab.adapters.useBase();

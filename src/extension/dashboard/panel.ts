@@ -12,6 +12,7 @@ import { isDashboardPrefs } from '../../protocol/dashboard';
 import { runLabel } from '../../protocol/run-label';
 import { dashboardHtml, makeNonce } from './html';
 import { DashboardSession } from './session';
+import type { AdapterEntry } from '../adapters/catalog';
 
 /** workspaceState key: run folders with an open dashboard (to restore a panel whose page saved no state). */
 const OPEN_KEY = 'loralab.openDashboards';
@@ -106,6 +107,9 @@ export class DashboardPanels implements vscode.Disposable {
       post: (m) => webview.postMessage(m),
       stopRun: () => void vscode.commands.executeCommand('loralab.stopRun', target),
       revealRunFolder: () => void vscode.commands.executeCommand('loralab.revealRunFolder', target),
+      // The argument has the Adapters view's shape (`adapterFromArg`, src/extension/adapters/view.ts).
+      adapterAction: (command, adapterDir) => void this.adapterArg(runDir, adapterDir).then((arg) => vscode.commands.executeCommand(`loralab.${command}`, arg)),
+      resumeRun: () => void vscode.commands.executeCommand('loralab.resumeRun', target),
       prefs: () => {
         const saved = this.lab.extension.workspaceState.get<unknown>(PREFS_KEY, null);
         return isDashboardPrefs(saved) ? saved : null;
@@ -140,6 +144,14 @@ export class DashboardPanels implements vscode.Disposable {
       if (this.active === runDir) this.active = undefined;
       void this.record();
     });
+  }
+
+  /** The run's final adapter as the Adapters view lists it (the catalog's entry), else a bare final entry. */
+  private async adapterArg(runDir: string, adapterDir: string): Promise<AdapterEntry> {
+    const run = this.lab.runs.find(runDir);
+    // Every run, as the Adapters view asks (the catalog forgets the runs left out of a call).
+    const listed = (await this.lab.catalog.runAdapters(this.lab.runs.runs()).catch(() => [])).find((a) => a.path === adapterDir);
+    return listed ?? { kind: 'final', path: adapterDir, val_loss: run?.val_loss ?? null, val_step: null, base_model: null, r: null, lora_alpha: null, problem: null };
   }
 
   private recorded(): string[] {

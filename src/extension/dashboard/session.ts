@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { type DashboardPrefs, type DashboardToHost, type HostToDashboard, DASHBOARD_PROTOCOL_VERSION, isDashboardToHost } from '../../protocol/dashboard';
 import type { MetricsRowLike } from '../../protocol/metrics';
-import { LOG_FILE, type RunJson, type RunStatus, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
+import { ADAPTER_DIR, LOG_FILE, type RunJson, type RunStatus, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
 import { resumeSteps, runFacts } from './facts';
 
 export interface DashboardPort {
@@ -19,6 +19,10 @@ export interface DashboardPort {
   stopRun(): void;
   /** The page asked to reveal the run folder. */
   revealRunFolder(): void;
+  /** A summary-band button on the run's final adapter folder (`adapterDir`). */
+  adapterAction(action: 'activateAdapter' | 'openAdapterInPlayground' | 'revealAdapter', adapterDir: string): void;
+  /** The page asked to resume the run (its summary band's Resume button). */
+  resumeRun(): void;
   /** The view settings saved for the workspace (sent with `init`), or null. */
   prefs(): DashboardPrefs | null;
   /** The user changed the view settings: remember them for the workspace. */
@@ -30,12 +34,18 @@ export interface DashboardReaders {
   tail: typeof tailMetrics;
   /** The run's log.txt ('' when it has none). */
   readLog(runDir: string): Promise<string>;
+  /** The run's final adapter folder, `<run>/adapter`, when it exists; else null. */
+  adapterDir(runDir: string): Promise<string | null>;
 }
 
 const defaultReaders: DashboardReaders = {
   readRun: async (dir) => (await openRun(dir)).read(),
   tail: tailMetrics,
   readLog: (dir) => fsp.readFile(nodePath.join(dir, LOG_FILE), 'utf8').catch(() => ''),
+  adapterDir: async (dir) => {
+    const adapter = nodePath.join(dir, ADAPTER_DIR);
+    return (await fsp.stat(adapter).then((st) => st.isDirectory(), () => false)) ? adapter : null;
+  },
 };
 
 /**
@@ -83,6 +93,15 @@ export class DashboardSession {
       case 'revealRunFolder':
         this.port.revealRunFolder();
         return Promise.resolve();
+      case 'activateAdapter':
+      case 'openAdapterInPlayground':
+      case 'revealAdapter':
+        return this.readers.adapterDir(this.runDir).then((dir) => {
+          if (dir) this.port.adapterAction(m.type, dir);
+        });
+      case 'resumeRun':
+        this.port.resumeRun();
+        return Promise.resolve();
       case 'prefs':
         this.port.savePrefs({ smoothing: m.prefs.smoothing, logY: m.prefs.logY });
         return Promise.resolve();
@@ -108,7 +127,8 @@ export class DashboardSession {
     const status = effectiveStatus(run);
     this.statusKey = statusKey(run, status);
     const resumes = resumeSteps(run, await this.readers.readLog(this.runDir));
-    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'init', run: runFacts(run, this.runDir, status, Math.max(run.step, this.lastStep), resumes), rows, prefs: this.port.prefs() });
+    const facts = { ...runFacts(run, this.runDir, status, Math.max(run.step, this.lastStep), resumes), adapter_dir: await this.readers.adapterDir(this.runDir) };
+    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'init', run: facts, rows, prefs: this.port.prefs() });
   }
 
   private async sendChanges(): Promise<void> {
@@ -133,7 +153,7 @@ export class DashboardSession {
     if (key === this.statusKey) return;
     this.statusKey = key;
     const resumes = resumeSteps(run, await this.readers.readLog(this.runDir));
-    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'status', status, step: Math.max(run.step, this.lastStep), error: run.error ?? null, finished_at: run.finished_at ?? null, resumes });
+    this.port.post({ v: DASHBOARD_PROTOCOL_VERSION, type: 'status', status, step: Math.max(run.step, this.lastStep), error: run.error ?? null, finished_at: run.finished_at ?? null, resumes, adapter_dir: await this.readers.adapterDir(this.runDir) });
   }
 }
 

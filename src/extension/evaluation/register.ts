@@ -1,7 +1,8 @@
 /**
  * Evaluation in the editor, the `vscode` side: eval sets (`*.eval.jsonl`) in the Test Explorer
  * (one test per case at its line; run profiles "Base model" and "Active adapter"; a failure is a
- * `TestMessage.diff(expected, actual)` with the score and threshold), their bad lines as Problems
+ * `TestMessage.diff(expected, actual)` with the score and threshold; "All adapters of this experiment"
+ * runs every final adapter of the experiment naming the set in `eval.files`; CodeLenses run a set or a case), their bad lines as Problems
  * diagnostics, and the token-loss heatmap and Evaluate Selection commands. Inference goes
  * through the worker (`lab.inference`); nothing here loads onnxruntime-node.
  */
@@ -11,6 +12,10 @@ import { type CaseResult, runCase } from '../../engine/eval/run';
 import type { LoraLab } from '../context';
 import { WorkerEvalBackend } from './backend';
 import { experimentModels } from './models';
+import { jsonlScoringTexts, textToFileRanges } from './jsonl';
+import type { ScoreResult } from '../worker/api';
+import { evalTargets } from './adapters';
+import { basename } from 'node:path';
 import { BUCKETS, DIFF_FULL, NLL_FULL, bucketOf, diffColor, lossColor, perplexityLine, tokenOffsets } from './heatmap';
 import { failureText, variantLabel } from './report';
 
@@ -96,7 +101,9 @@ function registerTestController(lab: LoraLab): void {
   lab.own(watcher.onDidChange((u) => void loadFile(u)));
   lab.own(watcher.onDidDelete((u) => ctrl.items.delete(u.toString())));
 
-  const runWith = (variants: (lab: LoraLab) => (string | null)[] | string) => async (request: vscode.TestRunRequest, token: vscode.CancellationToken) => {
+  /** Variants (null: the base model) and, optionally, the base model for the cases of one eval set; a string: why not. */
+  type Targets = (file: string) => Promise<{ variants: (string | null)[]; model?: string } | string>;
+  const runWith = (targets: Targets) => async (request: vscode.TestRunRequest, token: vscode.CancellationToken) => {
     const run = ctrl.createTestRun(request);
     const queue: vscode.TestItem[] = [];
     const collect = (item: vscode.TestItem) => {
@@ -107,19 +114,21 @@ function registerTestController(lab: LoraLab): void {
     if (!request.include) await ctrl.resolveHandler!(undefined);
     for (const item of request.include ?? []) if (item.uri && !caseData.has(item) && item.children.size === 0) await loadFile(item.uri);
     (request.include ?? [...iterate(ctrl.items)]).forEach(collect);
-    const model = modelFolder(lab);
-    const v = variants(lab);
+    const perFile = new Map<string, ReturnType<Targets>>();
     try {
       for (const item of queue) {
+        const { file, c } = caseData.get(item)!;
+        if (!perFile.has(file)) perFile.set(file, targets(file));
+        const v = await perFile.get(file)!;
+        const model = typeof v === 'string' ? undefined : v.model ?? modelFolder(lab);
         if (token.isCancellationRequested) run.skipped(item);
-        else if (!model) run.errored(item, new vscode.TestMessage('No model: activate an adapter ("LoRA Lab: Activate Adapter") or set loralab.modelPath to a Hugging Face model folder.'));
         else if (typeof v === 'string') run.errored(item, new vscode.TestMessage(v));
+        else if (!model) run.errored(item, new vscode.TestMessage('No model: activate an adapter ("LoRA Lab: Activate Adapter") or set loralab.modelPath to a Hugging Face model folder.'));
         else {
-          const { file, c } = caseData.get(item)!;
           run.started(item);
           try {
-            const results = await runCase(file, c, v, new WorkerEvalBackend(lab.inference, model));
-            report(run, item, results, v);
+            const results = await runCase(file, c, v.variants, new WorkerEvalBackend(lab.inference, model));
+            report(run, item, results, v.variants);
           } catch (e) {
             run.errored(item, new vscode.TestMessage((e as Error).message));
           }
@@ -129,11 +138,74 @@ function registerTestController(lab: LoraLab): void {
       run.end();
     }
   };
-  lab.own(ctrl.createRunProfile('Base model', vscode.TestRunProfileKind.Run, runWith(() => [null]), true));
-  lab.own(ctrl.createRunProfile('Active adapter', vscode.TestRunProfileKind.Run, runWith((l) => {
-    const active = l.adapterState.active;
-    return active?.path ? [active.path] : 'No active adapter: activate one in the Adapters view ("LoRA Lab: Activate Adapter"), or run with the "Base model" profile.';
+  const base = runWith(async () => ({ variants: [null] }));
+  const active = runWith(async () => {
+    const a = lab.adapterState.active;
+    return a?.path ? { variants: [a.path] } : 'No active adapter: activate one in the Adapters view ("LoRA Lab: Activate Adapter"), or run with the "Base model" profile.';
+  });
+  lab.own(ctrl.createRunProfile('Base model', vscode.TestRunProfileKind.Run, base, true));
+  lab.own(ctrl.createRunProfile('Active adapter', vscode.TestRunProfileKind.Run, active));
+  lab.own(ctrl.createRunProfile('All adapters of this experiment', vscode.TestRunProfileKind.Run, runWith(async (file) => {
+    const t = await evalTargets(file, lab.experiments.list().map((e) => e.file), lab.runs.runs());
+    if (!t.adapters.length) {
+      return t.experiments.length
+        ? `No final adapter yet in the runs of ${t.experiments.map((f) => basename(f)).join(', ')} (the experiment${t.experiments.length > 1 ? 's' : ''} naming this eval set in eval.files): finish a run first.`
+        : 'No final adapter in the workspace\'s runs (no experiment names this eval set in eval.files, so every run counts): finish a run first.';
+    }
+    return { variants: t.adapters, model: t.model ?? undefined };
   })));
+  evalRunner = { ctrl, loadFile, base, active };
+  lab.own(vscode.languages.registerCodeLensProvider({ pattern: `**/*${EVAL_SET_SUFFIX}` }, { provideCodeLenses: (doc) => evalCodeLenses(doc) }));
+}
+
+/** The controller and the two profile handlers, for the CodeLens command. */
+let evalRunner: {
+  ctrl: vscode.TestController;
+  loadFile: (uri: vscode.Uri) => Promise<vscode.TestItem>;
+  base: (r: vscode.TestRunRequest, t: vscode.CancellationToken) => Promise<void>;
+  active: (r: vscode.TestRunRequest, t: vscode.CancellationToken) => Promise<void>;
+} | undefined;
+
+/**
+ * CodeLenses of an eval set: "Run eval (base)" and "Run eval (active adapter)" over the first
+ * line (the whole file) and over each case's line (that case); they run `loralab.runEvalCases`.
+ */
+export function evalCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+  const set = parseEvalSet(doc.getText(), doc.fileName);
+  const lenses = (line: number, caseLine: number | null, what: string) => (['base', 'active'] as const).map((p) =>
+    new vscode.CodeLens(new vscode.Range(line, 0, line, 0), {
+      title: p === 'base' ? `Run ${what} (base)` : `Run ${what} (active adapter)`,
+      command: 'loralab.runEvalCases',
+      arguments: [doc.uri, caseLine, p],
+    }));
+  const out = lenses(0, null, 'eval set');
+  for (const c of set.cases) out.push(...lenses(c.line - 1, c.line, 'eval'));
+  return out;
+}
+
+/**
+ * `loralab.runEvalCases(uri, line, profile)`: runs the eval set at `uri` (line null: every case;
+ * else the case on that 1-based line) with the "Base model" or "Active adapter" profile, results
+ * in the Test Explorer as from the profile itself.
+ * @throws Error when the line holds no case (the file changed since the CodeLens was drawn).
+ */
+export async function runEvalCases(uri: vscode.Uri, line: number | null, profile: 'base' | 'active'): Promise<void> {
+  if (!evalRunner) throw new Error('eval sets are not set up yet: try again once LoRA Lab has started');
+  const { loadFile } = evalRunner;
+  const fileItem = await loadFile(uri);
+  let include: vscode.TestItem = fileItem;
+  if (line !== null) {
+    const found = fileItem.children.get(`${uri.toString()}#${line}`);
+    if (!found) throw new Error(`${uri.fsPath}:${line}: no eval case on this line any more; save the file and use the CodeLens again`);
+    include = found;
+  }
+  const request = new vscode.TestRunRequest([include], []);
+  const source = new vscode.CancellationTokenSource();
+  try {
+    await evalRunner[profile](request, source.token);
+  } finally {
+    source.dispose();
+  }
 }
 
 function* iterate(items: vscode.TestItemCollection): Generator<vscode.TestItem> {
@@ -188,13 +260,30 @@ function scorableEditor(): vscode.TextEditor {
   return editor;
 }
 
+/** A text the model sees, and where its characters lie in the document. */
+interface ScoredPiece {
+  text: string;
+  /** File ranges of text[start, end) (none: not shown in the document). */
+  toFile: (start: number, end: number) => [number, number][];
+}
+
 /**
- * The text the model sees: a JSONL data file scores the training text of its first records
- * ({"text"}, or prompt + completion, or the messages' contents), not its JSON syntax.
+ * The texts the model sees: the document itself, or for a JSONL data file the training text of
+ * each record (jsonl.ts: text, prompt + completion, chat contents), mapped back onto its JSON
+ * strings.
+ * @throws Error naming the file when a JSONL file has no record to score.
  */
-function modelText(doc: vscode.TextDocument): string {
-  if (!doc.fileName.endsWith('.jsonl')) return doc.getText();
-  throw new Error(`${doc.fileName}: scoring a JSONL data file per record is not supported yet; open a plain text file`);
+function modelTexts(doc: vscode.TextDocument): ScoredPiece[] {
+  if (!doc.fileName.endsWith('.jsonl')) return [{ text: doc.getText(), toFile: (a, b) => [[a, b]] }];
+  const { records } = jsonlScoringTexts(doc.getText());
+  const pieces = records.filter((r) => r.text.trim()).map((r) => ({ text: r.text, toFile: (a: number, b: number) => textToFileRanges(r.spans, a, b) }));
+  if (!pieces.length) throw new Error(`${doc.fileName}: no {"text"}, {"prompt","completion"} or {"messages"} record with text to score`);
+  return pieces;
+}
+
+/** Hover line of the 5 most probable next tokens, when the worker sent them. */
+function topLine(top: { token: string; p: number }[] | undefined): string {
+  return top?.length ? `\n\nmost probable: ${top.map((c) => `\`${JSON.stringify(c.token)}\` ${c.p.toFixed(3)}`).join(', ')}` : '';
 }
 
 /** "LoRA Lab: Show Token Loss" (compare = false) and "Compare Token Loss" (adapter − base). */
@@ -204,39 +293,53 @@ export async function showTokenLoss(lab: LoraLab, compare: boolean): Promise<voi
   if (!model) return;
   const adapter = lab.adapterState.active?.path ?? null;
   if (compare && !adapter) throw new Error('Compare Token Loss needs an active adapter: activate one in the Adapters view');
-  const text = modelText(editor.document);
+  const pieces = modelTexts(editor.document);
   decorationTypes(lab);
   const scored = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'LoRA Lab: scoring tokens' }, async () => {
     await lab.inference.load(model);
-    const main = await lab.inference.score(model, adapter, text);
-    const base = compare ? await lab.inference.score(model, null, text) : null;
-    return { main, base };
+    const out: { piece: ScoredPiece; main: ScoreResult; base: ScoreResult | null }[] = [];
+    for (const piece of pieces) {
+      const main = await lab.inference.score(model, adapter, piece.text);
+      const base = compare ? await lab.inference.score(model, null, piece.text) : null;
+      out.push({ piece, main, base });
+    }
+    return out;
   });
-  const { main, base } = scored;
-  // token_ids[0] is BOS (nothing predicts it): nll[i] belongs to tokens[i + 1].
-  const offsets = tokenOffsets(text, main.tokens.slice(1));
   const buckets: vscode.DecorationOptions[][] = Array.from({ length: BUCKETS }, () => []);
   const better: vscode.DecorationOptions[][] = Array.from({ length: BUCKETS }, () => []);
   const worse: vscode.DecorationOptions[][] = Array.from({ length: BUCKETS }, () => []);
-  offsets.forEach(([s, e], i) => {
-    if (s === e) return;
-    const range = new vscode.Range(editor.document.positionAt(s), editor.document.positionAt(e));
-    const nll = main.nll[i];
-    const tok = JSON.stringify(main.tokens[i + 1]);
-    if (base) {
-      const d = nll - base.nll[i];
-      const hover = new vscode.MarkdownString(`token \`${tok}\`: NLL ${nll.toFixed(3)} (adapter) vs ${base.nll[i].toFixed(3)} (base), Δ ${d >= 0 ? '+' : ''}${d.toFixed(3)}`);
-      (d < 0 ? better : worse)[bucketOf(d, DIFF_FULL)].push({ range, hoverMessage: hover });
-    } else {
-      buckets[bucketOf(nll, NLL_FULL)].push({ range, hoverMessage: new vscode.MarkdownString(`token \`${tok}\`: NLL ${nll.toFixed(3)} (p ${Math.exp(-nll).toFixed(4)})`) });
-    }
-  });
-  lossTypes.forEach((t, b) => editor.setDecorations(t, base ? [] : buckets[b]));
+  let sumMain = 0;
+  let sumBase = 0;
+  let count = 0;
+  for (const { piece, main, base } of scored) {
+    sumMain += main.nll.reduce((x, y) => x + y, 0);
+    sumBase += base ? base.nll.reduce((x, y) => x + y, 0) : 0;
+    count += main.nll.length;
+    // token_ids[0] is BOS (nothing predicts it): nll[i] belongs to tokens[i + 1].
+    const offsets = tokenOffsets(piece.text, main.tokens.slice(1));
+    offsets.forEach(([s, e], i) => {
+      if (s === e) return;
+      const nll = main.nll[i];
+      const tok = JSON.stringify(main.tokens[i + 1]);
+      for (const [fs, fe] of piece.toFile(s, e)) {
+        const range = new vscode.Range(editor.document.positionAt(fs), editor.document.positionAt(fe));
+        if (base) {
+          const d = nll - base.nll[i];
+          const hover = new vscode.MarkdownString(`token \`${tok}\`: NLL ${nll.toFixed(3)} (adapter) vs ${base.nll[i].toFixed(3)} (base), Δ ${d >= 0 ? '+' : ''}${d.toFixed(3)}${topLine(main.top?.[i])}`);
+          (d < 0 ? better : worse)[bucketOf(d, DIFF_FULL)].push({ range, hoverMessage: hover });
+        } else {
+          buckets[bucketOf(nll, NLL_FULL)].push({ range, hoverMessage: new vscode.MarkdownString(`token \`${tok}\`: NLL ${nll.toFixed(3)} (p ${Math.exp(-nll).toFixed(4)})${topLine(main.top?.[i])}`) });
+        }
+      }
+    });
+  }
+  lossTypes.forEach((t, b) => editor.setDecorations(t, compare ? [] : buckets[b]));
   diffTypes.better.forEach((t, b) => editor.setDecorations(t, better[b]));
   diffTypes.worse.forEach((t, b) => editor.setDecorations(t, worse[b]));
   const label = adapter ? variantLabel(adapter) : 'base';
-  statusItem!.text = base ? `${perplexityLine(label, main.mean_nll)} | ${perplexityLine('base', base.mean_nll)}` : perplexityLine(label, main.mean_nll);
-  statusItem!.tooltip = 'LoRA Lab token loss of the decorated file (mean NLL in nats, perplexity)';
+  const records = pieces.length > 1 || editor.document.fileName.endsWith('.jsonl') ? ` (${pieces.length} record${pieces.length > 1 ? 's' : ''})` : '';
+  statusItem!.text = (compare ? `${perplexityLine(label, sumMain / count)} | ${perplexityLine('base', sumBase / count)}` : perplexityLine(label, sumMain / count)) + records;
+  statusItem!.tooltip = 'LoRA Lab token loss of the decorated file (mean NLL in nats over all scored tokens, perplexity)';
   statusItem!.show();
 }
 

@@ -13,6 +13,7 @@ import { samePath } from '../runs/location';
 import type { RunEntry } from '../runs/watcher';
 import type { ClusterState } from '../../launch/status';
 import type { ClusterView } from './cluster';
+import type { StartArgs } from '../../protocol/trainer';
 
 /** What a node stands for; commands invoked on a node receive it (see `targets.ts`). */
 export type Target =
@@ -274,6 +275,52 @@ export function runNode(run: RunEntry, label: 'time' | 'name' | 'id' = 'id'): Tr
     target: { kind: 'run', runDir: run.run_dir },
     path: run.run_dir,
   };
+}
+
+/**
+ * The trainer's `StartArgs` for "Continue Training From Here" on a checkpoint: a new run of the
+ * experiment file the run was started from, its LoRA weights starting from the checkpoint
+ * (`initAdapter`, which overrides the file's `init_adapter`; the file is not changed), in
+ * `runsDir`. Null when the run records no experiment file (a run started from elsewhere).
+ */
+export function continueFromCheckpointArgs(run: Pick<RunEntry, 'experiment_file'>, checkpoint: { dir: string }, runsDir: string): StartArgs | null {
+  if (!run.experiment_file) return null;
+  return { experimentFile: run.experiment_file, runsDir, initAdapter: checkpoint.dir };
+}
+
+/** A checkpoint's validation loss: the last evaluation at or before its step (`valLossAt`, adapters/catalog.ts). */
+export interface CheckpointValidation {
+  val_loss: number | null;
+  val_step: number | null;
+}
+
+/**
+ * A run's checkpoint nodes with their validation loss (`val loss 2.375`, `(at step 40)` when
+ * the evaluation was before the checkpoint's step) and the best one — the lowest validation
+ * loss, the earliest on a tie — marked `best` with a star. `vals` is keyed by checkpoint folder;
+ * a checkpoint without a value keeps its node as it was.
+ */
+export function withCheckpointValidation(children: readonly TreeNode[], vals: ReadonlyMap<string, CheckpointValidation>): TreeNode[] {
+  let best: { dir: string; loss: number } | null = null;
+  for (const c of children) {
+    const v = c.target.kind === 'checkpoint' ? vals.get(c.target.dir) : undefined;
+    if (v?.val_loss != null && Number.isFinite(v.val_loss) && (!best || v.val_loss < best.loss)) best = { dir: (c.target as { dir: string }).dir, loss: v.val_loss };
+  }
+  return children.map((c) => {
+    if (c.target.kind !== 'checkpoint') return c;
+    const v = vals.get(c.target.dir);
+    if (v?.val_loss == null) return c;
+    const at = v.val_step !== null && v.val_step !== c.target.step ? ` (at step ${v.val_step})` : '';
+    const text = `val loss ${formatLoss(v.val_loss)}${at}`;
+    const isBest = best?.dir === c.target.dir;
+    return {
+      ...c,
+      description: isBest ? `${text} · best` : text,
+      tooltip: `${c.tooltip ?? ''}\nvalidation loss ${v.val_loss}${at}${isBest ? '\nthe lowest validation loss of the run' : ''}`,
+      ariaLabel: `${c.ariaLabel}, validation loss ${formatLoss(v.val_loss)}${isBest ? ', best' : ''}`,
+      icon: isBest ? { id: 'star-full', color: 'charts.yellow' } : c.icon,
+    };
+  });
 }
 
 /** The experiment file's folder relative to its workspace folder, with '/' ('' at the root; absolute outside a folder). */

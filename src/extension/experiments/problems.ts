@@ -7,7 +7,7 @@
  */
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import type { Node } from 'jsonc-parser';
+import type { Node } from 'jsonc-parser/lib/esm/main.js';
 import { ExperimentError, parseExperiment, type ExperimentConfig, type ExperimentProblem } from '../../experiment/index';
 import { JsonDocument, pointerSegments } from '../../experiment/document';
 import { DataError } from '../../engine/data/errors';

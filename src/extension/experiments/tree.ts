@@ -4,7 +4,7 @@ import type { LoraLab } from '../context';
 import { EXPERIMENTS_VIEW } from '../manifest';
 import { sweepStatus } from '../../launch/status';
 import { ClusterPoller } from './cluster';
-import { type TreeNode, buildTree } from './model';
+import { type TreeNode, buildTree, withCheckpointValidation } from './model';
 
 const COLLAPSIBLE = {
   none: vscode.TreeItemCollapsibleState.None,
@@ -34,8 +34,13 @@ class ExperimentsTree implements vscode.TreeDataProvider<TreeNode> {
     this.changed.fire();
   }
 
-  getChildren(node?: TreeNode): TreeNode[] {
-    return node ? node.children : this.roots;
+  async getChildren(node?: TreeNode): Promise<TreeNode[]> {
+    if (!node) return this.roots;
+    if (node.target.kind !== 'run' || !node.children.some((c) => c.target.kind === 'checkpoint')) return node.children;
+    // Checkpoints with their validation loss, the best marked: the adapter catalog's values (cached per run state).
+    // Asked for every run as the Adapters view asks (the catalog forgets the runs left out of a call).
+    const adapters = await this.lab.catalog.runAdapters(this.lab.runs.runs()).catch(() => []);
+    return withCheckpointValidation(node.children, new Map(adapters.filter((a) => a.kind === 'checkpoint').map((a) => [a.path, a])));
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {

@@ -9,6 +9,34 @@ import type { LoraLab } from '../context';
 import type { Target } from '../experiments/model';
 import type { Job, JobOutcome } from './supervisor';
 import { formatLoss, jobName } from '../format';
+import { readMetrics } from '../../runs/index';
+
+/**
+ * The last `val_loss` logged in a run's metrics.jsonl and its step (on the history the run
+ * descends from, as `readMetrics` reads it); null when none was logged or the folder cannot be read.
+ */
+export async function finalValidation(runDir: string): Promise<{ step: number; val_loss: number } | null> {
+  const rows = (await readMetrics(runDir).catch(() => null)) ?? [];
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const v = rows[i].val_loss;
+    if (typeof v === 'number') return { step: rows[i].step, val_loss: v };
+  }
+  return null;
+}
+
+/**
+ * The completion notification: `LoRA Lab: tiny completed (120 steps, validation loss 2.345 at
+ * step 120).` It quotes the final validation loss, not the last (noisy, one logging window)
+ * train loss, which is quoted, labelled as such, only for a run without validation.
+ */
+export function completedMessage(name: string, steps: number, validation: { step: number; val_loss: number } | null, trainLoss: number | null): string {
+  const loss = validation
+    ? `, validation loss ${formatLoss(validation.val_loss)}${validation.step !== steps ? ` at step ${validation.step}` : ''}`
+    : trainLoss !== null
+      ? `, train loss ${formatLoss(trainLoss)}; no validation set`
+      : '';
+  return `LoRA Lab: ${name} completed (${steps} steps${loss}).`;
+}
 
 /** Lines of the log quoted in the notification of a dead trainer. */
 const QUOTED_LINES = 5;
@@ -47,8 +75,8 @@ async function notify(job: Job, outcome: JobOutcome, out: vscode.OutputChannel):
   const actions = target ? ['Open Dashboard', 'Show Log'] : ['Show Log'];
   let choice: string | undefined;
   if (outcome.status === 'completed') {
-    const loss = job.trainLoss !== null ? `, loss ${formatLoss(job.trainLoss)}` : '';
-    choice = await vscode.window.showInformationMessage(`LoRA Lab: ${name} completed (${job.step} steps${loss}).`, ...actions.slice(0, 1));
+    const validation = job.runDir ? await finalValidation(job.runDir) : null;
+    choice = await vscode.window.showInformationMessage(completedMessage(name, job.step, validation, job.trainLoss), ...actions.slice(0, 1));
   } else if (outcome.status === 'stopped') {
     if (job.stopRequested) {
       vscode.window.setStatusBarMessage(`LoRA Lab: ${name} stopped at step ${job.step}${job.runDir ? '; Resume Run continues it' : ''}`, 8000);
