@@ -24,10 +24,10 @@ interface Node {
   target: { kind: string; runDir?: string };
 }
 
-async function until<T>(what: string, get: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
+async function until<T>(what: string, get: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
-    const v = get();
+    const v = await get();
     if (v) return v;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}\n${stub.recorded.output.join('\n')}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -60,8 +60,9 @@ test('the bundled extension: tree, Start Run with the bundled trainer, dashboard
     assert.ok(stub.recorded.commands.has(id), id);
   }
   const tree = stub.recorded.trees.get('loralab.experiments')!;
-  const roots = () => tree.getChildren() as Node[];
-  const [expNode] = await until('the experiment in the tree', () => roots().length > 0 && roots());
+  // getChildren may be async (checkpoint rows read their validation loss).
+  const roots = async () => (await tree.getChildren()) as Node[];
+  const [expNode] = await until('the experiment in the tree', async () => { const r = await roots(); return r.length > 0 && r; });
   assert.equal(expNode.label, 'exp.lora.json');
   assert.equal(expNode.contextValue, 'experiment');
   const lenses = stub.recorded.codeLens[0].provideCodeLenses({ uri: stub.Uri.file(exp.file) });
@@ -71,7 +72,7 @@ test('the bundled extension: tree, Start Run with the bundled trainer, dashboard
   await stub.commands.executeCommand('loralab.startRun', ...lenses[0].command!.arguments!);
   const item = await until('a status-bar item', () => stub.recorded.statusItems.find((i) => i.id.startsWith('loralab.training')));
   assert.ok(item.visible);
-  const run = await until('a completed run in the tree', () => roots()[0]?.children.find((n) => n.contextValue === 'run-completed'));
+  const run = await until('a completed run in the tree', async () => (await roots())[0]?.children.find((n) => n.contextValue === 'run-completed'));
   assert.equal(run.description, `step 4/4 · loss ${/loss (\d+\.\d{3})/.exec(run.description!)![1]}`);
   assert.deepEqual(run.children.map((c) => c.label), ['step-2', 'step-4']);
   await until('the status-bar item to go', () => item.disposed);
@@ -137,8 +138,8 @@ test('the bundled extension: tree, Start Run with the bundled trainer, dashboard
   const tree2 = stub.recorded.trees.get('loralab.experiments')!;
   assert.notEqual(tree2, tree, 'a new tree after the reload');
   assert.ok(stub.recorded.messages.some((m) => /closing the window stopped a run with a checkpoint \(long-/.test(m.text)), 'the reload says which run closing the window stopped');
-  const resumable = await until('the stopped run, resumable', () =>
-    (tree2.getChildren() as Node[]).find((n) => n.label === 'long.lora.json')?.children.find((n) => n.contextValue === 'run-stopped-resumable'),
+  const resumable = await until('the stopped run, resumable', async () =>
+    ((await tree2.getChildren()) as Node[]).find((n) => n.label === 'long.lora.json')?.children.find((n) => n.contextValue === 'run-stopped-resumable'),
   );
   assert.equal(resumable.target.runDir, longRun);
   await stub.commands.executeCommand('loralab.resumeRun', resumable);
