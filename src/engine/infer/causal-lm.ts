@@ -7,6 +7,7 @@ import { type AdapterSource, adapterFeeds, stackedAdapterFeeds } from '../lora/f
 import { LORA_INDEX, isTargeted } from '../lora/index';
 import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
 import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
+import { linearModules } from '../models/inspect';
 import { type Device, Session } from '../runtime/session';
 import type { HostTensor } from '../tensor';
 import { IGNORE_INDEX } from '../train/loss';
@@ -91,10 +92,7 @@ export class CausalLM {
   static async load(dir: string, opts: CausalLMOptions = {}): Promise<CausalLM> {
     const dtype = opts.dtype ?? 'float32';
     const info = await loadModelConfig(dir);
-    const linearModules = info.family.weightNames(info.config)
-      .map((w) => w.name)
-      .filter((n) => /_proj\.weight$/.test(n))
-      .map((n) => n.slice(0, -'.weight'.length));
+    const linears = linearModules(info).map((l) => l.module);
     const adapterModules = opts.adapter ? new Set(opts.adapter.adapter.modules.keys()) : null;
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
@@ -112,7 +110,7 @@ export class CausalLM {
     // ONNX Runtime holds its own copy of every weight now: drop the JavaScript ones (the graph's
     // initializers: the checkpoint tensors and their transposes), which would double the memory.
     g.initializers.clear();
-    const model = new CausalLM(info, lm, session, linearModules, dtype);
+    const model = new CausalLM(info, lm, session, linears, dtype);
     if (opts.adapter) model.setAdapter(opts.adapter.adapter, opts.adapter.source);
     else model.clearAdapter();
     return model;
