@@ -351,6 +351,7 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
     const h = await cb.open('vscode-light');
     // Run ids carry their start time: named "experiment · start time" in the table and legend.
     await initTwo(h, [], [{ ...makeRun('tiny-20261206-235707', low, { hyper }), name: 'tiny' }, { ...makeRun('tiny-hi-20261206-235724', high, { hyper }), name: 'tiny-hi' }]);
+    await render(h);
     assert.deepEqual((await h.page.evaluate(() => window.__compare!.runsTable())).map((r) => r[0]), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
     assert.deepEqual((await h.page.evaluate(() => window.__compare!.hyperTable())).rows.map((r) => r[0]), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
     assert.deepEqual((await h.page.evaluate(() => window.__compare!.chartData('train'))).map((d) => d.label), ['tiny · 2026-12-06 23:57:07', 'tiny-hi · 2026-12-06 23:57:24']);
