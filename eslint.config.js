@@ -50,6 +50,7 @@ export default tseslint.config(
   ...layer('src/{trainer,worker,launch}/**', ['cli', 'extension'], 'the trainer, worker and launchers sit below the CLI and never import the editor side'),
   ...layer('src/protocol/**', ['cli', 'trainer', 'runs', 'experiment', 'launch', 'worker', 'extension', 'engine'], 'protocol/ is shared by every side and imports none of them'),
   ...layer('src/cli/**', ['extension'], 'the CLI runs without VS Code'),
+  ...layer('src/child/**', ['cli', 'trainer', 'runs', 'experiment', 'launch', 'worker', 'extension', 'engine', 'protocol'], 'child/ (the IPC bootstrap of the trainer and the worker) sits below both and imports none of the layers'),
   {
     files: ['src/extension/**', 'webview/**'],
     rules: {

@@ -56,7 +56,7 @@ async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, '
   const g = lm.graph;
   // The trainer's graph and session options (CausalLM.load with outputs loss + grads).
   addLossAndGradients(lm, { grads: kind === 'train' });
-  const session = await Session.create(serializeModel(g), { device: args.device ?? 'cpu', threads: args.threads, enableMemPattern: kind !== 'train' });
+  const session = await Session.create(serializeModel(g), { device: args.device ?? 'cpu', threads: args.threads, enableMemPattern: kind !== 'train', prepacking: kind !== 'train' });
   g.initializers.clear(); // ONNX Runtime holds the weights now
   const rand = createRng(2);
   const { batch: B, seq: T } = args;

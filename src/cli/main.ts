@@ -1,20 +1,13 @@
 /**
  * The `loralab` command line. Every command follows the conventions in `output.ts`.
+ * Command modules are imported when their command runs, so `--help`, `runs`, `inspect` or
+ * `setup-gpu` do not load what they do not use (ONNX Runtime itself loads on first use:
+ * `engine/runtime/session.ts`).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DEVICES, type Device } from '../engine/runtime/session';
-import { runBench } from './bench';
-import { runEval } from './eval';
-import { runGenerate } from './generate';
-import { runInspect } from './inspect';
-import { negativeWeightsArgv, runMerge, runMergeIntoBase } from './merge';
-import { runMergeBench } from './bench-merge';
+import { DEVICES, type Device } from '../engine/device';
+import { negativeWeightsArgv } from './merge';
 import { EXIT, InputError, reportError } from './output';
-import { runScore } from './score';
-import { runRuns } from './runs';
-import { runTrain } from './train';
-import { runAdvise } from './advise';
-import { runSweepCommand, runSweepStatus, runSweepStop, runSweepTask } from './sweep';
 import { version } from '../../package.json';
 
 const intArg = (name: string) => (v: string) => {
@@ -61,7 +54,7 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
     .addOption(deviceOption())
     .option('--json', 'print {"token_ids", "nll", "mean_nll", "perplexity"} on stdout')
-    .action((o) => guarded(o.json, () => runScore({ ...o, device: o.device as Device })));
+    .action((o) => guarded(o.json, async () => (await import('./score')).runScore({ ...o, device: o.device as Device })));
 
   program
     .command('generate')
@@ -84,7 +77,7 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'intra-op threads (default: all cores)', intArg('--threads'))
     .addOption(deviceOption())
     .option('--json', 'print {"results": [{"adapter", "ids", "text", "finish_reason"}]} on stdout instead of streaming')
-    .action((o) => guarded(o.json, () => runGenerate({ ...o, device: o.device as Device })));
+    .action((o) => guarded(o.json, async () => (await import('./generate')).runGenerate({ ...o, device: o.device as Device })));
 
   program
     .command('eval')
@@ -97,7 +90,7 @@ export function buildProgram(): Command {
     .addOption(deviceOption())
     .option('--json', 'print {"variants": [{"adapter", "cases": [{"line", "output", "scores", "passed"}], "summary"}]} on stdout')
     .action((file, o) => guarded(o.json, async () => {
-      process.exitCode = await runEval({ ...o, file, device: o.device as Device });
+      process.exitCode = await (await import('./eval')).runEval({ ...o, file, device: o.device as Device });
     }));
 
   program
@@ -112,7 +105,13 @@ export function buildProgram(): Command {
     .option('--new-tokens <n>', 'tokens generated in the decode benchmark (batch 1, prompt of --seq tokens)', intArg('--new-tokens'), 32)
     .option('--layers <n>', 'decoder layers of the bench model (default 8; fewer only for a quick check)', intArg('--layers'))
     .option('--json', 'print the figures as one JSON object on stdout')
-    .action((o) => guarded(o.json, () => runBench({ ...o, device: o.device as Device })));
+    .option('--trainer', 'instead: the training step as the trainer runs it (a forked trainer per shape: batch 1 and 4 × sequence 256 and 1024, and 4 × 1024 with gradient checkpointing): step time, tokens/s, GFLOP/s, peak RSS with its breakdown (Linux)')
+    .option('--quick', 'with --trainer: only 4 × 256 and 4 × 1024 with gradient checkpointing, 3 steps each')
+    .option('--steps <n>', 'with --trainer: optimizer steps per shape (default 5, --quick 3; the first 2 are warm-up)', intArg('--steps'))
+    .action((o) => guarded(o.json, async () => {
+      if (!o.trainer) return (await import('./bench')).runBench({ ...o, device: o.device as Device });
+      await (await import('./bench-trainer')).runTrainerBench({ device: o.device as Device, threads: o.threads, rank: o.rank, layers: o.layers, quick: o.quick, steps: o.steps, json: o.json });
+    }));
 
   program
     .command('train')
@@ -133,10 +132,10 @@ export function buildProgram(): Command {
       if (typeof o.sweep === 'string' && !file && /\.jsonc?$/.test(o.sweep) && !o.sweep.endsWith('sweep.json')) [file, o.sweep] = [o.sweep, true];
       if (typeof o.sweep === 'string') {
         if (file || o.resume) throw new InputError('--sweep SWEEP_DIR names the sweep; give no experiment file or --resume with it: loralab train --sweep SWEEP_DIR [--index I]');
-        process.exitCode = await runSweepTask({ ...o, sweep: o.sweep, device: o.device as Device | undefined });
+        process.exitCode = await (await import('./sweep')).runSweepTask({ ...o, sweep: o.sweep, device: o.device as Device | undefined });
         return;
       }
-      process.exitCode = await runTrain({ ...o, file, device: o.device as Device | undefined });
+      process.exitCode = await (await import('./train')).runTrain({ ...o, file, device: o.device as Device | undefined });
     }));
 
   program
@@ -145,7 +144,7 @@ export function buildProgram(): Command {
     .argument('<file>', 'experiment file (*.lora.json)')
     .option('--json', 'print {"findings": [{"id", "severity", "message", "value", "threshold", "pointer", "line", "fix", "source"}], "capacity", "suggestion", "skipped"} on stdout')
     .action((file, o) => guarded(o.json, async () => {
-      process.exitCode = await runAdvise({ file, json: o.json });
+      process.exitCode = await (await import('./advise')).runAdvise({ file, json: o.json });
     }));
 
   const sweep = program
@@ -171,7 +170,7 @@ export function buildProgram(): Command {
     .option('--queue <name>', 'kubernetes: Kueue LocalQueue (label kueue.x-k8s.io/queue-name)')
     .option('--json', 'print one JSON event per line on stdout (sweep, point, done; submitted for a cluster)')
     .action((file, o) => guarded(o.json, async () => {
-      process.exitCode = await runSweepCommand({ ...o, file });
+      process.exitCode = await (await import('./sweep')).runSweepCommand({ ...o, file });
     }));
   sweep
     .command('status')
@@ -179,7 +178,7 @@ export function buildProgram(): Command {
     .argument('<sweep_dir>', 'sweep folder (holds sweep.json)')
     .option('--json', 'print one JSON object on stdout')
     .action((dir, _o, cmd: Command) => guarded(cmd.optsWithGlobals().json, async () => {
-      process.exitCode = await runSweepStatus({ dir, json: cmd.optsWithGlobals().json });
+      process.exitCode = await (await import('./sweep')).runSweepStatus({ dir, json: cmd.optsWithGlobals().json });
     }));
   sweep
     .command('stop')
@@ -187,7 +186,20 @@ export function buildProgram(): Command {
     .argument('<sweep_dir>', 'sweep folder (holds sweep.json)')
     .option('--json', 'print one JSON event on stdout')
     .action((dir, _o, cmd: Command) => guarded(cmd.optsWithGlobals().json, async () => {
-      process.exitCode = await runSweepStop({ dir, json: cmd.optsWithGlobals().json });
+      process.exitCode = await (await import('./sweep')).runSweepStop({ dir, json: cmd.optsWithGlobals().json });
+    }));
+
+  program
+    .command('setup-gpu')
+    .description('install ONNX Runtime\'s CUDA provider libraries for the installed onnxruntime-node (Linux x64) with a progress bar, then check the driver, CUDA 12 and cuDNN 9 libraries: each one found where, or missing with the folders searched and what to do; exit 0 when --device cuda can start')
+    .option('--check', 'only check; download nothing')
+    .option('--from <file>', 'install from a downloaded .nupkg (e.g. microsoft.ml.onnxruntime.gpu.linux.1.30.0.nupkg) instead of downloading')
+    .option('--url <url>', 'download the .nupkg from this URL (a mirror) instead of the NuGet feed')
+    .option('--feed <index>', 'NuGet v3 service index to resolve the package on (default: onnxruntime-node\'s, https://api.nuget.org/v3/index.json)')
+    .option('--force', 'download again even when the provider libraries are present')
+    .option('--json', 'print JSON lines on stdout: download, progress, installed, then {"event": "diagnosis", "ok", "libraries": [{"name", "found", "searched", "fix", …}], …}')
+    .action((o) => guarded(o.json, async () => {
+      process.exitCode = await (await import('./setup-gpu')).runSetupGpu(o);
     }));
 
   program
@@ -195,7 +207,7 @@ export function buildProgram(): Command {
     .description('list training runs, newest first: status, step, last train and validation loss')
     .option('--runs-dir <dir>', 'folder holding the run folders (default: .loralab/runs under the current directory)')
     .option('--json', 'print {"runs": [{"id", "name", "status", "step", "train_loss", "val_loss", "run_dir"}]} on stdout')
-    .action((o) => guarded(o.json, () => runRuns(o)));
+    .action((o) => guarded(o.json, async () => (await import('./runs')).runRuns(o)));
 
   program
     .command('inspect')
@@ -204,7 +216,7 @@ export function buildProgram(): Command {
     .option('--model <dir>', 'check that every tensor of the adapter fits this model folder; every mismatch is listed')
     .option('--json', 'print one JSON object on stdout: {"kind": "model" | "adapter" | "safetensors", …}')
     .action((path, o) => guarded(o.json, async () => {
-      process.exitCode = await runInspect({ ...o, path });
+      process.exitCode = await (await import('./inspect')).runInspect({ ...o, path });
     }));
 
   const merge = program
@@ -221,7 +233,7 @@ export function buildProgram(): Command {
     .option('--base-model <name>', 'base_model_name_or_path of the result (default: the first adapter\'s); inputs whose names differ but whose module shapes agree are merged with a warning')
     .option('--dry-run', 'compute the merge and report per module the rank, kept norm and size, writing nothing')
     .option('--json', 'print {"event": "done" (or "plan" with --dry-run), "adapter_dir", "r", "bytes", "modules": [{"module", "r", "kept_norm_fraction", "delta_norm", "bytes"}], …} on stdout')
-    .action((o) => guarded(o.json, () => runMerge(o)));
+    .action((o) => guarded(o.json, async () => (await import('./merge')).runMerge(o)));
   const parseMergeOptions = merge.parseOptions.bind(merge);
   merge.parseOptions = (argv) => parseMergeOptions(negativeWeightsArgv(argv));
 
@@ -231,7 +243,7 @@ export function buildProgram(): Command {
     .option('--rank <n>', 'rank of the inputs and of the result', intArg('--rank'), 16)
     .option('--layers <n>', 'decoder layers', intArg('--layers'), 16)
     .option('--json', 'print the figures as one JSON object on stdout')
-    .action((o) => guarded(o.json, () => runMergeBench(o)));
+    .action((o) => guarded(o.json, async () => (await import('./bench-merge')).runMergeBench(o)));
 
   program
     .command('merge-into-base')
@@ -240,7 +252,7 @@ export function buildProgram(): Command {
     .requiredOption('--adapter <dir>', 'PEFT LoRA adapter folder')
     .requiredOption('--out <dir>', 'new model folder to write (new or empty; it appears complete or not at all)')
     .option('--json', 'print JSON lines on stdout: {"event": "progress", "done", "total"} (tensors) then {"event": "done", "model_dir", "shards", "tensors", "merged", "copied"}')
-    .action((o) => guarded(o.json, () => runMergeIntoBase(o)));
+    .action((o) => guarded(o.json, async () => (await import('./merge')).runMergeIntoBase(o)));
 
   return program;
 }

@@ -62,6 +62,8 @@ const ALIASES: Record<string, string> = {
   steps: 'max_steps',
   grad_accum: 'gradient_accumulation_steps',
   clip_grad_norm: 'max_grad_norm',
+  mixed_precision: 'precision',
+  torch_dtype: 'precision',
   train_file: 'train',
   validation_file: 'validation',
   eval_file: 'validation',
@@ -88,6 +90,10 @@ function unknownKey(key: string, objectPointer: string, allowed: readonly string
   const home = (k: string) => [...sections].find(([p, s]) => p !== objectPointer && s.properties && k in s.properties)?.[0];
   const elsewhere = home(key);
   if (elsewhere) return { message: `${head} (it belongs in ${sectionName(elsewhere)})` };
+  if (/^(fp16|bf16|tf32)$/i.test(key)) {
+    const value = key.toLowerCase() === 'tf32' ? 'fp32' : key.toLowerCase();
+    return { message: `${head} (LoRA Lab sets the number format with "precision": "${value}" in "training"; values auto, fp32, fp16, bf16)` };
+  }
   const alias = ALIASES[key.toLowerCase()];
   if (alias && allowed.includes(alias)) return { message: `${head} (did you mean ${JSON.stringify(alias)}?)`, suggestion: alias };
   if (alias && home(alias)) return { message: `${head} (did you mean ${JSON.stringify(alias)} in ${sectionName(home(alias)!)}?)` };

@@ -23,7 +23,7 @@ export { type SweepPoint, type SweepSpec, expandSweep, loadSweep, readSweepSpec,
 
 /** Execution provider (engine/device.ts); `auto` = CUDA, else WebGPU, else CPU. */
 export type ExperimentDevice = Device;
-import type { Device } from '../engine/device';
+import type { Device, Precision } from '../engine/device';
 
 /** Hugging Face `lr_scheduler_type` values we implement, with HF semantics (engine/train/schedule.ts). */
 export type { LrSchedulerType } from '../engine/train/schedule';
@@ -77,6 +77,11 @@ export interface TrainingConfig {
   max_grad_norm: number;
   /** Recompute each decoder layer in the backward (HF `gradient_checkpointing`); absent in older run.json = false. */
   gradient_checkpointing?: boolean;
+  /**
+   * Number format of the frozen base weights (engine/device.ts `resolvePrecision`): auto = fp16 on
+   * CUDA / WebGPU, fp32 on CPU. Absent in older run.json = "fp32" (what they trained with).
+   */
+  precision?: Precision;
   /** AdamW β1, in [0, 1). */
   adam_beta1: number;
   /** AdamW β2, in [0, 1). */
@@ -164,6 +169,7 @@ function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
       validation: typeof data.validation === 'string' ? resolvePath(data.validation, baseDir) : data.validation,
       max_seq_length: data.max_seq_length,
       packing: data.packing,
+      pad_to_multiple_of: data.pad_to_multiple_of,
       completion_only_loss: data.completion_only_loss,
       skip_bad_records: data.skip_bad_records,
     },
@@ -187,6 +193,7 @@ function resolveConfig(v: ExperimentConfig, baseDir: string): ExperimentConfig {
       weight_decay: training.weight_decay,
       max_grad_norm: training.max_grad_norm,
       gradient_checkpointing: training.gradient_checkpointing,
+      precision: training.precision,
       adam_beta1: training.adam_beta1,
       adam_beta2: training.adam_beta2,
       adam_epsilon: training.adam_epsilon,

@@ -27,6 +27,7 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "validation": 0.05,                   // a file, a fraction of the training documents, or null for none
     "max_seq_length": 512,                // tokens per sequence: longer text records are chunked, prompt/completion and chat records truncated
     "packing": false,                     // concatenate records into full-length sequences
+    "pad_to_multiple_of": 64,             // pad batches to a multiple of this (length buckets); null: to the longest row
     "completion_only_loss": true,         // loss on completions / assistant turns only
     "skip_bad_records": false             // skip unreadable records instead of stopping
   },
@@ -57,6 +58,7 @@ export function defaultExperiment(name: string, model: string, train: string): s
     "weight_decay": 0.0,
     "max_grad_norm": 1.0,                 // 0 disables clipping
     "gradient_checkpointing": false,      // true: recompute layers in the backward (less memory)
+    "precision": "auto",                  // auto | fp32 | fp16 | bf16: base weights' format (auto: fp16 on GPUs, fp32 on CPU)
     "adam_beta1": 0.9,
     "adam_beta2": 0.999,
     "adam_epsilon": 1e-8,

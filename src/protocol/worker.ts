@@ -49,11 +49,22 @@ export interface GenerationResult {
   finish_reason: FinishReason;
 }
 
+/**
+ * What a `score` request scores: a `text` (every token after BOS), or an eval case's `expected`
+ * reply after its prompt, a text (`prompt`) or a chat (`messages`). For a case the worker
+ * encodes prompt + expected exactly as `loralab eval` does (src/engine/eval/expected.ts), so the
+ * editor and the CLI report the same NLL.
+ */
+export type ScoreInput =
+  | { text: string; prompt?: undefined; messages?: undefined; expected?: undefined }
+  | { text?: undefined; prompt: string; messages?: undefined; expected: string }
+  | { text?: undefined; prompt?: undefined; messages: ChatMessageLike[]; expected: string };
+
 export type WorkerRequest =
   | { v: 1; type: 'load'; id: number; model: string; device?: 'auto' | 'cpu' | 'cuda' | 'webgpu'; threads?: number }
   | { v: 1; type: 'activate'; id: number; adapter: string | null }
   | { v: 1; type: 'generate'; id: number; variants: (string | null)[]; prompt?: string; messages?: ChatMessageLike[]; params: GenerationParams }
-  | { v: 1; type: 'score'; id: number; adapter: string | null; text: string }
+  | ({ v: 1; type: 'score'; id: number; adapter: string | null } & ScoreInput)
   | { v: 1; type: 'cancel'; id: number }
   | { v: 1; type: 'shutdown' };
 
@@ -78,13 +89,28 @@ export type WorkerEvent =
    * `top` (optional; absent from older workers): per predicted position, aligned with nll, the 5
    * most probable next tokens (token string as `tokens`, softmax probability), most probable first.
    */
-  | { v: 1; type: 'scored'; id: number; token_ids: number[]; tokens: string[]; nll: number[]; mean_nll: number; top?: { token: string; p: number }[][] }
+  /**
+   * For a case (`expected` in the request): token_ids are prompt + expected, token_ids[expected_start..]
+   * the expected tokens, `expected_nll` their mean NLL (nats per token; null when `expected`
+   * adds no token); no `top`.
+   */
+  | { v: 1; type: 'scored'; id: number; token_ids: number[]; tokens: string[]; nll: number[]; mean_nll: number; top?: { token: string; p: number }[][]; expected_start?: number; expected_nll?: number | null }
   | { v: 1; type: 'log'; line: string }
   /** `id` null: not tied to a request (e.g. a failure while starting). */
   | { v: 1; type: 'error'; id: number | null; message: string };
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 const isAdapterRef = (x: unknown) => x === null || typeof x === 'string';
+/** A chat: an array of `{role, content}` with string values. */
+const isMessages = (x: unknown) => Array.isArray(x) && x.every((m) => isObj(m) && typeof m.role === 'string' && typeof m.content === 'string');
+/** Exactly one of `prompt` (a string) and `messages` (a chat). */
+const isPromptOrChat = (x: Record<string, unknown>) => (x.prompt !== undefined ? typeof x.prompt === 'string' && x.messages === undefined : isMessages(x.messages));
+
+/** A `score` request's body ({@link ScoreInput}): a text alone, or a prompt or chat with its expected reply. */
+function isScoreInput(x: Record<string, unknown>): boolean {
+  if (x.text !== undefined) return typeof x.text === 'string' && x.expected === undefined && x.prompt === undefined && x.messages === undefined;
+  return typeof x.expected === 'string' && isPromptOrChat(x);
+}
 
 export function isWorkerRequest(x: unknown): x is WorkerRequest {
   if (!isObj(x) || x.v !== WORKER_PROTOCOL_VERSION || typeof x.type !== 'string') return false;
@@ -95,8 +121,8 @@ export function isWorkerRequest(x: unknown): x is WorkerRequest {
     case 'activate': return isAdapterRef(x.adapter);
     case 'generate':
       return Array.isArray(x.variants) && x.variants.length > 0 && x.variants.every(isAdapterRef) && isObj(x.params)
-        && (typeof x.prompt === 'string') !== Array.isArray(x.messages);
-    case 'score': return isAdapterRef(x.adapter) && typeof x.text === 'string';
+        && isPromptOrChat(x);
+    case 'score': return isAdapterRef(x.adapter) && isScoreInput(x);
     case 'cancel': return true;
     default: return false;
   }

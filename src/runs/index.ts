@@ -19,7 +19,7 @@ export {
   sanitizeRunName,
   type RunHandle,
 } from './run';
-export { METRICS_FILE, type MetricsColumns, type MetricsValueField, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, readMetricsColumns, tailMetrics } from './metrics';
+export { METRICS_FILE, type MetricsColumns, type MetricsValueField, dropOrphanedRows, formatMetricsRow, lastMetrics, parseMetricsLine, readMetrics, readMetricsColumns, tailMetrics } from './metrics';
 export { CHECKPOINT_MARKER, latestCheckpoint, listCheckpoints, writeCheckpointAtomic, writeDirAtomic } from './checkpoints';
 export { defaultRunsDir, listRuns, summarizeRun } from './list';
 export { SWEEP_FILE, bestPoint, isSweepDir, readSweep, readSweepTask, sweepState, validationCurve, writeSweep, writeSweepTask, type SweepBackend, type SweepJson, type SweepLaunch, type SweepPointState, type SweepTaskJson } from './sweep';

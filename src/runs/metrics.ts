@@ -113,10 +113,12 @@ async function missingRunDir(runDir: string): Promise<never | void> {
  * on (from 0 when it had no checkpoint), after whatever the killed or failed process logged past
  * c. A row whose step is not above the previous kept row's starts the series over from there:
  * every kept row with a step ≥ it is dropped. So the result has strictly increasing steps and
- * shows the history the run's current state descends from.
+ * shows the history the run's current state descends from. The one definition of this rule:
+ * `readMetrics` and the dashboard (src/extension/dashboard/session.ts) both use it. Returns a new
+ * array (the same row objects, in order); `rows` is not changed. Steps are compared as numbers.
  */
-function dropOrphanedRows(rows: MetricsRow[]): MetricsRow[] {
-  const out: MetricsRow[] = [];
+export function dropOrphanedRows<T extends { step: number }>(rows: readonly T[]): T[] {
+  const out: T[] = [];
   for (const row of rows) {
     while (out.length && out[out.length - 1].step >= row.step) out.pop();
     out.push(row);

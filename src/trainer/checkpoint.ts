@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AdamState } from '../engine/train/optimizer';
+import type { AdamState, LossScalerState } from '../engine/train/optimizer';
 import type { HostTensor } from '../engine/tensor';
 import { type LoraConfigInput, type LoraConfigJson, type LoraWeights, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
 import { SafetensorsFile, writeSafetensors } from '../engine/weights/safetensors';
@@ -30,6 +30,11 @@ export interface TrainerState {
   seed: number;
   /** Train loss at this step, for display. */
   train_loss: number | null;
+  /**
+   * Dynamic loss scaling's state (`LossScaler`, engine/train/optimizer.ts) when the run uses it
+   * (fp16 on a GPU); absent otherwise and in checkpoints written before it existed.
+   */
+  loss_scaler?: LossScalerState;
 }
 
 /** Module path → A/B pairs, from flat PEFT-keyed params. */
@@ -134,6 +139,10 @@ export async function readCheckpoint(dir: string, expectStep?: number): Promise<
   if (!isCount(state.data.epoch)) throw bad('data.epoch', state.data.epoch, 'an epoch count');
   if (!isCount(state.data.index)) throw bad('data.index', state.data.index, 'a position in the epoch');
   for (const f of ['elapsed_s', 'tokens'] as const) if (typeof state[f] !== 'number' || !Number.isFinite(state[f]) || state[f] < 0) throw bad(f, state[f], 'a number ≥ 0');
+  const ls = state.loss_scaler;
+  if (ls !== undefined && (typeof ls !== 'object' || ls === null || !(Number.isFinite(ls.scale) && ls.scale > 0) || !isCount(ls.growth_tracker))) {
+    throw bad('loss_scaler', ls, '{"scale": a number > 0, "growth_tracker": a count}');
+  }
   return { config: adapter.config, modules: [...adapter.modules.keys()], params, adam, state };
 }
 

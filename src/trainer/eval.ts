@@ -11,15 +11,19 @@ import { runEvalSet } from '../engine/eval/run';
 import type { Device } from '../engine/runtime/session';
 import type { PeftAdapter } from '../engine/weights/peft';
 import { evalSetName } from '../runs/evals';
+import { loadTokenizer } from '../engine/tokenizer/index';
+import { collectGarbage } from '../engine/runtime/gc';
 
 /** The adapter key the evaluator's backend knows the training adapter by. */
 const TRAINING_ADAPTER = '<training adapter>';
 
 export class CheckpointEvaluator {
-  private constructor(private readonly sets: EvalSet[], private readonly backend: LocalEvalBackend) {}
+  private constructor(private readonly sets: EvalSet[], private readonly loadBackend: () => Promise<LocalEvalBackend>) {}
 
   /**
-   * Reads and checks the eval sets, then loads an inference model with LoRA on `modules`.
+   * Reads and checks the eval sets (and the model's chat template where a set needs one). The
+   * inference model (LoRA on `modules`) is built at each checkpoint and released after it, so
+   * between checkpoints the trainer holds one copy of the weights, not two.
    * @throws Error `FILE:LINE: problem` for a bad eval set, `FILE: file not found; …` for a missing one.
    */
   static async create(files: readonly string[], modelDir: string, opts: { device?: Device; threads?: number; modules: string[] }): Promise<CheckpointEvaluator> {
@@ -36,14 +40,9 @@ export class CheckpointEvaluator {
       names.add(name);
       sets.push(set);
     }
-    const backend = await LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules });
-    try {
-      for (const set of sets) assertChatTemplate(set, modelDir, backend.tokenizer.chatTemplate !== undefined);
-    } catch (e) {
-      await backend.release();
-      throw e;
-    }
-    return new CheckpointEvaluator(sets, backend);
+    const tokenizer = await loadTokenizer(modelDir);
+    for (const set of sets) assertChatTemplate(set, modelDir, tokenizer.chatTemplate !== undefined);
+    return new CheckpointEvaluator(sets, () => LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules }));
   }
 
   /**
@@ -51,18 +50,23 @@ export class CheckpointEvaluator {
    * @returns metrics-row fields `eval/<set>/<metric>` (means) and `eval/<set>/pass_rate`.
    */
   async evaluate(adapter: PeftAdapter): Promise<Record<`eval/${string}`, number>> {
-    this.backend.putAdapter(TRAINING_ADAPTER, adapter);
-    const row: Record<`eval/${string}`, number> = {};
-    for (const set of this.sets) {
-      const [v] = await runEvalSet(set, [TRAINING_ADAPTER], this.backend);
-      const name = evalSetName(set.file);
-      row[`eval/${name}/pass_rate`] = v.summary.pass_rate;
-      for (const [m, x] of Object.entries(v.summary.mean)) row[`eval/${name}/${m}`] = x;
+    const backend = await this.loadBackend();
+    try {
+      backend.putAdapter(TRAINING_ADAPTER, adapter);
+      const row: Record<`eval/${string}`, number> = {};
+      for (const set of this.sets) {
+        const [v] = await runEvalSet(set, [TRAINING_ADAPTER], backend);
+        const name = evalSetName(set.file);
+        row[`eval/${name}/pass_rate`] = v.summary.pass_rate;
+        for (const [m, x] of Object.entries(v.summary.mean)) row[`eval/${name}/${m}`] = x;
+      }
+      return row;
+    } finally {
+      await backend.release();
+      collectGarbage();
     }
-    return row;
   }
 
-  async release(): Promise<void> {
-    await this.backend.release();
-  }
+  /** Nothing is held between checkpoints; kept so callers release every evaluator the same way. */
+  async release(): Promise<void> {}
 }

@@ -6,35 +6,19 @@
  * a checkpoint, exactly as on `stop`. A stop (or SIGINT / SIGTERM / disconnect) before the `run`
  * event exits 130 at once, after an `error` event when a start was under way.
  */
-import { type TrainerEvent, TRAINER_PROTOCOL_VERSION, isTrainerRequest } from '../protocol/trainer';
+import { startIpcChild } from '../child/ipc';
+import { type TrainerEvent, type TrainerRequest, TRAINER_PROTOCOL_VERSION, isTrainerRequest } from '../protocol/trainer';
 import { EXIT, isInputError } from './exit';
 import { type StopToken, runTraining } from './run';
 
-/** Settles once the last message sent so far has been handed to the OS (or failed). */
-let lastSend: Promise<void> = Promise.resolve();
-
-const send = (e: TrainerEvent): void => {
-  if (!process.connected) return;
-  lastSend = new Promise((resolve) => {
-    try {
-      process.send!(e, undefined, {}, () => resolve());
-    } catch {
-      resolve(); // the channel closed under us
-    }
-  });
-};
-
-/**
- * Exits with `code` once the queued IPC messages are written: `process.exit` drops messages
- * still queued in the channel (a busy parent lets the pipe fill), and `done` is the last one.
- * Gives up waiting after 10 s (a parent that stopped reading).
- */
-async function exitAfterFlush(code: number): Promise<never> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([lastSend, new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
-  clearTimeout(timer);
-  process.exit(code);
-}
+const child = startIpcChild<TrainerRequest, TrainerEvent>({
+  entry: 'dist/trainer.js',
+  terminalCommand: '`loralab train`',
+  isRequest: isTrainerRequest,
+  // `done` is the last event: wait for it up to 10 s.
+  flushTimeoutMs: 10_000,
+});
+const send = child.send;
 
 /** Whether the run has started (the `run` event was sent): before that a stop exits at once. */
 let runStarted = false;
@@ -68,10 +52,6 @@ async function start(args: import('../protocol/trainer').StartArgs, stop: StopTo
 }
 
 function main(): void {
-  if (!process.send) {
-    process.stderr.write('dist/trainer.js is started by the LoRA Lab extension over IPC; from a terminal use `loralab train`\n');
-    process.exit(EXIT.invalidInput);
-  }
   const stop: StopToken = { requested: false };
   let started = false;
   const requestStop = () => {
@@ -79,21 +59,17 @@ function main(): void {
     if (runStarted) return; // the run loop stops after the current step, with a checkpoint
     // Not started, or the model and data are still loading: no step to finish, nothing to checkpoint.
     if (started) send({ v: 1, type: 'error', message: 'stopped before training started (nothing to checkpoint)', exit_code: EXIT.signal });
-    void exitAfterFlush(EXIT.signal);
+    void child.exitAfterFlush(EXIT.signal);
   };
-  process.on('message', (msg) => {
-    if (!isTrainerRequest(msg)) return;
+  child.listen((msg) => {
     if (msg.type === 'stop') {
       requestStop();
       return;
     }
     if (started) return;
     started = true;
-    void start(msg.args, stop).then(exitAfterFlush);
-  });
-  process.on('disconnect', requestStop);
-  process.on('SIGTERM', requestStop);
-  process.on('SIGINT', requestStop);
+    void start(msg.args, stop).then(child.exitAfterFlush);
+  }, requestStop, ['SIGTERM', 'SIGINT']);
   send({ v: TRAINER_PROTOCOL_VERSION, type: 'ready', pid: process.pid });
 }
 

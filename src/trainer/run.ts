@@ -24,7 +24,7 @@ import { type DownloadProgress, resolveModel } from '../engine/models/hub';
 import type { Device } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
-import { AdamW, type AdamState, initAdamState } from '../engine/train/optimizer';
+import { AdamW, type AdamState, LossScaler, initAdamState } from '../engine/train/optimizer';
 import { learningRate } from '../engine/train/schedule';
 import { trainStep, validationLoss } from '../engine/train/step';
 import { type LoraConfigJson, completeLoraConfig, peftKey, readPeftAdapter, writePeftAdapter } from '../engine/weights/peft';
@@ -245,6 +245,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     loraDropout: config.lora.lora_dropout > 0 ? { ratio: config.lora.lora_dropout, seed: tc.seed * 1000 + (resumeFrom?.step ?? 0) } : null,
     outputs: { loss: true, grads: true },
     gradientCheckpointing: tc.gradient_checkpointing ?? false,
+    // A run.json written before training.precision existed trained in float32.
+    precision: tc.precision ?? 'fp32',
+  }).catch((e: Error) => {
+    throw e.message.startsWith('training.precision') ? new TrainSetupError(`${experimentFile ?? 'the experiment'}: ${e.message}`) : e;
   });
   const modules = [...train.loraModules];
   const where = experimentFile ?? 'the experiment';
@@ -306,7 +310,10 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   /** A, B of every module and `lora_scaling` for `lm`, as `adapterFeeds` builds them for any adapter. */
   const loraFeeds = (lm: CausalLM) => adapterFeeds(lm.lm.lora, { config: peftConfig, modules: toModules(params, modules) }, lm.linearModules, run?.dir ?? where);
   const optimizer = await AdamW.create(new Map([...params].map(([k, v]) => [k, v.shape])), tc, { device: train.provider as Device, threads });
-  const loaderOpts = { batchSize: tc.per_device_train_batch_size, seed: tc.seed, packing: config.data.packing, maxSeqLength: config.data.max_seq_length, padTokenId: tokenizer.padTokenId };
+  // Dynamic loss scaling when the backward runs in float16 (fp16 on a GPU); restored on resume.
+  const scaler = train.precision.lossScaling ? new LossScaler({}, state.loss_scaler) : null;
+  const pad = { padToMultipleOf: config.data.pad_to_multiple_of ?? null, maxLength: config.data.max_seq_length };
+  const loaderOpts = { batchSize: tc.per_device_train_batch_size, seed: tc.seed, packing: config.data.packing, maxSeqLength: config.data.max_seq_length, padTokenId: tokenizer.padTokenId, padToMultipleOf: pad.padToMultipleOf };
   const loader = DataLoader.restore(dataset.train, loaderOpts, state.data);
 
   // --- run directory -----------------------------------------------------------------------
@@ -351,11 +358,11 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
   const validate = async (): Promise<number | null> => {
     if (!dataset.validation.length) return null;
     feedsFor();
-    return validationLoss(train, evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId));
+    return validationLoss(train, evalBatches(dataset.validation, tc.per_device_train_batch_size, tokenizer.padTokenId, pad));
   };
   const checkpoint = async () => {
     const writeFiles = deps.writeCheckpointFiles ?? writeCheckpointFiles;
-    const dir = await run!.writeCheckpoint(state.step, (tmp) => writeFiles(tmp, peftConfig, params, modules, adam, { ...state, data: loader.state() }));
+    const dir = await run!.writeCheckpoint(state.step, (tmp) => writeFiles(tmp, peftConfig, params, modules, adam, { ...state, data: loader.state(), ...(scaler ? { loss_scaler: scaler.state() } : {}) }));
     await run!.update({ step: state.step });
     hooks.onCheckpoint?.(state.step, dir);
     await runLog(`checkpoint step ${state.step}: ${dir}`);
@@ -398,14 +405,17 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       feedsFor();
       const batches = Array.from({ length: tc.gradient_accumulation_steps }, () => loader.next());
       const inputTokens = batches.reduce((n, b) => n + countTokens(b), 0);
-      const { loss, gradNorm, updated } = await trainStep(train, optimizer, params, adam, batches, lr);
-      if (!updated) {
+      const scaleBefore = scaler?.scale;
+      const { loss, gradNorm, updated, skipped } = await trainStep(train, optimizer, params, adam, batches, lr, scaler);
+      if (skipped) {
+        await runLog(`step ${k + 1}: skipped: Inf/NaN in the float16 gradients at loss scale ${scaleBefore}, so no update was made; loss scale lowered to ${scaler!.scale} (dynamic loss scaling, as PyTorch's GradScaler)`);
+      } else if (!updated) {
         // At step 1 no update has been applied: the learning rate cannot be the cause.
         throw new TrainingDiverged(k === 0
           ? `train loss is ${loss} at step 1, before any update, so the learning rate is not the cause: the model's forward pass overflows on this data (every weight is finite); try --device cpu (float32), or check the model and data`
           : `train loss became ${loss} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or check the data`);
       }
-      if (!Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or set training.max_grad_norm`);
+      if (!skipped && !Number.isFinite(gradNorm)) throw new TrainingDiverged(`gradient norm became ${gradNorm} at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate or set training.max_grad_norm`);
       // A finite gradient can still overflow the update (a huge learning rate): never checkpoint that.
       const broken = nonFiniteParam(params);
       if (broken) throw new TrainingDiverged(`LoRA weight ${broken} became non-finite at step ${k + 1}; ${await keptNote(run.dir)} — lower training.learning_rate`);
@@ -428,7 +438,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       if (doLog || val !== null || evals) {
         const row: MetricsRow = { step: state.step, time: round(elapsed()) };
         if (doLog) {
-          Object.assign(row, { train_loss: windowLoss / windowSteps, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: round(tokensPerS) });
+          Object.assign(row, { train_loss: windowLoss / windowSteps, lr, ...(skipped ? {} : { grad_norm: gradNorm }), tokens: state.tokens, tokens_per_s: round(tokensPerS) });
           windowLoss = windowSteps = windowTokens = 0;
           windowStart = performance.now();
         }

@@ -10,50 +10,31 @@
  *
  * Environment: `LORALAB_ADAPTER_CACHE_MB` sets the adapter cache budget (default 512 MiB).
  */
-import { WORKER_PROTOCOL_VERSION, type WorkerEvent, isWorkerRequest } from '../protocol/worker';
+import { startIpcChild } from '../child/ipc';
+import { WORKER_PROTOCOL_VERSION, type WorkerEvent, type WorkerRequest, isWorkerRequest } from '../protocol/worker';
 import { AdapterCache, adapterCacheBytesFromEnv } from './adapters';
 import { InferenceService, oneLine } from './service';
 
-/** Settles once the last message sent so far has been handed to the OS (or failed). */
-let lastSend: Promise<void> = Promise.resolve();
-
-const send = (e: WorkerEvent): void => {
-  if (!process.connected) return;
-  lastSend = new Promise((resolve) => {
-    try {
-      process.send!(e, undefined, {}, () => resolve());
-    } catch {
-      resolve(); // the channel closed under us
-    }
-  });
-};
-
-/** Exits with `code` once the queued IPC messages are written (at most 5 s: a parent that stopped reading). */
-async function exitAfterFlush(code: number): Promise<never> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([lastSend, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
-  clearTimeout(timer);
-  process.exit(code);
-}
-
 function main(): void {
-  if (!process.send) {
-    process.stderr.write('dist/worker.js is started by the LoRA Lab extension over IPC; from a terminal use `loralab generate` or `loralab score`\n');
-    process.exit(2);
-  }
+  const child = startIpcChild<WorkerRequest, WorkerEvent>({
+    entry: 'dist/worker.js',
+    terminalCommand: '`loralab generate` or `loralab score`',
+    isRequest: isWorkerRequest,
+    flushTimeoutMs: 5_000,
+  });
   let exiting = false;
   const fail = (e: unknown) => {
     if (exiting) return;
     exiting = true;
-    send({ v: WORKER_PROTOCOL_VERSION, type: 'error', id: null, message: `the inference worker failed: ${oneLine(e)}` });
-    void exitAfterFlush(1);
+    child.send({ v: WORKER_PROTOCOL_VERSION, type: 'error', id: null, message: `the inference worker failed: ${oneLine(e)}` });
+    void child.exitAfterFlush(1);
   };
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
 
   let service: InferenceService;
   try {
-    service = new InferenceService(send, new AdapterCache(adapterCacheBytesFromEnv()));
+    service = new InferenceService(child.send, new AdapterCache(adapterCacheBytesFromEnv()));
   } catch (e) {
     fail(e);
     return;
@@ -61,15 +42,23 @@ function main(): void {
   const shutdown = () => {
     if (exiting) return;
     exiting = true;
-    void service.close().catch(() => undefined).then(() => exitAfterFlush(0));
+    void service.close().catch(() => undefined).then(() => child.exitAfterFlush(0));
   };
-  process.on('message', (msg) => {
-    if (!isWorkerRequest(msg)) return;
-    if (msg.type === 'shutdown') shutdown();
-    else service.handle(msg);
-  });
-  process.on('disconnect', shutdown);
-  send({ v: WORKER_PROTOCOL_VERSION, type: 'ready', pid: process.pid });
+  child.listen(
+    (msg) => {
+      if (msg.type === 'shutdown') shutdown();
+      else service.handle(msg);
+    },
+    shutdown,
+    [],
+    (msg) => {
+      // A malformed request that carries an id is answered, so its caller does not wait forever.
+      const id = typeof msg === 'object' && msg !== null && typeof (msg as { id?: unknown }).id === 'number' ? (msg as { id: number }).id : null;
+      const type = typeof msg === 'object' && msg !== null ? String((msg as { type?: unknown }).type) : typeof msg;
+      if (id !== null) child.send({ v: WORKER_PROTOCOL_VERSION, type: 'error', id, message: `the inference worker could not read a "${type}" request (bad or missing fields); update the extension and the worker together` });
+    },
+  );
+  child.send({ v: WORKER_PROTOCOL_VERSION, type: 'ready', pid: process.pid });
 }
 
 main();

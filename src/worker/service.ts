@@ -11,6 +11,7 @@
  * bytes). Requests run one at a time in arrival order; `cancel` acts at once: a running
  * `generate` ends every row before its next token, a queued one is answered without running.
  */
+import { assertFitsContext, encodeExpected, meanExpectedNll } from '../engine/eval/expected';
 import { CausalLM } from '../engine/infer/causal-lm';
 import type { AdapterSource } from '../engine/lora/feeds';
 import { generateBatch } from '../engine/infer/generate';
@@ -180,13 +181,31 @@ export class InferenceService {
     return { v: 1, type: 'generated', id: req.id, results };
   }
 
+  /**
+   * `score` of a text: every token after BOS, with the top-5 next tokens per position (the
+   * heatmap). `score` of an eval case (`expected` given): prompt + expected encoded by
+   * engine/eval/expected.ts, the definition `loralab eval` uses, and `expected_nll` the mean NLL
+   * of the expected tokens (nats per token), as the CLI computes it.
+   */
   private async score(req: Request<'score'>): Promise<Answer> {
     const m = this.need();
     await this.useAdapter(m, req.adapter);
+    const str = (id: number) => m.tokenizer.tokenToString(id);
+    if (req.expected !== undefined) {
+      const input = req.messages !== undefined ? { messages: req.messages } : { prompt: req.prompt };
+      const e = encodeExpected(m.tokenizer, input, req.expected, m.event.model);
+      if (e.ids.length < 2) throw new Error('the prompt and the expected text are empty: there is no token to score');
+      assertFitsContext(e, m.lm.config.max_position_embeddings);
+      const res = await scoreTokens(m.lm, e.ids);
+      const nll = meanExpectedNll(res.nll, e);
+      return {
+        v: 1, type: 'scored', id: req.id, token_ids: res.token_ids, tokens: res.token_ids.map(str), nll: res.nll, mean_nll: res.mean_nll,
+        expected_start: e.start, expected_nll: Number.isFinite(nll) ? nll : null,
+      };
+    }
     const ids = m.tokenizer.encode(normalizeText(req.text), { splitSpecialTokens: true }); // as training encodes text
     if (ids.length < 2) throw new Error('the text is empty: there is no token to score');
     const res = await scoreTokens(m.lm, ids, undefined, undefined, { topK: SCORE_TOP_K });
-    const str = (id: number) => m.tokenizer.tokenToString(id);
     return {
       v: 1, type: 'scored', id: req.id, token_ids: res.token_ids, tokens: res.token_ids.map(str),
       nll: res.nll, mean_nll: res.mean_nll, top: res.top!.map((row) => row.map((c) => ({ token: str(c.id), p: c.p }))),

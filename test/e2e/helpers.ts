@@ -241,19 +241,35 @@ export interface VSCodeSession {
   ws: string;
   /** The user-data dir's logs (extension host, "LoRA Lab" output channel). */
   logsDir: string;
-  /** Shuts code-server's process group and Chromium down; on failure prints the logs and keeps the temp dir. */
+  /**
+   * Closes Chromium and ends code-server's whole process group (extension host, trainers):
+   * SIGTERM, then SIGKILL. Then, when `ok`, prints the tail of the "LoRA Lab" output channel and
+   * removes the temp dir; otherwise saves test-output/e2e-failure.png (first), prints the logs
+   * and the workbench page errors, and keeps the temp dir.
+   */
   close(ok: boolean): Promise<void>;
+}
+
+export interface LaunchOptions {
+  /** Settings added to (or overriding) the defaults of `launchVSCode`. */
+  settings?: Record<string, unknown>;
 }
 
 /**
  * Starts code-server (installed by setup.sh into .cache/vscode-e2e) with this repository as its
- * only extension and `files` (relative path → text) as the workspace, and opens the workbench in
- * Chromium (1600×1000). Settings as in vscode.e2e.test.ts: no telemetry, updates, tips, git, AI.
+ * only extension (or the folder LORALAB_E2E_EXTENSION names, e.g. an unpacked .vsix) and `files`
+ * (relative path → contents) as the workspace, and opens the workbench in Chromium (1600×1000).
+ * Settings: no telemetry, updates, tips, git, AI, plus `opts.settings`. code-server runs in a
+ * process group of its own (detached: setsid), so `close()` ends it with its extension host and
+ * trainers; a test process that dies first (Ctrl-C) SIGKILLs the group on exit.
  */
-export async function launchVSCode(files: Record<string, string>): Promise<VSCodeSession> {
+export async function launchVSCode(files: Record<string, string | Uint8Array>, opts: LaunchOptions = {}): Promise<VSCodeSession> {
   const tools = await phase('setup code-server (setup.sh)', () => setupCodeServer(path.join(ROOT, '.cache', 'vscode-e2e')));
-  log(await phase('build the extension (if stale)', ensureBuilt));
-  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; publisher: string; version: string };
+  log(`code-server ${tools.codeServer}; node ${tools.node}; chromium ${tools.chromium}`);
+  const extensionDir = process.env.LORALAB_E2E_EXTENSION ? path.resolve(process.env.LORALAB_E2E_EXTENSION) : ROOT;
+  if (extensionDir === ROOT) log(await phase('build the extension (if stale)', ensureBuilt));
+  else log(`installing ${extensionDir} (LORALAB_E2E_EXTENSION), not this repository`);
+  const pkg = JSON.parse(readFileSync(path.join(extensionDir, 'package.json'), 'utf8')) as { name: string; publisher: string; version: string };
   const tmp = mkdtempSync(path.join(tmpdir(), 'loralab-e2e-'));
   const ws = path.join(tmp, 'workspace');
   const ud = path.join(tmp, 'user-data');
@@ -263,6 +279,7 @@ export async function launchVSCode(files: Record<string, string>): Promise<VSCod
   const csLog = path.join(tmp, 'code-server.log');
   const logsDir = path.join(ud, 'logs');
   mkdirSync(OUT_DIR, { recursive: true });
+  mkdirSync(ws);
   for (const [rel, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(ws, rel)), { recursive: true });
     writeFileSync(path.join(ws, rel), text);
@@ -279,17 +296,20 @@ export async function launchVSCode(files: Record<string, string>): Promise<VSCod
     'git.enabled': false,
     'workbench.tips.enabled': false,
     'workbench.enableExperiments': false,
+    ...opts.settings,
   };
   writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
   mkdirSync(exts);
-  symlinkSync(ROOT, path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`), 'dir');
+  symlinkSync(extensionDir, path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`), 'dir');
   for (const d of Object.values(xdg)) mkdirSync(d);
   writeFileSync(path.join(tmp, 'config.yaml'), '');
   mkdirSync(profile);
 
   let server: ChildProcess | undefined;
   let context: BrowserContext | undefined;
+  let page: Page | undefined;
   const pageErrors: string[] = [];
+  /** Ends code-server's whole process group (extension host, trainer): SIGTERM, then SIGKILL. */
   const killGroup = (signal: NodeJS.Signals) => {
     try {
       if (server?.pid) process.kill(-server.pid, signal);
@@ -305,9 +325,10 @@ export async function launchVSCode(files: Record<string, string>): Promise<VSCod
       return false;
     }
   };
-  const onExit = () => killGroup('SIGKILL');
+  const onExit = () => killGroup('SIGKILL'); // the test process dies before `close` (Ctrl-C)
   process.on('exit', onExit);
   const close = async (ok: boolean) => {
+    if (!ok && page) await page.screenshot({ path: path.join(OUT_DIR, 'e2e-failure.png') }).catch(() => undefined);
     await phase('shut down', async () => {
       await context?.close().catch(() => undefined);
       if (server?.pid) {
@@ -315,17 +336,23 @@ export async function launchVSCode(files: Record<string, string>): Promise<VSCod
         const deadline = Date.now() + 5_000;
         while (groupAlive() && Date.now() < deadline) await sleep(100);
         if (groupAlive()) killGroup('SIGKILL');
+        const hard = Date.now() + 3_000;
+        while (groupAlive() && Date.now() < hard) await sleep(50);
+        if (groupAlive()) log(`code-server's process group ${server.pid} still has (zombie?) members after SIGKILL`);
       }
       process.off('exit', onExit);
     });
+    // Logs are read after the shutdown: the extension host writes the output channel's file lazily.
     if (ok) {
+      const channel = outputChannelLog(logsDir);
+      if (channel) log(`"LoRA Lab" output channel (${path.basename(channel)}):\n${tail(channel, 12)}`);
       rmSync(tmp, { recursive: true, force: true });
       return;
     }
     const out = [`--- code-server output (${csLog}) ---`, tail(csLog, 40)];
     for (const f of logFiles(logsDir)) out.push(`--- ${f} ---`, tail(f, 40));
     if (pageErrors.length) out.push('--- workbench page errors ---', ...pageErrors.slice(-20));
-    out.push(`(kept ${tmp})`);
+    out.push(`(kept ${tmp}${page ? '; screenshot test-output/e2e-failure.png' : ''})`);
     process.stderr.write(`\n[e2e FAILED] diagnostics:\n${out.join('\n')}\n\n`);
   };
 
@@ -334,19 +361,46 @@ export async function launchVSCode(files: Record<string, string>): Promise<VSCod
     const base = `http://127.0.0.1:${port}`;
     await phase(`start code-server on ${base}`, async () => {
       const fd = openSync(csLog, 'a');
-      const args = ['--config', path.join(tmp, 'config.yaml'), '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--user-data-dir', ud, '--extensions-dir', exts, '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override', '--disable-workspace-trust', '--reconnection-grace-time', '5', ws];
+      const args = [
+        '--config', path.join(tmp, 'config.yaml'),
+        '--bind-addr', `127.0.0.1:${port}`,
+        '--auth', 'none',
+        '--user-data-dir', ud,
+        '--extensions-dir', exts,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-getting-started-override',
+        '--disable-workspace-trust',
+        '--reconnection-grace-time', '5',
+        ws,
+      ]; // prettier-ignore
+      // detached: setsid(), so `kill -- -PID` ends code-server with its extension host and trainers.
       server = spawn(tools.codeServer, args, {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...xdg, PATH: `${path.dirname(tools.node)}${path.delimiter}${process.env.PATH ?? ''}`, ELECTRON_RUN_AS_NODE: undefined, NODE_OPTIONS: undefined },
       });
       closeSync(fd);
-      await until(`${base}/healthz`, async () => (await fetch(`${base}/healthz`)).ok, 60_000, 250);
+      let exited: string | undefined;
+      server.on('exit', (c, sig) => (exited = `code-server exited (${c ?? sig})`));
+      await until(
+        `${base}/healthz`,
+        async () => {
+          if (exited) throw new Error(`${exited}:\n${tail(csLog, 30)}`);
+          const res = await fetch(`${base}/healthz`);
+          return res.ok;
+        },
+        60_000,
+        250,
+      ).catch((e: Error) => {
+        throw exited ? new Error(`${exited}:\n${tail(csLog, 30)}`) : e;
+      });
     });
-    const page = await phase('Chromium + workbench', async () => {
+    page = await phase('Chromium + workbench', async () => {
       context = await chromium.launchPersistentContext(profile, { executablePath: tools.chromium, args: CHROMIUM_ARGS, viewport: { width: 1600, height: 1000 } });
       const p = context.pages()[0] ?? (await context.newPage());
       p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+      p.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
       await p.goto(`${base}/?folder=${encodeURIComponent(ws)}`);
       await p.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
       return p;

@@ -24,31 +24,32 @@
  * - Advisor: an experiment with learning_rate 0.1 and a full fine-tuning rate of 1e-4 gets the
  *   advisor's warning; its quick fix sets learning_rate to 15 × 1e-4 = 0.0015 (the rule for runs
  *   under 100 steps in the "LoRA Without Regret" advice), and the warning goes away.
+ * - Token loss: "LoRA Lab: Show Token Loss" on a text file of the golden prompt decorates its
+ *   tokens, a hover shows a token's NLL and top-5 next tokens; "Compare Token Loss" shows the base
+ *   model's mean NLL = the golden logits' (see `tokenLossStep`).
  * Last, the color theme is switched to Dark Modern from the palette for dark screenshots.
  *
  * `LORALAB_E2E_EXTENSION=DIR` installs DIR (e.g. an unpacked .vsix) instead of this repository.
  * Installs code-server on first use (`setup.sh`, 2–3 minutes, needs apt for Chromium); a failed
  * setup fails the test. `LORALAB_SKIP_E2E=1` skips it. Screenshots go to test-output/e2e-*.png
  * (workbench, dashboard, playground, adapters = the side bar, compare, compare-generations,
- * merge-preview, merge, merged-adapters, eval, advisor; `-dark` in the dark theme); a trainer
+ * merge-preview, merge, merged-adapters, eval, token-loss, token-loss-compare, advisor; `-dark` in the dark theme); a trainer
  * that fails or crashes fails the test at once. On failure the test prints the tails of the
  * code-server, extension host and "LoRA Lab" logs. Phase timings go to stderr.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
-import { ROOT, SHARED } from '../helpers/paths';
+import type { FrameLocator, Page } from 'playwright-core';
+import { SHARED } from '../helpers/paths';
 import { runLabel } from '../../src/protocol/run-label';
 
 /** How the views name a run outside the Experiments tree: "experiment · start time". */
 const shown = (id: string) => runLabel({ id, name: id.replace(/-\d{8}-\d{6}(-\d+)?$/, '') });
 import {
-  CHROMIUM_ARGS, Fatal, OUT_DIR, assertNoExtensionError, ensureBuilt, freePort, hookFrame, log, logFiles, outputChannelLog, pane, phase, plain,
-  quickOpen, runCommand, setupCodeServer, showLoraLab, sleep, tail, treeRows, until,
+  Fatal, OUT_DIR, assertNoExtensionError, hookFrame, launchVSCode, log, pane, phase, plain,
+  quickOpen, runCommand, showLoraLab, sleep, treeRows, until,
 } from './helpers';
 
 const SKIP = process.env.LORALAB_SKIP_E2E === '1';
@@ -144,155 +145,48 @@ function readMetrics(runDir: string): MetricsRow[] {
 const series = (rows: MetricsRow[], key: 'train_loss' | 'val_loss'): [number, number][] => rows.filter((r) => typeof r[key] === 'number').map((r) => [r.step, r[key]!]);
 
 test('VS Code (code-server): Start Run from the palette, the Experiments view shows it completed, the dashboard charts its losses; Activate Adapter, the playground streams base and adapter together; Compare Runs, Merge Adapters, eval cases in the Test Explorer, the advisor quick fix', { skip: SKIP ? SKIP_REASON : false, timeout: 20 * 60_000 }, async () => {
-  const tools = await phase('setup code-server (setup.sh)', () => setupCodeServer(path.join(ROOT, '.cache', 'vscode-e2e')));
-  log(`code-server ${tools.codeServer}; node ${tools.node}; chromium ${tools.chromium}`);
-  // LORALAB_E2E_EXTENSION: an extension folder to install instead of this repository (e.g. an unpacked .vsix).
-  const extensionDir = process.env.LORALAB_E2E_EXTENSION ? path.resolve(process.env.LORALAB_E2E_EXTENSION) : ROOT;
-  if (extensionDir === ROOT) log(await phase('build the extension (if stale)', ensureBuilt));
-  else log(`installing ${extensionDir} (LORALAB_E2E_EXTENSION), not this repository`);
-
   // Independent reference: greedy decoding of PyTorch/transformers (../shared/golden/stories260K_logits.json).
   const golden = JSON.parse(readFileSync(path.join(SHARED, 'golden', 'stories260K_logits.json'), 'utf8')) as Golden;
-  const pkg = JSON.parse(readFileSync(path.join(extensionDir, 'package.json'), 'utf8')) as { name: string; publisher: string; version: string };
-  const tmp = mkdtempSync(path.join(tmpdir(), 'loralab-e2e-'));
-  const ws = path.join(tmp, 'workspace');
-  const ud = path.join(tmp, 'user-data');
-  const exts = path.join(tmp, 'extensions');
-  const profile = path.join(tmp, 'chromium-profile');
-  const xdg = { XDG_CONFIG_HOME: path.join(tmp, 'xdg-config'), XDG_DATA_HOME: path.join(tmp, 'xdg-data'), XDG_CACHE_HOME: path.join(tmp, 'xdg-cache') };
-  const csLog = path.join(tmp, 'code-server.log');
-  const logsDir = path.join(ud, 'logs');
-  mkdirSync(OUT_DIR, { recursive: true });
-
-  let server: ChildProcess | undefined;
-  let context: BrowserContext | undefined;
-  let page: Page | undefined;
-  const pageErrors: string[] = [];
+  // The workspace (launchVSCode writes it); LORALAB_E2E_EXTENSION installs another extension folder (e.g. an unpacked .vsix).
+  const files: Record<string, string | Uint8Array> = {};
+  {
+    const text = readFileSync(path.join(SHARED, 'data', 'tinyshakespeare.txt'));
+    files['train.txt'] = text.subarray(0, 20_000);
+    files['val.txt'] = text.subarray(text.length - 5_000);
+    const experiment = {
+      name: 'tiny',
+      model: path.join(SHARED, 'models', 'stories260K'),
+      data: { train: 'train.txt', validation: 'val.txt', max_seq_length: 64 },
+      lora: { r: 4, lora_alpha: 16, target_modules: 'all-linear' },
+      training: { learning_rate: 2e-3, max_steps: MAX_STEPS, per_device_train_batch_size: 4, eval_steps: EVAL_STEPS, save_steps: 6, logging_steps: 1, seed: 0 },
+      device: 'cpu',
+    };
+    files['tiny.lora.json'] = `// LoRA Lab end-to-end test\n${JSON.stringify(experiment, null, 2)}\n`;
+    // A second experiment to compare with and to merge with: another rank, learning rate and length.
+    const wide = {
+      ...experiment,
+      name: 'wide',
+      lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
+      training: { ...experiment.training, learning_rate: 4e-3, max_steps: WIDE_STEPS, eval_steps: WIDE_EVAL_STEPS, save_steps: WIDE_STEPS },
+    };
+    files['wide.lora.json'] = `// LoRA Lab end-to-end test: the run to compare and merge with\n${JSON.stringify(wide, null, 2)}\n`;
+    files[ADVISOR_FILE] = ADVISOR_TEXT;
+    // One case the base model passes (the golden greedy continuation), one it fails.
+    const cases = [
+      { name: 'golden continuation', prompt: golden.prompt, expected: golden.greedy.continuation_text, max_new_tokens: golden.greedy.num_new_tokens },
+      { name: 'a different ending', prompt: golden.prompt, expected: FAILING_EXPECTED, max_new_tokens: golden.greedy.num_new_tokens },
+    ];
+    files[EVAL_FILE] = cases.map((c) => JSON.stringify(c)).join('\n') + '\n';
+  }
+  const vs = await launchVSCode(files, {
+    // A failed eval case opens its diff in the peek view of the eval set's (open) editor.
+    settings: { 'testing.automaticallyOpenPeekView': 'failureInVisibleDocument' },
+  });
+  const { ws, logsDir } = vs;
+  const page = vs.page;
   let ok = false;
 
-  /** Ends code-server's whole process group (extension host, trainer): SIGTERM, then SIGKILL. */
-  const killGroup = (signal: NodeJS.Signals) => {
-    try {
-      if (server?.pid) process.kill(-server.pid, signal);
-    } catch {
-      /* already gone */
-    }
-  };
-  const groupAlive = () => {
-    try {
-      process.kill(-server!.pid!, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const onExit = () => killGroup('SIGKILL'); // the test process dies before `finally` (Ctrl-C)
-  process.on('exit', onExit);
-
   try {
-    await phase('workspace + user data', async () => {
-      mkdirSync(ws);
-      const text = readFileSync(path.join(SHARED, 'data', 'tinyshakespeare.txt'));
-      writeFileSync(path.join(ws, 'train.txt'), text.subarray(0, 20_000));
-      writeFileSync(path.join(ws, 'val.txt'), text.subarray(text.length - 5_000));
-      const experiment = {
-        name: 'tiny',
-        model: path.join(SHARED, 'models', 'stories260K'),
-        data: { train: 'train.txt', validation: 'val.txt', max_seq_length: 64 },
-        lora: { r: 4, lora_alpha: 16, target_modules: 'all-linear' },
-        training: { learning_rate: 2e-3, max_steps: MAX_STEPS, per_device_train_batch_size: 4, eval_steps: EVAL_STEPS, save_steps: 6, logging_steps: 1, seed: 0 },
-        device: 'cpu',
-      };
-      writeFileSync(path.join(ws, 'tiny.lora.json'), `// LoRA Lab end-to-end test\n${JSON.stringify(experiment, null, 2)}\n`);
-      // A second experiment to compare with and to merge with: another rank, learning rate and length.
-      const wide = {
-        ...experiment,
-        name: 'wide',
-        lora: { r: 8, lora_alpha: 16, target_modules: 'all-linear' },
-        training: { ...experiment.training, learning_rate: 4e-3, max_steps: WIDE_STEPS, eval_steps: WIDE_EVAL_STEPS, save_steps: WIDE_STEPS },
-      };
-      writeFileSync(path.join(ws, 'wide.lora.json'), `// LoRA Lab end-to-end test: the run to compare and merge with\n${JSON.stringify(wide, null, 2)}\n`);
-      writeFileSync(path.join(ws, ADVISOR_FILE), ADVISOR_TEXT);
-      // One case the base model passes (the golden greedy continuation), one it fails.
-      const cases = [
-        { name: 'golden continuation', prompt: golden.prompt, expected: golden.greedy.continuation_text, max_new_tokens: golden.greedy.num_new_tokens },
-        { name: 'a different ending', prompt: golden.prompt, expected: FAILING_EXPECTED, max_new_tokens: golden.greedy.num_new_tokens },
-      ];
-      writeFileSync(path.join(ws, EVAL_FILE), cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
-
-      mkdirSync(path.join(ud, 'User'), { recursive: true });
-      const settings = {
-        'telemetry.telemetryLevel': 'off',
-        'workbench.startupEditor': 'none',
-        'update.mode': 'none',
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': 'off',
-        'chat.disableAIFeatures': true,
-        'workbench.secondarySideBar.defaultVisibility': 'hidden',
-        'git.enabled': false,
-        'workbench.tips.enabled': false,
-        'workbench.enableExperiments': false,
-        // A failed eval case opens its diff in the peek view of the eval set's (open) editor.
-        'testing.automaticallyOpenPeekView': 'failureInVisibleDocument',
-      };
-      writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
-      mkdirSync(exts);
-      symlinkSync(extensionDir, path.join(exts, `${pkg.publisher}.${pkg.name}-${pkg.version}`), 'dir');
-      for (const d of Object.values(xdg)) mkdirSync(d);
-      writeFileSync(path.join(tmp, 'config.yaml'), '');
-      mkdirSync(profile);
-    });
-
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    await phase(`start code-server on ${base}`, async () => {
-      const fd = openSync(csLog, 'a');
-      const args = [
-        '--config', path.join(tmp, 'config.yaml'),
-        '--bind-addr', `127.0.0.1:${port}`,
-        '--auth', 'none',
-        '--user-data-dir', ud,
-        '--extensions-dir', exts,
-        '--disable-telemetry',
-        '--disable-update-check',
-        '--disable-getting-started-override',
-        '--disable-workspace-trust',
-        '--reconnection-grace-time', '5',
-        ws,
-      ]; // prettier-ignore
-      // detached: setsid(), so `kill -- -PID` ends code-server with its extension host and trainers.
-      server = spawn(tools.codeServer, args, {
-        detached: true,
-        stdio: ['ignore', fd, fd],
-        env: { ...process.env, ...xdg, PATH: `${path.dirname(tools.node)}${path.delimiter}${process.env.PATH ?? ''}`, ELECTRON_RUN_AS_NODE: undefined, NODE_OPTIONS: undefined },
-      });
-      closeSync(fd);
-      let exited: string | undefined;
-      server.on('exit', (c, s) => (exited = `code-server exited (${c ?? s})`));
-      await until(
-        `${base}/healthz`,
-        async () => {
-          if (exited) throw new Error(`${exited}:\n${tail(csLog, 30)}`);
-          const res = await fetch(`${base}/healthz`);
-          return res.ok;
-        },
-        60_000,
-        250,
-      ).catch((e: Error) => {
-        throw exited ? new Error(`${exited}:\n${tail(csLog, 30)}`) : e;
-      });
-    });
-
-    page = await phase('Chromium + workbench', async () => {
-      context = await chromium.launchPersistentContext(profile, { executablePath: tools.chromium, args: CHROMIUM_ARGS, viewport: { width: 1600, height: 1000 } });
-      const p = context.pages()[0] ?? (await context.newPage());
-      p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-      p.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
-      await p.goto(`${base}/?folder=${encodeURIComponent(ws)}`);
-      await p.locator('.monaco-workbench .part.statusbar').waitFor({ state: 'visible', timeout: 60_000 });
-      return p;
-    });
-
     await phase('open tiny.lora.json (Quick Open)', () => quickOpen(page!, 'tiny.lora.json'));
     await phase('LoRA Lab: Start Run', () => runCommand(page!, 'LoRA Lab: Start Run'));
     // The second experiment trains alongside (Start Run takes the active editor's experiment).
@@ -741,6 +635,9 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     assert.ok(peekText.includes(golden.greedy.continuation_text.trim().slice(0, 20)), 'the diff shows the model output (the golden continuation)');
     await page.keyboard.press('Escape');
 
+    // ---- Token loss: Show / Compare Token Loss on a plain text file (the tiny adapter is active).
+    await tokenLossStep(page, ws, logsDir);
+
     // ---- Advisor: the learning-rate warning and its quick fix.
     const advisorPath = path.join(ws, ADVISOR_FILE);
     const lrLine = ADVISOR_TEXT.split('\n').findIndex((l) => l.includes('"learning_rate"'));
@@ -836,31 +733,106 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     await page.locator('.part.sidebar').screenshot({ path: path.join(OUT_DIR, 'e2e-adapters-dark.png') });
     ok = true;
   } finally {
-    if (!ok && page) await page.screenshot({ path: path.join(OUT_DIR, 'e2e-failure.png') }).catch(() => undefined);
-    await phase('shut down', async () => {
-      await context?.close().catch(() => undefined);
-      if (server?.pid) {
-        killGroup('SIGTERM');
-        const deadline = Date.now() + 5_000;
-        while (groupAlive() && Date.now() < deadline) await sleep(100);
-        if (groupAlive()) killGroup('SIGKILL');
-        const hard = Date.now() + 3_000;
-        while (groupAlive() && Date.now() < hard) await sleep(50);
-        if (groupAlive()) log(`code-server's process group ${server.pid} still has (zombie?) members after SIGKILL`);
-      }
-      process.off('exit', onExit);
-    });
-    // Logs are read after the shutdown: the extension host writes the output channel's file lazily.
-    if (ok) {
-      const channel = outputChannelLog(logsDir);
-      if (channel) log(`"LoRA Lab" output channel (${path.basename(channel)}):\n${tail(channel, 12)}`);
-      rmSync(tmp, { recursive: true, force: true });
-    } else {
-      const out = [`--- code-server output (${csLog}) ---`, tail(csLog, 40)];
-      for (const f of logFiles(logsDir)) out.push(`--- ${f} ---`, tail(f, 40));
-      if (pageErrors.length) out.push('--- workbench page errors ---', ...pageErrors.slice(-20));
-      out.push(`(kept ${tmp}; screenshot test-output/e2e-failure.png)`);
-      process.stderr.write(`\n[e2e FAILED] diagnostics:\n${out.join('\n')}\n\n`);
-    }
+    await vs.close(ok);
   }
 });
+
+/**
+ * Token loss in the real editor, self-contained (needs only a session with an active adapter on
+ * stories260K): `story.txt` holds the golden prompt; "LoRA Lab: Show Token Loss" decorates its
+ * tokens (decoration boxes with a red background in the editor's `.view-overlays`, in more
+ * than one shade), a hover over a token shows its NLL and the 5 most probable next tokens;
+ * "LoRA Lab: Compare Token Loss (adapter vs base)" recolours on the diverging scale and the status
+ * bar's base mean NLL equals the mean of a float64 log-softmax of the golden PyTorch logits
+ * (../shared/golden/stories260K_logits.json), computed here. Screenshots: e2e-token-loss.png
+ * (with the hover), e2e-token-loss-compare.png.
+ */
+async function tokenLossStep(page: Page, ws: string, logsDir: string): Promise<void> {
+  const golden = JSON.parse(readFileSync(path.join(SHARED, 'golden', 'stories260K_logits.json'), 'utf8')) as { prompt: string; token_ids: number[]; logits: number[][] };
+  const ref = golden.token_ids.slice(1).map((target, t) => {
+    const row = golden.logits[t];
+    const max = Math.max(...row);
+    return max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0)) - row[target];
+  });
+  const baseMean = ref.reduce((a, b) => a + b, 0) / ref.length;
+  const FILE = 'story.txt';
+  writeFileSync(path.join(ws, FILE), golden.prompt); // no newline: the text is exactly the golden prompt
+  /**
+   * The token decorations of the editor showing `story.txt`: VS Code draws a decoration type's
+   * backgroundColor through its `className`, i.e. as `.cdr` boxes in the editor's `.view-overlays`
+   * (one per decorated range and line), left to right, with their colour and screen box.
+   */
+  const decorated = () =>
+    page.evaluate((text) => {
+      const editor = [...document.querySelectorAll('.monaco-editor')].find((e) => (e.querySelector('.view-lines')?.textContent ?? '').replace(/\u00a0/g, ' ') === text);
+      if (!editor) return [];
+      // `ced-…`: an extension's decoration type (word highlights and the like are `.cdr` too)
+      return [...editor.querySelectorAll('.view-overlays .cdr')]
+        .filter((el) => /\bced-/.test(el.className))
+        .map((el) => ({ bg: getComputedStyle(el).backgroundColor, box: el.getBoundingClientRect() }))
+        .filter((d) => d.box.width > 0 && d.bg && d.bg !== 'rgba(0, 0, 0, 0)' && d.bg !== 'transparent')
+        .map((d) => ({ bg: d.bg, x: d.box.left + d.box.width / 2, y: d.box.top + d.box.height / 2 }))
+        .sort((p, q) => p.x - q.x);
+    }, golden.prompt);
+  const statusText = () => page.locator('.part.statusbar .statusbar-item', { hasText: /\bppl\b/ }).first().innerText();
+
+  const shown = await phase(`LoRA Lab: Show Token Loss on ${FILE}`, async () => {
+    await quickOpen(page, FILE);
+    await runCommand(page, 'LoRA Lab: Show Token Loss');
+    return until(
+      'token-loss decorations in the editor',
+      async () => {
+        assertNoExtensionError(logsDir);
+        const spans = await decorated();
+        return spans.length >= 10 ? spans : undefined;
+      },
+      120_000,
+    );
+  });
+  log(`token loss: ${shown.length} decorated spans, e.g. ${JSON.stringify(shown.slice(0, 4))}; status bar ${JSON.stringify(await statusText())}`);
+  assert.ok(shown.every((d) => /^rgba\(255, 64, 64, [\d.]+\)$/.test(d.bg)), `loss colours are red with an alpha: ${JSON.stringify(shown)}`);
+  assert.ok(new Set(shown.map((d) => d.bg)).size > 1, 'tokens of different NLL get different shades');
+  assert.match(await statusText(), /: NLL \d+\.\d{3}, ppl \d+\.\d{2}/);
+
+  const hover = await phase('hover a token: its NLL and the 5 most probable next tokens', async () => {
+    const second = shown[1]; // tokens: "▁Once", "▁upon", …
+    return until(
+      'the token-loss hover',
+      async () => {
+        await page.mouse.move(0, 0);
+        await page.mouse.move(second.x, second.y, { steps: 3 });
+        const h = page.locator('.monaco-hover').filter({ hasText: 'most probable' }).first();
+        await h.waitFor({ state: 'visible', timeout: 4_000 });
+        return plain(await h.innerText());
+      },
+      60_000,
+      1_000,
+    );
+  });
+  log(`token-loss hover: ${JSON.stringify(hover)}`);
+  await page.screenshot({ path: path.join(OUT_DIR, 'e2e-token-loss.png') });
+  assert.match(hover, /token .*upon.*: NLL \d+\.\d{3} \(p \d\.\d{4}\)/);
+  const probs = (hover.split('most probable')[1] ?? '').match(/\b[01]\.\d{3}\b/g) ?? [];
+  assert.equal(probs.length, 5, `five alternatives with probabilities: ${hover}`);
+  assert.deepEqual([...probs].sort().reverse(), probs, 'most probable first');
+  await page.mouse.move(0, 0);
+
+  const compared = await phase('LoRA Lab: Compare Token Loss (adapter vs base)', async () => {
+    await runCommand(page, 'LoRA Lab: Compare Token Loss (adapter vs base)');
+    return until(
+      'the base NLL in the status bar and diverging colours',
+      async () => {
+        assertNoExtensionError(logsDir);
+        const text = await statusText();
+        const spans = await decorated();
+        return /\| base: NLL/.test(text) && spans.length >= 10 && spans.some((d) => d.bg.startsWith('rgba(64, 200, 64') || d.bg.startsWith('rgba(255, 64, 64')) ? { text, spans } : undefined;
+      },
+      120_000,
+    );
+  });
+  await page.screenshot({ path: path.join(OUT_DIR, 'e2e-token-loss-compare.png') });
+  log(`compare token loss: status ${JSON.stringify(compared.text)}; colours ${JSON.stringify([...new Set(compared.spans.map((d) => d.bg))])}`);
+  const base = Number(/\| base: NLL (\d+\.\d+)/.exec(compared.text)![1]);
+  assert.ok(Math.abs(base - baseMean) < 1.5e-3, `base mean NLL in the status bar ${base} = golden ${baseMean.toFixed(4)}`);
+  assert.ok(compared.spans.every((d) => /^rgba\((64, 200, 64|255, 64, 64), [\d.]+\)$/.test(d.bg)), 'green (adapter better) or red (worse) only');
+}

@@ -20,6 +20,7 @@ describe('parseExperiment: defaults', () => {
         validation: null,
         max_seq_length: 512,
         packing: false,
+        pad_to_multiple_of: 64,
         completion_only_loss: true,
         skip_bad_records: false,
       },
@@ -36,6 +37,7 @@ describe('parseExperiment: defaults', () => {
         weight_decay: 0,
         max_grad_norm: 1,
         gradient_checkpointing: false,
+        precision: 'auto',
         adam_beta1: 0.9,
         adam_beta2: 0.999,
         adam_epsilon: 1e-8,
@@ -204,4 +206,19 @@ describe('parseExperiment: lora.rank_pattern / lora.alpha_pattern', () => {
     assert.deepEqual(config.lora.alpha_pattern, { q_proj: 4.5 });
     assert.equal(Object.getPrototypeOf(config.lora.rank_pattern), Object.prototype);
   });
+});
+
+it('training.precision and data.pad_to_multiple_of: values, and HF fp16 / bf16 keys pointed to precision', () => {
+  const cfg = parseExperiment('{"name": "p", "model": "./m", "data": {"train": "t.txt", "pad_to_multiple_of": null}, "training": {"precision": "bf16"}}', 'p.lora.json');
+  assert.equal(cfg.training.precision, 'bf16');
+  assert.equal(cfg.data.pad_to_multiple_of, null);
+  assert.throws(
+    () => parseExperiment('{"name": "p", "model": "./m", "data": {"train": "t.txt", "pad_to_multiple_of": 0}, "training": {"precision": "fp8", "fp16": true}}', 'p.lora.json'),
+    (e: Error) => {
+      assert.match(e.message, /p\.lora\.json:1: \/data\/pad_to_multiple_of: .*1/);
+      assert.match(e.message, /p\.lora\.json:1: \/training\/precision: .*"auto".*"bf16"/);
+      assert.match(e.message, /unknown key "fp16" \(LoRA Lab sets the number format with "precision": "fp16" in "training"; values auto, fp32, fp16, bf16\)/);
+      return true;
+    },
+  );
 });

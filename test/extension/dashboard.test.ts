@@ -6,7 +6,8 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DashboardPrefs, HostToDashboard } from '../../src/protocol/dashboard';
 import { isHostToDashboard } from '../../src/protocol/dashboard';
-import { DashboardSession, dropRewoundRows } from '../../src/extension/dashboard/session';
+import { DashboardSession } from '../../src/extension/dashboard/session';
+import { dropOrphanedRows } from '../../src/runs/index';
 import { flattenHyperparameters, resumeSteps } from '../../src/extension/dashboard/facts';
 import { deadPid, makeRun, tempDir } from './helpers';
 
@@ -148,8 +149,8 @@ test('summary-band buttons: adapter actions only once <run>/adapter exists, with
   assert.deepEqual(calls, [`activateAdapter ${adapter}`, `openAdapterInPlayground ${adapter}`, `revealAdapter ${adapter}`, 'resume']);
 });
 
-test('dropRewoundRows keeps the history the current state descends from; hyperparameters flatten', () => {
-  assert.deepEqual(dropRewoundRows([1, 2, 3, 4, 3, 4, 5, 2, 3].map((step) => ({ step }))).map((r) => r.step), [1, 2, 3]);
+test('dropOrphanedRows (the rule the session applies) keeps the history the current state descends from; hyperparameters flatten', () => {
+  assert.deepEqual(dropOrphanedRows([1, 2, 3, 4, 3, 4, 5, 2, 3].map((step) => ({ step }))).map((r) => r.step), [1, 2, 3]);
   assert.deepEqual(flattenHyperparameters({ name: 'x', model: 'm', init_adapter: null, lora: { r: 4, target_modules: 'all-linear' }, data: { train: 't', validation: 'v', packing: true } }), {
     init_adapter: null,
     'lora.r': 4,

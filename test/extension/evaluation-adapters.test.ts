@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { GenerateRequest, ScoreResult } from '../../src/extension/worker/api';
+import type { CaseScore, GenerateRequest, ScoreResult } from '../../src/extension/worker/api';
 import { FakeInference } from './fake-inference';
 import { tempDir } from './helpers';
 
@@ -28,6 +28,9 @@ class PerAdapterInference extends FakeInference {
   override async score(_model: string, _adapter: string | null, text: string): Promise<ScoreResult> {
     const tokens = ['<s>', ...text.split(/(?= )/)];
     return { token_ids: tokens.map((_, i) => i), tokens, nll: tokens.slice(1).map(() => 1), mean_nll: 1 };
+  }
+  override async scoreCase(): Promise<CaseScore> {
+    return { token_ids: [1, 2], tokens: ['<s>', 'x'], nll: [1], mean_nll: 1, expected_start: 1, expected_nll: 1 };
   }
 }
 

@@ -9,7 +9,7 @@ import { register } from 'node:module';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { GenerateRequest, ScoreResult } from '../../src/extension/worker/api';
+import type { CaseScore, GenerateRequest, ScoreResult } from '../../src/extension/worker/api';
 import { FakeInference } from './fake-inference';
 import { tempDir } from './helpers';
 
@@ -30,6 +30,12 @@ class ScriptedInference extends FakeInference {
     this.calls.push({ op: 'score', args: [adapter, text] });
     const tokens = ['<s>', ...text.split(/(?= )/)];
     return { token_ids: tokens.map((t) => this.vocab.get(t) ?? (this.vocab.set(t, this.vocab.size), this.vocab.size - 1)), tokens, nll: tokens.slice(1).map(() => 2), mean_nll: 2 };
+  }
+  /** Every expected token at NLL 2, as `score` above. */
+  override async scoreCase(model: string, adapter: string | null, input: { prompt: string } | { messages: unknown[] }, expected: string): Promise<CaseScore> {
+    this.calls.push({ op: 'scoreCase', args: [adapter, input, expected] });
+    const s = await this.score(model, adapter, ('prompt' in input ? input.prompt : '') + expected);
+    return { ...s, expected_start: 1, expected_nll: 2 };
   }
 }
 

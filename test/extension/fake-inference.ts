@@ -2,8 +2,8 @@
  * A scripted `InferenceClient` for the extension tests: it records every call, answers `load`
  * and `activate` from tables, and lets the test stream deltas of a `generate` by hand and end it.
  */
-import type { AdapterInfoLike, GenerationResult } from '../../src/protocol/worker';
-import type { GenerateRequest, Generation, InferenceClient, LoadedModel, ScoreResult, WorkerState } from '../../src/extension/worker/api';
+import type { AdapterInfoLike, ChatMessageLike, GenerationResult } from '../../src/protocol/worker';
+import type { CaseScore, GenerateRequest, Generation, InferenceClient, LoadedModel, ScoreResult, WorkerState } from '../../src/extension/worker/api';
 
 export interface FakeGeneration {
   req: GenerateRequest;
@@ -54,6 +54,9 @@ export class FakeInference implements InferenceClient {
     };
   }
   async score(_model: string, _adapter: string | null, _text: string): Promise<ScoreResult> {
+    throw new Error('not used');
+  }
+  async scoreCase(_model: string, _adapter: string | null, _input: { prompt: string } | { messages: ChatMessageLike[] }, _expected: string): Promise<CaseScore> {
     throw new Error('not used');
   }
   dispose(): void {}

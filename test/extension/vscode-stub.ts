@@ -39,6 +39,13 @@ export class Uri {
   static parse(s: string): Uri {
     return new Uri(s.split(':')[0], s);
   }
+  /** A URI of another scheme (`loralab-eval:/title?1`); `fsPath` holds its path. */
+  static from(c: { scheme: string; path: string; query?: string }): Uri {
+    const u = new Uri(c.scheme, c.path);
+    u.query = c.query ?? '';
+    return u;
+  }
+  query = '';
   static joinPath(base: Uri, ...parts: string[]): Uri {
     return Uri.file(nodePath.join(base.fsPath, ...parts));
   }
@@ -46,6 +53,7 @@ export class Uri {
     return this.fsPath;
   }
   toString(): string {
+    if (this.scheme !== 'file' && this.query) return `${this.scheme}:${this.fsPath}?${this.query}`;
     return pathToFileURL(this.fsPath).href;
   }
 }
@@ -182,6 +190,8 @@ export const recorded = {
   statusItems: [] as { id: string; text: string; tooltip: string; visible: boolean; disposed: boolean }[],
   trees: new Map<string, { getChildren(n?: unknown): unknown[]; getTreeItem(n: unknown): TreeItem; onDidChangeTreeData: (l: Listener<void>) => unknown }>(),
   codeLens: [] as { provideCodeLenses(doc: { uri: Uri }): CodeLens[] }[],
+  /** TextDocumentContentProviders by scheme. */
+  contentProviders: new Map<string, { provideTextDocumentContent(uri: Uri): string | undefined }>(),
   testControllers: [] as StubTestController[],
   diagnostics: new Map<string, Diagnostic[]>(),
   panels: [] as StubPanel[],
@@ -275,6 +285,11 @@ export const workspace = {
   onDidCloseTextDocument: noEvent,
   onDidSaveTextDocument: noEvent,
   asRelativePath: (p: string) => p,
+  registerTextDocumentContentProvider: (scheme: string, provider: { provideTextDocumentContent(uri: Uri): string | undefined }) => {
+    if (recorded.contentProviders.has(scheme)) throw new Error(`content provider for ${scheme}: registered twice`);
+    recorded.contentProviders.set(scheme, provider);
+    return { dispose: () => recorded.contentProviders.delete(scheme) };
+  },
   fs: {
     stat: async (u: Uri) => statSync(u.fsPath),
     readFile: async (u: Uri) => new Uint8Array(await fsp.readFile(u.fsPath)),

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RunError, createRun, lastMetrics, readMetrics, readMetricsColumns, tailMetrics, type MetricsColumns, type MetricsRow, type MetricsValueField } from '../../src/runs/index';
+import { RunError, createRun, dropOrphanedRows, lastMetrics, readMetrics, readMetricsColumns, tailMetrics, type MetricsColumns, type MetricsRow, type MetricsValueField } from '../../src/runs/index';
 import { sampleInit, tempDir } from './helpers';
 
 const ROWS: MetricsRow[] = [
@@ -191,6 +191,19 @@ test('readMetricsColumns gives readMetrics’ rows, skipped count and torn flag 
   assert.ok(Object.is(cols.values.train_loss[7], -0));
   assert.deepEqual([...cols.evals.keys()], ['eval/qa/exact', 'eval/qa/pass_rate'], 'step 9’s eval/qa/exact was replaced by the resume; the key stays from step 7');
   assert.deepEqual(Array.from(cols.evals.get('eval/qa/exact')!), [NaN, NaN, NaN, NaN, 0.5, NaN, NaN, NaN]);
+});
+
+test('dropOrphanedRows: a step not above the previous kept one replaces the kept rows from that step on', () => {
+  // Worked by hand: 1 2 3 4 | 3 drops 3,4 → 1 2 3 | 4 5 → 1 2 3 4 5 | 2 drops 2..5 → 1 2 | 3 → 1 2 3.
+  const rows = [1, 2, 3, 4, 3, 4, 5, 2, 3].map((step, i) => ({ step, i }));
+  const kept = dropOrphanedRows(rows);
+  assert.deepEqual(kept.map((r) => [r.step, r.i]), [[1, 0], [2, 7], [3, 8]]);
+  assert.equal(kept[0], rows[0], 'the same row objects, not copies');
+  assert.equal(rows.length, 9, 'the input is not changed');
+  // A repeated step is "not above": the later row wins; a resume from scratch (step 0) keeps only what follows.
+  assert.deepEqual(dropOrphanedRows([0, 1, 1, 2].map((step, i) => ({ step, i }))).map((r) => r.i), [0, 2, 3]);
+  assert.deepEqual(dropOrphanedRows([0, 1, 2, 0, 1].map((step, i) => ({ step, i }))).map((r) => r.i), [3, 4]);
+  assert.deepEqual(dropOrphanedRows([]), []);
 });
 
 test('readMetricsColumns: a key only on rows a resume dropped is gone; no file, no rows; a missing run folder throws', async (t) => {

@@ -55,3 +55,23 @@ test('a bad eval line stops the run before it starts, naming the file and line',
   writeFileSync(join(exp.dir, 'bad.eval.jsonl'), '{"prompt": "x", "expected": "y"}\n{"prompt": "x", "expected": "y", "metric": "f1"}\n');
   await assert.rejects(runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 }), /bad\.eval\.jsonl:2: "metric" "f1" is not a metric/);
 });
+
+test('the checkpoint evaluator holds no model between checkpoints: it builds one at evaluate and releases it', async () => {
+  // A folder with the model's config and tokenizer but no weights: creating the evaluator must
+  // not read them (the trainer would otherwise hold a second copy of the weights all run long);
+  // evaluating does, and fails naming the folder.
+  const { CheckpointEvaluator } = await import('../../src/trainer/eval');
+  const { copyFileSync, mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'loralab-eval-lazy-'));
+  try {
+    for (const f of readdirSync(MODEL)) if (!f.endsWith('.safetensors')) copyFileSync(join(MODEL, f), join(dir, f));
+    const set = join(dir, 'qa.eval.jsonl');
+    writeFileSync(set, `${JSON.stringify({ prompt: PROMPT, expected: EXPECTED, metric: 'nll', threshold: 100 })}\n`);
+    const ev = await CheckpointEvaluator.create([set], dir, { threads: 1, modules: [] });
+    await assert.rejects(ev.evaluate({ config: { r: 1, lora_alpha: 1 }, modules: new Map() } as never), (e: Error) => e.message.includes(dir));
+    await ev.release();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

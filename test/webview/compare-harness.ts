@@ -1,104 +1,28 @@
 /**
- * Opens the Compare webview in headless Chromium (Debian's `chromium` via playwright-core)
- * exactly as the extension serves it — `dashboardHtml()` with its CSP and the compare bundle —
- * plus VS Code theme variables and a stub `acquireVsCodeApi` recording what the page posts.
- * Resources come from a fake `vscode-cdn.net` origin; any other request is refused and
- * recorded. Used by test/webview/compare.test.ts and scripts/bench-compare.ts.
+ * The Compare webview on the shared headless page (harness.ts): `dashboardHtml()` with its CSP
+ * and the compare bundle, VS Code theme variables, the recording `acquireVsCodeApi` stub.
+ * Used by test/webview/compare.test.ts and scripts/bench-compare.ts.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { dashboardHtml, makeNonce } from '../../src/extension/dashboard/html';
-import { webviewBuildOptions } from '../../webview/build.mjs';
-import { THEME_CSS } from './themes';
+import { type ThemeClass, type WebviewPage, WebviewBrowser } from './harness';
 
-export const CHROMIUM = process.env.LORALAB_CHROMIUM ?? '/usr/bin/chromium';
-export const HAVE_CHROMIUM = existsSync(CHROMIUM);
-export const SKIP_REASON = `no Chromium at ${CHROMIUM} — install Debian's "chromium" package (CI does) or set LORALAB_CHROMIUM`;
+export { CHROMIUM, HAVE_CHROMIUM, SKIP_REASON, type ThemeClass } from './harness';
 
-const PAGE_URL = 'https://webview.loralab.test/index.html';
-const RESOURCE_ORIGIN = 'https://file+.vscode-resource.vscode-cdn.net';
-const CSP_SOURCE = 'https://*.vscode-cdn.net';
-
-export type ThemeClass = 'vscode-light' | 'vscode-dark' | 'vscode-high-contrast';
-
-const STUB = `
-  globalThis.__name = (fn) => fn; // tsx's keepNames helper, for functions passed to evaluate()
-  window.__posted = [];
-  window.__state = undefined;
-  window.__csp = [];
-  window.acquireVsCodeApi = () => ({
-    postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-    getState: () => window.__state,
-    setState: (s) => { window.__state = JSON.parse(JSON.stringify(s)); return s; },
-  });
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.__csp.push({ directive: e.violatedDirective, blocked: e.blockedURI, sample: e.sample });
-  });
-`;
-
-export interface ComparePageHandle {
-  page: Page;
-  errors: string[];
-  refused: string[];
-  close(): Promise<void>;
-}
+export type ComparePageHandle = WebviewPage;
 
 export class CompareBrowser {
-  private constructor(
-    readonly browser: Browser,
-    private readonly buildDir: string,
-  ) {}
+  private constructor(private readonly wb: WebviewBrowser) {}
 
   static async launch(): Promise<CompareBrowser> {
-    const buildDir = mkdtempSync(path.join(tmpdir(), 'loralab-compare-'));
-    await esbuild.build(webviewBuildOptions(buildDir));
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    return new CompareBrowser(browser, buildDir);
+    return new CompareBrowser(await WebviewBrowser.launch());
   }
 
-  async close(): Promise<void> {
-    await this.browser.close();
-    rmSync(this.buildDir, { recursive: true, force: true });
+  close(): Promise<void> {
+    return this.wb.close();
   }
 
   /** A fresh page showing the Compare view; resolves once it has posted `ready`. */
-  async open(theme: ThemeClass, opts: { viewport?: { width: number; height: number }; state?: unknown } = {}): Promise<ComparePageHandle> {
-    const viewport = opts.viewport ?? { width: 1400, height: 1000 };
-    const nonce = makeNonce();
-    const res = `${RESOURCE_ORIGIN}${this.buildDir}`;
-    const html = dashboardHtml({ scriptUri: `${res}/compare.js`, styleUri: `${res}/compare.css`, cspSource: CSP_SOURCE, nonce, title: 'Compare', rootClass: 'compare' })
-      .replace('</head>', `  <style nonce="${nonce}">${THEME_CSS}</style>\n</head>`)
-      .replace('<body>', `<body class="${theme}">`);
-    const context = await this.browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    const refused: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(m.text());
-    });
-    await page.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url === PAGE_URL) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-      if (url.startsWith(`${res}/`)) {
-        const file = path.join(this.buildDir, decodeURIComponent(url.slice(res.length + 1)));
-        const type = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/json';
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: type, body: readFileSync(file) });
-      }
-      if (!url.endsWith('/favicon.ico')) refused.push(url);
-      return route.abort();
-    });
-    await page.addInitScript(STUB);
-    if (opts.state !== undefined) await page.addInitScript(`window.__state = ${JSON.stringify(opts.state)};`);
-    await page.goto(PAGE_URL);
-    await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
-    return { page, errors, refused, close: () => context.close() };
+  open(theme: ThemeClass, opts: { viewport?: { width: number; height: number }; state?: unknown } = {}): Promise<ComparePageHandle> {
+    return this.wb.open('compare', { theme, title: 'Compare', rootClass: 'compare', viewport: opts.viewport ?? { width: 1400, height: 1000 }, state: opts.state });
   }
 }
 

@@ -17,14 +17,6 @@ import { CompareBrowser, HAVE_CHROMIUM, SKIP_REASON, SYNTHETIC_RUNS_SOURCE, type
 if (!HAVE_CHROMIUM) process.stderr.write(`\n[compare webview tests SKIPPED] ${SKIP_REASON}\n\n`);
 const OUT_DIR = path.join(ROOT, 'test-output');
 
-declare global {
-  interface Window {
-    __posted: unknown[];
-    __state: unknown;
-    __csp: { directive: string; blocked: string; sample: string }[];
-  }
-}
-
 /** Rows of a run: train loss every step, validation every 5 steps (from step 0). */
 interface Row {
   step: number;
@@ -120,15 +112,7 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
     await cb?.close();
   });
 
-  const post = (h: ComparePageHandle, msg: unknown) =>
-    h.page.evaluate(
-      (m) =>
-        new Promise<void>((resolve) => {
-          window.addEventListener('message', () => resolve(), { once: true });
-          window.postMessage(m, '*');
-        }),
-      msg,
-    );
+  const post = (h: ComparePageHandle, msg: unknown) => h.post(msg);
   const render = (h: ComparePageHandle) => h.page.evaluate(() => window.__compare!.rendered());
   /**
    * The whole page: the viewport grown to the page's height and the charts re-rendered first
@@ -147,11 +131,7 @@ describe('compare webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : 
     await h.page.setViewportSize(size);
     await render(h);
   };
-  const assertClean = async (h: ComparePageHandle) => {
-    assert.deepEqual(await h.page.evaluate(() => window.__csp), [], 'CSP violations');
-    assert.deepEqual(h.errors, [], 'page errors');
-    assert.deepEqual(h.refused, [], 'requests outside the page and its resources');
-  };
+  const assertClean = (h: ComparePageHandle) => h.assertClean();
   /** Posts the two runs (typed arrays are rebuilt in the page: evaluate() carries JSON only). */
   const initTwo = (h: ComparePageHandle, problems: unknown[] = [], runs: CompareRun[] = [RUN_A, RUN_B], preset: unknown = null) =>
     h.page.evaluate(

@@ -6,37 +6,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { HostToDashboard, RunFacts } from '../../src/protocol/dashboard';
 import { isDashboardToHost } from '../../src/protocol/dashboard';
 import type { MetricsRowLike } from '../../src/protocol/metrics';
-import { dashboardHtml, makeNonce } from '../../src/extension/dashboard/html';
-import { webviewBuildOptions } from '../../webview/build.mjs';
-import { ROOT } from '../helpers/paths';
-import { THEME_CSS } from './themes';
+import { HAVE_CHROMIUM, OUT_DIR, SKIP_REASON, WebviewBrowser } from './harness';
 
-const CHROMIUM = process.env.LORALAB_CHROMIUM ?? '/usr/bin/chromium';
-const SKIP = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} — install Debian's "chromium" package or set LORALAB_CHROMIUM`;
+const SKIP = HAVE_CHROMIUM ? false : SKIP_REASON;
 if (SKIP) process.stderr.write(`\n[webview tests SKIPPED] ${SKIP}\n\n`);
-const OUT_DIR = path.join(ROOT, 'test-output');
-const PAGE_URL = 'https://webview.loralab.test/index.html';
-const RESOURCE_ORIGIN = 'https://file+.vscode-resource.vscode-cdn.net';
-
-declare global {
-  interface Window {
-    __posted: unknown[];
-  }
-}
-
-const STUB = `
-  globalThis.__name = (fn) => fn;
-  window.__posted = [];
-  window.acquireVsCodeApi = () => ({ postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); }, getState: () => undefined, setState: (s) => s });
-`;
 
 const RUN_DIR = '/home/ada/stories/.loralab/runs/bedtime-stories-20261129-101500';
 const RUN: RunFacts = {
@@ -68,50 +46,18 @@ function rows(from: number, to: number): MetricsRowLike[] {
 }
 
 describe('dashboard summary band (headless Chromium)', { skip: SKIP }, () => {
-  let browser: Browser;
-  let buildDir: string;
+  let wb: WebviewBrowser;
 
   before(async () => {
-    buildDir = mkdtempSync(path.join(tmpdir(), 'loralab-summary-'));
-    await esbuild.build(webviewBuildOptions(buildDir));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
-    mkdirSync(OUT_DIR, { recursive: true });
+    wb = await WebviewBrowser.launch('dashboard');
   });
   after(async () => {
-    await browser?.close();
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+    await wb?.close();
   });
 
-  async function open(theme: 'vscode-light' | 'vscode-dark'): Promise<{ page: Page; errors: string[]; post(m: HostToDashboard): Promise<void> }> {
-    const nonce = makeNonce();
-    const res = `${RESOURCE_ORIGIN}${buildDir}`;
-    const html = dashboardHtml({ scriptUri: `${res}/dashboard.js`, styleUri: `${res}/dashboard.css`, cspSource: 'https://*.vscode-cdn.net', nonce, title: 'x' })
-      .replace('</head>', `  <style nonce="${nonce}">${THEME_CSS}</style>\n</head>`)
-      .replace('<body>', `<body class="${theme}">`);
-    const context = await browser.newContext({ viewport: { width: 1200, height: 700 }, deviceScaleFactor: 1 });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url === PAGE_URL) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-      const file = url.startsWith(`${res}/`) ? path.join(buildDir, decodeURIComponent(url.slice(res.length + 1))) : '';
-      if (file && existsSync(file)) return route.fulfill({ status: 200, contentType: file.endsWith('.js') ? 'text/javascript' : 'text/css', body: readFileSync(file) });
-      return route.abort();
-    });
-    await page.addInitScript(STUB);
-    await page.goto(PAGE_URL);
-    await page.waitForFunction(() => window.__posted.length > 0);
-    const post = (msg: HostToDashboard) =>
-      page.evaluate(
-        (m) =>
-          new Promise<void>((resolve) => {
-            window.addEventListener('message', () => resolve(), { once: true });
-            window.postMessage(m, '*');
-          }),
-        msg,
-      );
-    return { page, errors, post };
+  async function open(theme: 'vscode-light' | 'vscode-dark') {
+    const h = await wb.open('dashboard', { theme, title: 'x', viewport: { width: 1200, height: 700 } });
+    return { ...h, post: (m: HostToDashboard) => h.post(m) };
   }
 
   const text = (page: Page, key: string) => page.$eval(`[data-sum="${key}"]`, (e) => e.textContent);
@@ -119,7 +65,8 @@ describe('dashboard summary band (headless Chromium)', { skip: SKIP }, () => {
 
   for (const theme of ['vscode-light', 'vscode-dark'] as const) {
     test(`a completed run: final and best validation loss from the rows, wall time, tokens, adapter buttons (${theme})`, async () => {
-      const { page, errors, post } = await open(theme);
+      const h = await open(theme);
+      const { page, post } = h;
       await post({ v: 1, type: 'init', run: RUN, rows: rows(0, 35) });
       assert.equal(await shown(page, '#summary-band'), false, 'no band while the run runs');
       await post({ v: 1, type: 'metrics', rows: rows(35, 61) });
@@ -150,13 +97,14 @@ describe('dashboard summary band (headless Chromium)', { skip: SKIP }, () => {
       ]);
       assert.ok(posted.every(isDashboardToHost));
       await page.screenshot({ path: path.join(OUT_DIR, `dashboard-summary-${theme.replace('vscode-', '')}.png`) });
-      assert.deepEqual(errors, []);
-      await page.context().close();
+      await h.assertClean();
+      await h.close();
     });
   }
 
   test('a stopped run without validation or adapter: Resume, no adapter row, wall time from the last row', async () => {
-    const { page, errors, post } = await open('vscode-dark');
+    const h = await open('vscode-dark');
+    const { page, post } = h;
     const rs = rows(0, 25).map(({ val_loss: _v, ...r }) => r);
     await post({ v: 1, type: 'init', run: { ...RUN, status: 'stopped', step: 24 }, rows: rs });
     assert.equal(await shown(page, '#summary-band'), true);
@@ -167,7 +115,7 @@ describe('dashboard summary band (headless Chromium)', { skip: SKIP }, () => {
     await page.click('[data-action="resumeRun"]');
     assert.deepEqual((await page.evaluate(() => window.__posted)).slice(1), [{ v: 1, type: 'resumeRun' }]);
     await page.screenshot({ path: path.join(OUT_DIR, 'dashboard-summary-stopped-dark.png') });
-    assert.deepEqual(errors, []);
-    await page.context().close();
+    await h.assertClean();
+    await h.close();
   });
 });

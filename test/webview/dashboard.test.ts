@@ -1,69 +1,21 @@
 /**
- * The run dashboard webview in headless Chromium (Debian's `chromium` driven by playwright-core).
- * The page is exactly what the extension shows — `dashboardHtml()` with its CSP — plus a block
- * of VS Code theme variables and a stub `acquireVsCodeApi` that records what the page posts.
- * Resources are served from a fake `vscode-cdn.net` origin by request interception, like VS
- * Code's own resource origin; any other request is refused and fails the test.
+ * The run dashboard webview in headless Chromium, on the shared page of harness.ts: exactly
+ * what the extension shows (`dashboardHtml()` with its CSP), VS Code theme variables, and a
+ * stub `acquireVsCodeApi` that records what the page posts; any request outside the page's
+ * resources fails the test.
  *
  * Screenshots (light, dark, high contrast; 1200×900) go to test-output/.
  * Skips, saying so on stderr, when there is no Chromium (LORALAB_CHROMIUM overrides the path).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import type { HostToDashboard, RunFacts } from '../../src/protocol/dashboard';
 import type { MetricsRowLike } from '../../src/protocol/metrics';
-import { dashboardHtml, makeNonce } from '../../src/extension/dashboard/html';
-import { webviewBuildOptions } from '../../webview/build.mjs';
 import { ROOT } from '../helpers/paths';
-import { THEME_CSS } from './themes';
+import { HAVE_CHROMIUM, OUT_DIR, SKIP_REASON, type ThemeClass as Theme, type WebviewPage, WebviewBrowser } from './harness';
 
-const CHROMIUM = process.env.LORALAB_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = `no Chromium at ${CHROMIUM} — install Debian's "chromium" package (CI does) or set LORALAB_CHROMIUM`;
 if (!HAVE_CHROMIUM) process.stderr.write(`\n[webview tests SKIPPED] ${SKIP_REASON}\n\n`);
-
-const OUT_DIR = path.join(ROOT, 'test-output');
-const PAGE_URL = 'https://webview.loralab.test/index.html';
-/** Where VS Code serves extension files from (webview.asWebviewUri) and the matching cspSource. */
-const RESOURCE_ORIGIN = 'https://file+.vscode-resource.vscode-cdn.net';
-const CSP_SOURCE = 'https://*.vscode-cdn.net';
-
-type Theme = 'vscode-light' | 'vscode-dark' | 'vscode-high-contrast';
-
-interface CspViolation {
-  directive: string;
-  blocked: string;
-  sample: string;
-}
-
-declare global {
-  interface Window {
-    __posted: unknown[];
-    __state: unknown;
-    __csp: CspViolation[];
-  }
-}
-
-/** Runs in the page before its scripts: the VS Code API stub and a CSP violation recorder. */
-const STUB = `
-  globalThis.__name = (fn) => fn; // tsx's keepNames helper, for functions passed to evaluate()
-  window.__posted = [];
-  window.__state = undefined;
-  window.__csp = [];
-  window.acquireVsCodeApi = () => ({
-    postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-    getState: () => window.__state,
-    setState: (s) => { window.__state = JSON.parse(JSON.stringify(s)); return s; },
-  });
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.__csp.push({ directive: e.violatedDirective, blocked: e.blockedURI, sample: e.sample });
-  });
-`;
 
 const RUN: RunFacts = {
   id: 'bedtime-stories-20261129-101500',
@@ -92,88 +44,25 @@ function rows(from: number, to: number): MetricsRowLike[] {
   return out;
 }
 
-interface Harness {
-  page: Page;
-  errors: string[];
-  refused: string[];
+interface Harness extends WebviewPage {
   post(msg: HostToDashboard | Record<string, unknown>): Promise<void>;
   render(): Promise<{ ms: number; points: number }>;
-  /** Asserts: no CSP violation, no page error, no request outside the page and its resources. */
-  assertClean(): Promise<void>;
 }
 
 describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : SKIP_REASON }, () => {
-  let browser: Browser;
-  let buildDir: string;
+  let wb: WebviewBrowser;
 
   before(async () => {
-    buildDir = mkdtempSync(path.join(tmpdir(), 'loralab-webview-'));
-    await esbuild.build(webviewBuildOptions(buildDir));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    mkdirSync(OUT_DIR, { recursive: true });
+    wb = await WebviewBrowser.launch();
   });
 
   after(async () => {
-    await browser?.close();
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+    await wb?.close();
   });
 
   async function open(theme: Theme, opts: { viewport?: { width: number; height: number }; state?: unknown } = {}): Promise<Harness> {
-    const viewport = opts.viewport ?? { width: 1200, height: 900 };
-    const nonce = makeNonce();
-    const res = `${RESOURCE_ORIGIN}${buildDir}`;
-    const html = dashboardHtml({ scriptUri: `${res}/dashboard.js`, styleUri: `${res}/dashboard.css`, cspSource: CSP_SOURCE, nonce, title: 'bedtime-stories' })
-      .replace('</head>', `  <style nonce="${nonce}">${THEME_CSS}</style>\n</head>`)
-      .replace('<body>', `<body class="${theme}">`);
-    const context = await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    const refused: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(m.text());
-    });
-    await page.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url === PAGE_URL) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-      if (url.startsWith(`${res}/`)) {
-        const file = path.join(buildDir, decodeURIComponent(url.slice(res.length + 1)));
-        const type = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/json';
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: type, body: readFileSync(file) });
-      }
-      if (!url.endsWith('/favicon.ico')) refused.push(url);
-      return route.abort();
-    });
-    await page.addInitScript(STUB);
-    // What vscode.getState() returns: the state a hidden or reloaded webview had saved.
-    if (opts.state !== undefined) await page.addInitScript(`window.__state = ${JSON.stringify(opts.state)};`);
-    await page.goto(PAGE_URL);
-    await page.waitForFunction(() => window.__posted.length > 0);
-    const h: Harness = {
-      page,
-      errors,
-      refused,
-      post: (msg) =>
-        page.evaluate(
-          (m) =>
-            new Promise<void>((resolve) => {
-              // Registered after the dashboard's listener, so it runs once the page has handled m.
-              window.addEventListener('message', () => resolve(), { once: true });
-              window.postMessage(m, '*');
-            }),
-          msg,
-        ),
-      render: () => page.evaluate(() => window.__dashboard!.rendered()),
-      assertClean: async () => {
-        assert.deepEqual(await page.evaluate(() => window.__csp), [], 'CSP violations');
-        assert.deepEqual(errors, [], 'page errors');
-        assert.deepEqual(refused, [], 'requests outside the page and its local resources');
-      },
-    };
-    return h;
+    const p = await wb.open('dashboard', { theme, title: 'bedtime-stories', viewport: opts.viewport ?? { width: 1200, height: 900 }, state: opts.state });
+    return { ...p, render: () => p.page.evaluate(() => window.__dashboard!.rendered()) };
   }
 
   const drawn = (h: Harness, chart: 'loss' | 'lr' | 'grad_norm' | 'tokens_per_s') => h.page.evaluate((c) => window.__dashboard!.chartData(c), chart);

@@ -1,56 +1,22 @@
 /**
- * The Merge webview in headless Chromium (Debian's `chromium` driven by playwright-core). The
- * page is exactly what the extension shows — the dashboard's page shell with its CSP and the
- * merge bundle — plus VS Code theme variables and a stub `acquireVsCodeApi` that records what
- * the page posts. Resources come from a fake `vscode-cdn.net` origin; any other request fails
- * the test. The "host" is the test: it plays the messages of src/protocol/merge.ts.
+ * The Merge webview in headless Chromium, on the shared page of harness.ts: exactly what the
+ * extension shows (the dashboard's page shell with its CSP and the merge bundle), VS Code theme
+ * variables, and a stub `acquireVsCodeApi` that records what the page posts; any request
+ * outside the page's resources fails the test. The "host" is the test: it plays the messages
+ * of src/protocol/merge.ts.
  *
  * Screenshots (light, dark, high contrast; 1200×900) go to test-output/merge-*.png.
  * Skips, saying so on stderr, when there is no Chromium (LORALAB_CHROMIUM overrides the path).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { type HostToMerge, type MergePlan, type MergeToHost, isMergeToHost } from '../../src/protocol/merge';
-import { dashboardHtml, makeNonce } from '../../src/extension/dashboard/html';
-import { webviewBuildOptions } from '../../webview/build.mjs';
 import { ROOT } from '../helpers/paths';
-import { THEME_CSS } from './themes';
+import { HAVE_CHROMIUM, OUT_DIR, SKIP_REASON, type ThemeClass as Theme, WebviewBrowser } from './harness';
 
-const CHROMIUM = process.env.LORALAB_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = `no Chromium at ${CHROMIUM} — install Debian's "chromium" package (CI does) or set LORALAB_CHROMIUM`;
 if (!HAVE_CHROMIUM) process.stderr.write(`\n[webview tests SKIPPED] ${SKIP_REASON}\n\n`);
-
-const OUT_DIR = path.join(ROOT, 'test-output');
-const PAGE_URL = 'https://webview.loralab.test/index.html';
-const RESOURCE_ORIGIN = 'https://file+.vscode-resource.vscode-cdn.net';
-const CSP_SOURCE = 'https://*.vscode-cdn.net';
-
-type Theme = 'vscode-light' | 'vscode-dark' | 'vscode-high-contrast';
-
-declare global {
-  interface Window {
-    __posted: unknown[];
-    __cspViolations: string[];
-  }
-}
-
-const STUB = `
-  globalThis.__name = (fn) => fn; // tsx's keepNames helper, for functions passed to evaluate()
-  window.__posted = [];
-  window.__cspViolations = [];
-  window.acquireVsCodeApi = () => ({
-    postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-    getState: () => undefined,
-    setState: (s) => s,
-  });
-  document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
-`;
 
 const WS = '/home/ada/stories';
 const STYLE = { path: `${WS}/.loralab/runs/bedtime-20261129-101500/adapter`, label: 'bedtime-20261129-101500 (final)', r: 8, lora_alpha: 16 };
@@ -77,75 +43,19 @@ interface Harness {
 }
 
 describe('merge webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : SKIP_REASON }, () => {
-  let browser: Browser;
-  let buildDir: string;
+  let wb: WebviewBrowser;
 
   before(async () => {
-    buildDir = mkdtempSync(path.join(tmpdir(), 'loralab-merge-'));
-    const opts = webviewBuildOptions(buildDir);
-    await esbuild.build({ ...opts, entryPoints: { merge: path.join(ROOT, 'webview', 'merge', 'main.ts') } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    mkdirSync(OUT_DIR, { recursive: true });
+    wb = await WebviewBrowser.launch('merge');
   });
 
   after(async () => {
-    await browser?.close();
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+    await wb?.close();
   });
 
   async function open(theme: Theme, viewport = { width: 1200, height: 900 }): Promise<Harness> {
-    const nonce = makeNonce();
-    const res = `${RESOURCE_ORIGIN}${buildDir}`;
-    const html = dashboardHtml({ scriptUri: `${res}/merge.js`, styleUri: `${res}/merge.css`, cspSource: CSP_SOURCE, nonce, title: 'Merge Adapters', rootClass: 'merge' })
-      .replace('</head>', `  <style nonce="${nonce}">${THEME_CSS}</style>\n</head>`)
-      .replace('<body>', `<body class="${theme}">`);
-    const context = await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    const refused: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(m.text());
-    });
-    await page.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url === PAGE_URL) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-      if (url.startsWith(`${res}/`)) {
-        const file = path.join(buildDir, decodeURIComponent(url.slice(res.length + 1)));
-        const type = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/json';
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: type, body: readFileSync(file) });
-      }
-      if (!url.endsWith('/favicon.ico')) refused.push(url);
-      return route.abort();
-    });
-    await page.addInitScript(STUB);
-    await page.goto(PAGE_URL);
-    await page.waitForFunction(() => window.__posted.length > 0);
-    return {
-      page,
-      post: (msg) =>
-        page.evaluate(
-          (m) =>
-            new Promise<void>((resolve) => {
-              window.addEventListener('message', () => resolve(), { once: true });
-              window.postMessage(m, '*');
-            }),
-          msg,
-        ),
-      posted: async () => {
-        const all = (await page.evaluate(() => window.__posted)) as MergeToHost[];
-        for (const m of all) assert.ok(isMergeToHost(m), `the page posted an invalid message: ${JSON.stringify(m)}`);
-        return all;
-      },
-      assertClean: async () => {
-        assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
-        assert.deepEqual(errors, [], 'page errors');
-        assert.deepEqual(refused, [], 'requests outside the page and its local resources');
-      },
-    };
+    const p = await wb.open('merge', { theme, title: 'Merge Adapters', rootClass: 'merge', viewport });
+    return { ...p, posted: () => p.posted(isMergeToHost) };
   }
 
   const lastPosted = async (h: Harness) => (await h.posted()).at(-1)!;

@@ -1,60 +1,23 @@
 /**
- * The playground webview in headless Chromium (Debian's `chromium` driven by playwright-core).
- * The page is exactly what the extension shows — the dashboard's page shell with its CSP and the
- * playground bundle — plus VS Code theme variables and a stub `acquireVsCodeApi` that records
- * what the page posts. Resources come from a fake `vscode-cdn.net` origin; any other request
- * fails the test. The "host" here is the test: it plays the messages of
- * src/protocol/playground.ts and checks the page's answers.
+ * The playground webview in headless Chromium, on the shared page of harness.ts: exactly what
+ * the extension shows (the dashboard's page shell with its CSP and the playground bundle), VS
+ * Code theme variables, and a stub `acquireVsCodeApi` that records what the page posts; any
+ * request outside the page's resources fails the test. The "host" here is the test: it plays
+ * the messages of src/protocol/playground.ts and checks the page's answers.
  *
  * Screenshots (light, dark, high contrast; 1200×800) go to test-output/playground-*.png.
  * Skips, saying so on stderr, when there is no Chromium (LORALAB_CHROMIUM overrides the path).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { HostToPlayground, PlaygroundToHost } from '../../src/protocol/playground';
 import { isPlaygroundToHost } from '../../src/protocol/playground';
-import { dashboardHtml, makeNonce } from '../../src/extension/dashboard/html';
-import { webviewBuildOptions } from '../../webview/build.mjs';
 import { ROOT } from '../helpers/paths';
-import { THEME_CSS } from './themes';
+import { HAVE_CHROMIUM, OUT_DIR, SKIP_REASON, type ThemeClass as Theme, WebviewBrowser } from './harness';
 
-const CHROMIUM = process.env.LORALAB_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = `no Chromium at ${CHROMIUM} — install Debian's "chromium" package (CI does) or set LORALAB_CHROMIUM`;
 if (!HAVE_CHROMIUM) process.stderr.write(`\n[webview tests SKIPPED] ${SKIP_REASON}\n\n`);
-
-const OUT_DIR = path.join(ROOT, 'test-output');
-const PAGE_URL = 'https://webview.loralab.test/index.html';
-const RESOURCE_ORIGIN = 'https://file+.vscode-resource.vscode-cdn.net';
-const CSP_SOURCE = 'https://*.vscode-cdn.net';
-
-type Theme = 'vscode-light' | 'vscode-dark' | 'vscode-high-contrast';
-
-declare global {
-  interface Window {
-    __posted: unknown[];
-    __state: unknown;
-    __cspViolations: string[];
-  }
-}
-
-const STUB = `
-  globalThis.__name = (fn) => fn; // tsx's keepNames helper, for functions passed to evaluate()
-  window.__posted = [];
-  window.__state = undefined;
-  window.__cspViolations = [];
-  window.acquireVsCodeApi = () => ({
-    postMessage: (m) => { window.__posted.push(JSON.parse(JSON.stringify(m))); },
-    getState: () => window.__state,
-    setState: (s) => { window.__state = JSON.parse(JSON.stringify(s)); return s; },
-  });
-  document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
-`;
 
 const ADAPTER = { path: '/home/ada/stories/.loralab/runs/bedtime-20261129-101500/checkpoints/step-40', label: 'step-40 · bedtime-20261129-101500' };
 const MODEL = '/home/ada/models/SmolLM2-135M-Instruct';
@@ -74,75 +37,19 @@ interface Harness {
 }
 
 describe('playground webview (headless Chromium)', { skip: HAVE_CHROMIUM ? false : SKIP_REASON }, () => {
-  let browser: Browser;
-  let buildDir: string;
+  let wb: WebviewBrowser;
 
   before(async () => {
-    buildDir = mkdtempSync(path.join(tmpdir(), 'loralab-playground-'));
-    const opts = webviewBuildOptions(buildDir);
-    await esbuild.build({ ...opts, entryPoints: { playground: path.join(ROOT, 'webview', 'playground', 'main.ts') } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    mkdirSync(OUT_DIR, { recursive: true });
+    wb = await WebviewBrowser.launch('playground');
   });
 
   after(async () => {
-    await browser?.close();
-    if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+    await wb?.close();
   });
 
   async function open(theme: Theme, viewport = { width: 1200, height: 800 }): Promise<Harness> {
-    const nonce = makeNonce();
-    const res = `${RESOURCE_ORIGIN}${buildDir}`;
-    const html = dashboardHtml({ scriptUri: `${res}/playground.js`, styleUri: `${res}/playground.css`, cspSource: CSP_SOURCE, nonce, title: 'LoRA Lab Playground', rootClass: 'playground' })
-      .replace('</head>', `  <style nonce="${nonce}">${THEME_CSS}</style>\n</head>`)
-      .replace('<body>', `<body class="${theme}">`);
-    const context = await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    const refused: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(m.text());
-    });
-    await page.route('**/*', async (route) => {
-      const url = route.request().url();
-      if (url === PAGE_URL) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-      if (url.startsWith(`${res}/`)) {
-        const file = path.join(buildDir, decodeURIComponent(url.slice(res.length + 1)));
-        const type = file.endsWith('.js') ? 'text/javascript' : file.endsWith('.css') ? 'text/css' : 'application/json';
-        if (existsSync(file)) return route.fulfill({ status: 200, contentType: type, body: readFileSync(file) });
-      }
-      if (!url.endsWith('/favicon.ico')) refused.push(url);
-      return route.abort();
-    });
-    await page.addInitScript(STUB);
-    await page.goto(PAGE_URL);
-    await page.waitForFunction(() => window.__posted.length > 0);
-    return {
-      page,
-      post: (msg) =>
-        page.evaluate(
-          (m) =>
-            new Promise<void>((resolve) => {
-              window.addEventListener('message', () => resolve(), { once: true });
-              window.postMessage(m, '*');
-            }),
-          msg,
-        ),
-      posted: async () => {
-        const all = (await page.evaluate(() => window.__posted)) as PlaygroundToHost[];
-        for (const m of all) assert.ok(isPlaygroundToHost(m), `the page posted an invalid message: ${JSON.stringify(m)}`);
-        return all;
-      },
-      assertClean: async () => {
-        assert.deepEqual(await page.evaluate(() => window.__cspViolations), [], 'CSP violations');
-        assert.deepEqual(errors, [], 'page errors');
-        assert.deepEqual(refused, [], 'requests outside the page and its local resources');
-      },
-    };
+    const p = await wb.open('playground', { theme, title: 'LoRA Lab Playground', rootClass: 'playground', viewport });
+    return { ...p, posted: () => p.posted(isPlaygroundToHost) };
   }
 
   const setPrompt = (h: Harness, text: string) => h.page.$eval('#prompt', (el, t) => void ((el as HTMLElement & { value: string }).value = t), text);

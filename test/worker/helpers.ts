@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, SHARED } from '../helpers/paths';
 
@@ -100,5 +100,21 @@ export async function copyAdapter(dir: string, config: Record<string, unknown>):
   await copyFile(join(ADAPTER, 'adapter_model.safetensors'), join(dir, 'adapter_model.safetensors'));
   const base = JSON.parse(readFileSync(join(ADAPTER, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
   await writeFile(join(dir, 'adapter_config.json'), JSON.stringify({ ...base, ...config }));
+  return dir;
+}
+
+/**
+ * The chat template of {@link chatModel}: BOS, then the messages' contents back to back, so a
+ * chat case `[{user: "Once upon a time,"}]` + expected "there was a little girl named Lily."
+ * encodes to exactly the golden token ids (the golden logits then score it independently).
+ */
+export const CONCAT_CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
+
+/** A stories260K folder (files linked) whose tokenizer_config.json has `template` as its chat_template. */
+export async function chatModel(dir: string, template = CONCAT_CHAT_TEMPLATE): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'generation_config.json']) await symlink(join(MODEL, f), join(dir, f));
+  const config = JSON.parse(readFileSync(join(MODEL, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: template }));
   return dir;
 }

@@ -291,6 +291,10 @@ test('requests are answered one at a time, in order; bad sampling settings and e
   assert.match(chat.type === 'error' ? chat.message : '', /has no chat_template/);
   const empty = await c.request({ type: 'score', adapter: null, text: '' });
   assert.equal(empty.type === 'error' && empty.message, 'the text is empty: there is no token to score');
+  // A request the guard rejects but that carries an id is answered (the caller would wait forever).
+  const malformed = await c.request({ type: 'score', adapter: null, text: 42 } as unknown as Req);
+  assert.equal(malformed.type === 'error' && malformed.message, 'the inference worker could not read a "score" request (bad or missing fields); update the extension and the worker together');
+  assert.equal((await c.request({ type: 'score', adapter: null, text: prompt })).type, 'scored', 'the next request is answered');
 });
 
 test('started from a terminal (no IPC): a one-line hint and exit code 2', () => {

@@ -19,6 +19,12 @@ export interface DataConfig {
   max_seq_length: number;
   /** Pack examples into rows (used by `DataLoader`, not here). */
   packing: boolean;
+  /**
+   * Sequence-length buckets (TRL `pad_to_multiple_of`; used by `DataLoader` and `evalBatches`,
+   * not here): batches are padded to a multiple of this, at most max_seq_length; null pads to
+   * the longest row. Absent in run.json files written before it existed (= null).
+   */
+  pad_to_multiple_of?: number | null;
   /** Loss on completions / assistant turns only. */
   completion_only_loss: boolean;
   /** Skip (and report) bad records instead of failing on the first. */

@@ -17,8 +17,8 @@ export { tokenizeRecord, tokenizeRecordSteps, maxDataChars, TEXT_PIECE_CHARS } f
 export type { Example, TokenizeOptions, TokenizedRecord } from './tokenize';
 export { splitHoldout } from './split';
 export { createRng, shuffle, permutation } from './random';
-export { collate, evalBatches, IGNORE_INDEX } from './batch';
-export type { Batch } from './batch';
+export { bucketLength, collate, evalBatches, IGNORE_INDEX } from './batch';
+export type { Batch, PadOptions } from './batch';
 export { packBestFitDecreasing } from './packing';
 export { DataLoader } from './loader';
 export type { DataLoaderOptions, LoaderState } from './loader';

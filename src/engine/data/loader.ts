@@ -18,6 +18,11 @@ export interface DataLoaderOptions {
   maxSeqLength: number;
   /** Id at pad positions (`tokenizer.padTokenId`). */
   padTokenId: number;
+  /**
+   * Sequence-length buckets (`data.pad_to_multiple_of`): pad each batch to a multiple of this,
+   * capped at `maxSeqLength` (see `bucketLength`); null or absent pads to the longest row.
+   */
+  padToMultipleOf?: number | null;
 }
 
 /**
@@ -57,13 +62,16 @@ export class DataLoader {
   /**
    * @param examples training examples (non-empty); longer than `maxSeqLength` → truncated
    * @throws RangeError for an empty example list, a batch size or max length that is not a
-   *   positive integer (max length ≥ 2), or a seed that is not a safe integer
+   *   positive integer (max length ≥ 2), a seed that is not a safe integer, or a
+   *   padToMultipleOf that is neither null nor a positive integer
    */
   constructor(examples: readonly Example[], opts: DataLoaderOptions) {
     const { batchSize, maxSeqLength, seed } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!Number.isInteger(maxSeqLength) || maxSeqLength < 2) throw new RangeError(`DataLoader: maxSeqLength must be an integer ≥ 2, got ${maxSeqLength}`);
     if (!Number.isSafeInteger(seed)) throw new RangeError(`DataLoader: seed must be an integer, got ${seed}`);
+    const m = opts.padToMultipleOf;
+    if (m !== undefined && m !== null && !(Number.isInteger(m) && m >= 1)) throw new RangeError(`DataLoader: padToMultipleOf must be a positive integer or null, got ${m}`);
     this.opts = { ...opts };
     this.examples = examples
       .map((ex) => (ex.ids.length > maxSeqLength ? { ...ex, ids: ex.ids.slice(0, maxSeqLength), target: ex.target.slice(0, maxSeqLength) } : ex))
@@ -88,7 +96,7 @@ export class DataLoader {
   next(): Batch {
     const rows = this.rows(this.epoch);
     const end = Math.min(this.index + this.opts.batchSize, rows.length);
-    const batch = collate(rows.slice(this.index, end), this.opts.padTokenId);
+    const batch = collate(rows.slice(this.index, end), this.opts.padTokenId, { padToMultipleOf: this.opts.padToMultipleOf ?? null, maxLength: this.opts.maxSeqLength });
     this.index = end;
     if (this.index >= rows.length) {
       this.epoch++;

@@ -7,7 +7,6 @@ import { CausalLM } from '../infer/causal-lm';
 import { generateBatch } from '../infer/generate';
 import { KvCacheStep } from '../infer/kv-cache';
 import { DEFAULT_MAX_NEW_TOKENS, type GenerationDefaults, readGenerationDefaults, resolveSampling } from '../infer/generation-config';
-import { encodePrompt } from '../infer/prompt';
 import { tokenNllFromLogits } from '../infer/score';
 import { IGNORE_INDEX } from '../train/loss';
 import type { Device } from '../runtime/session';
@@ -15,7 +14,8 @@ import { type Tokenizer, loadTokenizer } from '../tokenizer/index';
 import { type PeftAdapter, readPeftAdapter } from '../weights/peft';
 import { assertFiniteWeights } from '../weights/finite';
 import type { EvalGeneration } from './eval-set';
-import { type EvalBackend, type EvalInput, expectedTokens } from './run';
+import { assertFitsContext, encodeEvalPrompt, encodeExpected, meanExpectedNll } from './expected';
+import type { EvalBackend, EvalInput } from './run';
 
 export interface LocalBackendOptions {
   device?: Device;
@@ -57,15 +57,8 @@ export class LocalEvalBackend implements EvalBackend {
     this.lm.setAdapters(variants.map((v) => (v === null ? null : { adapter: this.adapters.get(v)!, source: v })));
   }
 
-  private promptIds(input: EvalInput): number[] {
-    if (input.messages && this.tokenizer.chatTemplate === undefined) {
-      throw new Error(`the case is a chat ("messages") but ${this.modelName} has no chat template; write it as {"prompt": ...}`);
-    }
-    return encodePrompt(this.tokenizer, input.messages ? { messages: input.messages } : { prompt: input.prompt! });
-  }
-
   async generate(input: EvalInput, variants: readonly (string | null)[], g: EvalGeneration): Promise<string[]> {
-    const ids = this.promptIds(input);
+    const ids = encodeEvalPrompt(this.tokenizer, input, this.modelName);
     await this.setVariants(variants);
     const sampling = resolveSampling(this.defaults, { temperature: g.temperature ?? 0, topK: g.top_k, topP: g.top_p, repetitionPenalty: g.repetition_penalty });
     const out = await generateBatch(new KvCacheStep(this.lm), variants.map(() => ids), {
@@ -80,32 +73,24 @@ export class LocalEvalBackend implements EvalBackend {
   }
 
   /**
-   * Mean NLL of the expected tokens ({@link expectedTokens}) per variant: one prefill of the
-   * prompt + expected ids for all variants at once, NLL from the logits in float64
-   * (`tokenNllFromLogits`).
-   * @throws Error when prompt + expected do not fit the model's context.
+   * Mean NLL of the expected tokens (expected.ts `encodeExpected`, the definition the inference
+   * worker shares) per variant: one prefill of the prompt + expected ids for all variants at
+   * once, NLL from the logits in float64 (`tokenNllFromLogits`).
+   * @throws Error when prompt + expected do not fit the model's context, or a chat case meets a
+   *   model without a chat template.
    */
   async expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number[]> {
-    const promptIds = this.promptIds(input);
-    const joint = input.messages
-      // User text as training encodes it: "</s>" written in a case is characters, not EOS.
-      ? [...promptIds, ...this.tokenizer.encode(expected, { addSpecialTokens: false, splitSpecialTokens: true })]
-      : this.tokenizer.encode(input.prompt! + expected, { splitSpecialTokens: true });
-    const { ids, start } = expectedTokens(promptIds, joint);
+    const e = encodeExpected(this.tokenizer, input, expected, this.modelName);
+    const { ids, start } = e;
     if (start >= ids.length) return variants.map(() => NaN);
-    const max = this.lm.config.max_position_embeddings;
-    if (ids.length > max) throw new Error(`prompt + expected are ${ids.length} tokens but the model takes at most ${max} (max_position_embeddings); shorten the case`);
+    assertFitsContext(e, this.lm.config.max_position_embeddings);
     await this.setVariants(variants);
     const { allLogits } = await new KvCacheStep(this.lm).prefill(variants.map(() => ids));
     const [, T, V] = allLogits.shape;
     const labels = ids.map((_, t) => (t + 1 >= start && t + 1 < ids.length ? ids[t + 1] : IGNORE_INDEX));
-    const count = ids.length - start;
     return variants.map((_, b) => {
       const data = (allLogits.data as Float32Array | Float64Array).subarray(b * T * V, (b + 1) * T * V);
-      const nll = tokenNllFromLogits({ dtype: allLogits.dtype, shape: [1, T, V], data }, labels);
-      let sum = 0;
-      for (const x of nll) sum += x;
-      return sum / count;
+      return meanExpectedNll(tokenNllFromLogits({ dtype: allLogits.dtype, shape: [1, T, V], data }, labels), e);
     });
   }
 

@@ -18,8 +18,9 @@ export interface EvalBackend {
   /** One completion per variant (an adapter folder, or null = base), in order. Rejects with a one-line Error. */
   generate(input: EvalInput, variants: readonly (string | null)[], generation: EvalGeneration): Promise<string[]>;
   /**
-   * Mean NLL (natural log) of the tokens of `expected` after `input`, per variant; null entries
-   * (or null) where the backend cannot tell (e.g. a chat over the worker's plain-text `score`).
+   * Mean NLL (natural log) of the tokens of `expected` after `input` (which tokens:
+   * expected.ts `encodeExpected`, shared by every backend), per variant; null entries (or null)
+   * where the backend cannot tell.
    */
   expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[] | null>;
 }
@@ -111,20 +112,4 @@ export async function runEvalSet(set: EvalSet, variants: readonly (string | null
     onCase?.(c, res);
   }
   return variants.map((adapter, i) => ({ adapter, cases: per[i], summary: summarize(per[i]) }));
-}
-
-/**
- * The token range of `expected` when it follows a prompt, by the training data's rule for
- * prompt-completion records (data/tokenize.ts): prompt and expected are encoded as ONE text and
- * the expected side starts where that encoding departs from the prompt's own (never at 0: the
- * first token has nothing to be predicted from). For a chat, the rendered prompt's ids are
- * followed by `expected` encoded without special tokens.
- *
- * @returns the ids and the index of the first expected token (`start` = ids.length when
- *   `expected` adds no token).
- */
-export function expectedTokens(promptIds: readonly number[], jointIds: readonly number[]): { ids: number[]; start: number } {
-  let start = 0;
-  while (start < promptIds.length && start < jointIds.length && promptIds[start] === jointIds[start]) start++;
-  return { ids: [...jointIds], start: Math.max(1, start) };
 }

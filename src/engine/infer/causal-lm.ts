@@ -8,10 +8,12 @@ import { LORA_INDEX, isTargeted } from '../lora/index';
 import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
 import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
 import { linearModules } from '../models/inspect';
-import { type Device, Session } from '../runtime/session';
+import { type Device, Session, autoOrder } from '../runtime/session';
+import { collectGarbage } from '../runtime/gc';
+import { type Precision, type PrecisionPlan, resolvePrecision } from '../device';
 import type { HostTensor } from '../tensor';
 import { IGNORE_INDEX } from '../train/loss';
-import { TRAIN_INPUT, addLossAndGradients } from '../train/step';
+import { LOSS_SCALE_INPUT, TRAIN_INPUT, addLossAndGradients } from '../train/step';
 import type { PeftAdapter } from '../weights/peft';
 import type { Batch } from '../data/batch';
 
@@ -35,6 +37,14 @@ export interface CausalLMOptions {
   lossChunkRows?: number;
   /** With `outputs.grads`: recompute each layer in the backward (train/step.ts). Default false. */
   gradientCheckpointing?: boolean;
+  /**
+   * Number format of the frozen base weights (engine/device.ts `resolvePrecision`), resolved for
+   * `device` (for `auto`, the first provider `auto` tries). Default "fp32". With loss scaling
+   * (fp16 on a GPU) a gradient graph takes a `loss_scale` input (`run`'s `lossScale`).
+   */
+  precision?: Precision;
+  /** Tests: force half MatMuls (the GPU graph) on any provider (ONNX Runtime's CPU provider runs float16 MatMul through float32 casts it inserts). */
+  halfMatMul?: boolean;
   /**
    * Build the KV-cache graph (`BuildOptions.kvCache`) with outputs logits and `present.<i>.key|value`;
    * drive it with `KvCacheStep` (infer/kv-cache.ts) or `runFeeds`, not `run`. Default false.
@@ -76,6 +86,8 @@ export class CausalLM {
     readonly linearModules: string[],
     /** Compute dtype of the graph (and of its float inputs: LoRA tensors, past keys / values). */
     readonly dtype: 'float32' | 'float64',
+    /** Storage of the frozen weights and whether the gradient graph takes a loss scale. */
+    readonly precision: PrecisionPlan,
   ) {}
 
   get config(): DecoderConfig { return this.info.config; }
@@ -96,8 +108,18 @@ export class CausalLM {
     const adapterModules = opts.adapter ? new Set(opts.adapter.adapter.modules.keys()) : null;
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
-    const weights = await loadWeights(info);
-    const lm = info.family.build(info.config, weights, { dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache, multiLora: opts.multiLora });
+    const device = opts.device ?? 'cpu';
+    const plan = resolvePrecision(opts.precision ?? 'fp32', device === 'auto' ? autoOrder()[0] : device);
+    if (opts.halfMatMul !== undefined && plan.weightDtype !== 'float32') {
+      plan.halfMatMul = opts.halfMatMul;
+      plan.lossScaling = opts.halfMatMul && plan.weightDtype === 'float16';
+    }
+    // The checkpoint's tensors are referenced only by the graph's initializers (no local), so
+    // they die with them below.
+    const lm = info.family.build(info.config, await loadWeights(info), {
+      dtype, loraTargets, loraDropout: opts.loraDropout, kvCache: opts.kvCache, multiLora: opts.multiLora,
+      weightDtype: plan.weightDtype, halfMatMul: plan.halfMatMul,
+    });
     const g = lm.graph;
     const outputs = opts.kvCache ? { logits: true } : opts.outputs ?? { logits: true };
     lm.cache?.present.forEach((kv, i) => {
@@ -105,12 +127,17 @@ export class CausalLM {
       g.output(kv.value, presentNames(i).value);
     });
     const training = Boolean(outputs.loss || outputs.grads);
-    addLossAndGradients(lm, { logits: outputs.logits, loss: training, grads: outputs.grads, chunkRows: opts.lossChunkRows, gradientCheckpointing: opts.gradientCheckpointing });
-    const session = await Session.create(serializeModel(g), { device: opts.device, threads: opts.threads, name: dir, enableMemPattern: !training });
-    // ONNX Runtime holds its own copy of every weight now: drop the JavaScript ones (the graph's
-    // initializers: the checkpoint tensors and their transposes), which would double the memory.
+    addLossAndGradients(lm, { logits: outputs.logits, loss: training, grads: outputs.grads, chunkRows: opts.lossChunkRows, gradientCheckpointing: opts.gradientCheckpointing, lossScale: plan.lossScaling });
+    let bytes: Uint8Array | null = serializeModel(g);
+    // The serialized model holds every weight: drop the JavaScript ones (the graph's initializers:
+    // the checkpoint tensors and their transposes) and collect them before ONNX Runtime makes its
+    // own copy, then collect the serialized bytes once it has (runtime/gc.ts).
     g.initializers.clear();
-    const model = new CausalLM(info, lm, session, linears, dtype);
+    collectGarbage();
+    const session = await Session.create(bytes, { device: opts.device, threads: opts.threads, name: dir, enableMemPattern: !training, prepacking: !training });
+    bytes = null;
+    collectGarbage();
+    const model = new CausalLM(info, lm, session, linears, dtype, plan);
     if (opts.adapter) model.setAdapter(opts.adapter.adapter, opts.adapter.source);
     else model.clearAdapter();
     return model;
@@ -164,9 +191,10 @@ export class CausalLM {
   /**
    * Runs one batch. Shapes: (B, T) in; see RunResult for what comes out. On a model loaded with
    * `outputs.grads`, `train` (default true) selects the training step (loss and gradients, LoRA
-   * dropout on) or validation (loss only, dropout off, no `grads` in the result).
+   * dropout on) or validation (loss only, dropout off, no `grads` in the result). `lossScale`
+   * (default 1; graphs with loss scaling): the gradients come back multiplied by it, the loss not.
    */
-  async run(batch: ModelBatch, opts: { train?: boolean } = {}): Promise<RunResult> {
+  async run(batch: ModelBatch, opts: { train?: boolean; lossScale?: number } = {}): Promise<RunResult> {
     if (this.lm.cache) throw new Error('CausalLM.run: this model was loaded with kvCache; decode with KvCacheStep (infer/kv-cache.ts)');
     const B = batch.inputIds.length;
     const T = batch.inputIds[0]?.length ?? 0;
@@ -192,6 +220,7 @@ export class CausalLM {
     const train = this.session.inputNames.includes(TRAIN_INPUT);
     const training = opts.train ?? true;
     if (train) feeds[TRAIN_INPUT] = { dtype: 'bool', shape: [], data: new Uint8Array([training ? 1 : 0]) };
+    if (this.session.inputNames.includes(LOSS_SCALE_INPUT)) feeds[LOSS_SCALE_INPUT] = { dtype: this.dtype, shape: [], data: new (this.dtype === 'float64' ? Float64Array : Float32Array)([opts.lossScale ?? 1]) };
     const out = await this.session.run(feeds, train && !training ? ['loss', 'token_nll'] : undefined);
     const res: RunResult = {};
     if (out.logits) res.logits = out.logits;

@@ -95,9 +95,9 @@ export class LoraGraph {
   /**
    * y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ for a targeted module, else y = x·Wᵀ.
    * `wT` is the base weight already transposed to [in, out]; x is (…, in), y is (…, out).
+   * `base`: x·Wᵀ when the caller computed it (models/decoder.ts: in half precision); `wT` is then unused.
    */
-  linear(x: Value, module: string, wT: Value, inF: number, outF: number): Value {
-    const base = MatMul(x, wT); // (…, out)
+  linear(x: Value, module: string, wT: Value, inF: number, outF: number, base: Value = MatMul(x, wT)): Value {
     if (!this.targets(module)) return base;
     const g = this.graph;
     const index = this.modules.length;

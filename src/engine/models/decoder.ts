@@ -26,11 +26,12 @@
  */
 import { Graph, type Value } from '../graph/ir';
 import {
-  Add, And, Concat, Div, Equal, Gather, Greater, GreaterOrEqual, LessOrEqual, MatMul, Min, Mul, Neg, Not, Range, ReduceMax,
+  Add, And, Cast, Concat, Div, Equal, Gather, Greater, GreaterOrEqual, LessOrEqual, MatMul, Min, Mul, Neg, Not, Range, ReduceMax,
   ReduceMean, Reshape, Sigmoid, Slice, Softmax, Sqrt, Sub, Transpose, Unsqueeze, Where, scalar, shapeOf,
 } from '../ops/index';
 import { LoraGraph } from '../lora/index';
 import { type HostTensor, castFloat } from '../tensor';
+import { fromFloat32, toFloat32 } from '../weights/dtype';
 import {
   ModelError, type BuildOptions, type CausalLMGraph, type DecoderConfig, type LayerKV, type RopeScaling, type WeightSource, pastNames,
 } from './types';
@@ -286,6 +287,16 @@ function transpose2d(t: HostTensor): HostTensor {
  * linear module that `opts.loraTargets` selects, by its checkpoint name (fused modules included:
  * `self_attn.qkv_proj`, `mlp.gate_up_proj`, as PEFT names them).
  *
+ * Precision (`opts.weightDtype`, `opts.halfMatMul`; engine/device.ts `resolvePrecision`): the
+ * embedding and every linear weight (lm_head included) are stored as float16 / bfloat16
+ * initializers (rounded to nearest even); norm weights, biases and RoPE tables stay in the compute
+ * dtype. The embedding rows are gathered in half and cast up. A linear layer either casts its
+ * weight up where it is used (`Cast` at the boundary: providers without half kernels, i.e. CPU)
+ * or, with `halfMatMul`, casts its input down and runs the MatMul in half, casting the product
+ * back (x·Wᵀ in half, as PyTorch autocast runs linear layers; the backward's dx = dy·W then runs
+ * in half too, which is why fp16 needs loss scaling). The LoRA branch, RMSNorm, softmax, the
+ * residual stream and the output head's product with the loss stay in the compute dtype.
+ *
  * @throws ModelError when lm_head.weight is missing and the embeddings are not tied.
  */
 export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: BuildOptions = {}): CausalLMGraph {
@@ -297,7 +308,13 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
   const lora = new LoraGraph(g, opts.loraTargets ?? (() => false), opts.loraDropout ?? null, opts.multiLora ?? false);
   const w = (name: string, shape: number[]) => castFloat(weights.get(name, shape), dtype);
   const init = (name: string, shape: number[]) => g.initializer(name, w(name, shape));
-  const initT = (name: string, shape: number[]) => g.initializer(`${name}.T`, transpose2d(w(name, shape)));
+  // Frozen matrices (embedding, linear weights) in their storage dtype, and back in the compute dtype.
+  // float32 storage means "no half storage" whatever the compute dtype (float64 reference builds).
+  const halfType = opts.weightDtype === 'float16' || opts.weightDtype === 'bfloat16' ? opts.weightDtype : null;
+  if (halfType && dtype !== 'float32') throw new Error(`buildDecoder: weightDtype ${halfType} needs the float32 compute dtype, got ${dtype}`);
+  const stored = (t: HostTensor): HostTensor => (halfType ? fromFloat32(toFloat32(t), t.shape, halfType) : t);
+  const up = (v: Value) => (v.dtype === dtype ? v : Cast(v, dtype));
+  const initT = (name: string, shape: number[]) => g.initializer(`${name}.T`, stored(transpose2d(w(name, shape))));
   if (!cfg.tie_word_embeddings && !weights.has('lm_head.weight')) {
     throw new ModelError('lm_head.weight is missing and tie_word_embeddings is false in config.json');
   }
@@ -315,18 +332,25 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
     }
   }
 
-  const embed = init('model.embed_tokens.weight', [V, D]);
-  let x = Gather(embed, inputIds, 0); // (B, T, D)
+  const embed = g.initializer('model.embed_tokens.weight', stored(w('model.embed_tokens.weight', [V, D])));
+  let x = up(Gather(embed, inputIds, 0)); // (B, T, D)
 
   const { cos: cosT, sin: sinT } = ropeGraph(g, cfg, positionIds, dtype); // (B, T, 1, Dr) each
   const mask = attentionMaskGraph(g, inputIds, attentionMask, cfg.sliding_window, cached); // (B, 1, 1, T, T) bool; cached: (B, 1, 1, T, P+T)
+  // Additive mask, made once for every layer: 0 where attended, MASK_VALUE elsewhere (scores are
+  // far below 64, the float32 spacing at 1e9, so score + MASK_VALUE = MASK_VALUE as with Where).
+  // An Add has no backward of its own over the (T, T) scores, where Where needs one per layer.
+  const maskBias = Where(mask, scalar(g, 0, dtype), MASK_VALUE); // like mask, float
   const eps = scalar(g, cfg.rms_norm_eps, dtype);
   const rmsNorm = (v: Value, name: string, size: number) => {
     const variance = ReduceMean(Mul(v, v), [-1], true); // (…, 1)
     return Mul(Div(v, Sqrt(Add(variance, eps))), init(name, [size]));
   };
   const linear = (v: Value, module: string, inF: number, outF: number, hasBias: boolean) => {
-    const y = lora.linear(v, module, initT(`${module}.weight`, [outF, inF]), inF, outF);
+    const wT = initT(`${module}.weight`, [outF, inF]); // (in, out), storage dtype
+    // Half MatMul: x·Wᵀ in the weight's dtype, (…, out) cast back; else Wᵀ cast up at its use.
+    const base = halfType && opts.halfMatMul ? Cast(MatMul(Cast(v, halfType), wT), dtype) : undefined;
+    const y = lora.linear(v, module, base ? wT : up(wT), inF, outF, base);
     return hasBias ? Add(y, init(`${module}.bias`, [outF])) : y;
   };
   const cols = (v: Value, from: number, to: number) => Slice(v, [from], [to], [-1]);
@@ -367,7 +391,9 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
     k = rope(k);
     // Grouped-query attention without copying K/V: split query heads into (Hkv, R) and let
     // MatMul broadcast K and V over R.
-    const q5 = Transpose(Reshape(q, [0, 0, Hkv, R, Dh]), [0, 2, 3, 1, 4]); // (B, Hkv, R, T, Dh)
+    // 1/√Dh applied to q (T·Dh values) rather than to the (T, T) scores: one (T, T) tensor less in
+    // the forward and in the backward.
+    const q5 = Transpose(Reshape(Mul(q, invSqrtDh), [0, 0, Hkv, R, Dh]), [0, 2, 3, 1, 4]); // (B, Hkv, R, T, Dh)
     let kT: Value, v5: Value;
     if (cached) {
       // Append the new keys / values to the past ones: (B, Hkv, P+T, Dh), S = P + T below.
@@ -380,8 +406,8 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
       kT = Unsqueeze(Transpose(k, [0, 2, 3, 1]), [2]); // (B, Hkv, 1, Dh, T)
       v5 = Unsqueeze(Transpose(v, [0, 2, 1, 3]), [2]); // (B, Hkv, 1, T, Dh)
     }
-    const scores = Mul(MatMul(q5, kT), invSqrtDh); // (B, Hkv, R, T, T); cached: (B, Hkv, R, T, S)
-    const probs = Softmax(Where(mask, scores, MASK_VALUE), -1); // like scores
+    const scores = MatMul(q5, kT); // (B, Hkv, R, T, T) scaled; cached: (B, Hkv, R, T, S)
+    const probs = Softmax(Add(scores, maskBias), -1); // like scores
     const ctx = MatMul(probs, v5); // (B, Hkv, R, T, Dh)
     const merged = Reshape(Transpose(ctx, [0, 3, 1, 2, 4]), [0, 0, H * Dh]); // (B, T, H·Dh)
     x = Add(x, linear(merged, `${p}.self_attn.o_proj`, H * Dh, D, bias.o)); // (B, T, D)
@@ -402,9 +428,10 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
   residuals.push(x);
   x = rmsNorm(x, 'model.norm.weight', D);
   // Output head: tied embeddings reuse embed_tokens (the lm_head copy, if any, is ignored).
-  const head = cfg.tie_word_embeddings
-    ? g.initializer('lm_head.weight.T', transpose2d(w('model.embed_tokens.weight', [V, D])))
-    : initT('lm_head.weight', [V, D]);
+  // The head's product stays in the compute dtype (the fused loss takes MatMul(hidden, head)).
+  const head = up(cfg.tie_word_embeddings
+    ? g.initializer('lm_head.weight.T', stored(transpose2d(w('model.embed_tokens.weight', [V, D]))))
+    : initT('lm_head.weight', [V, D]));
   const logits = MatMul(x, head); // (B, T, V)
   return { graph: g, config: cfg, inputIds, attentionMask, positionIds, logits, lora, residuals, ...(cached ? { cache: { past, present } } : {}) };
 }

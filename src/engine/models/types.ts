@@ -68,6 +68,14 @@ export interface WeightSource {
 export interface BuildOptions {
   /** Compute dtype; float32 (default) or float64 (tests). */
   dtype?: 'float32' | 'float64';
+  /**
+   * Storage dtype of the frozen embedding and linear weights (default: the compute dtype);
+   * float16 / bfloat16 need the float32 compute dtype. See `buildDecoder` and engine/device.ts
+   * `PrecisionPlan`.
+   */
+  weightDtype?: 'float32' | 'float16' | 'bfloat16';
+  /** With a half `weightDtype`: run the frozen linear layers' MatMul in it (GPU providers). Default false: cast the weight up. */
+  halfMatMul?: boolean;
   /** Which linear modules carry LoRA; none when omitted. */
   loraTargets?: (module: string) => boolean;
   /** LoRA dropout (training graphs): ratio and the base seed of ONNX Runtime's generator. */

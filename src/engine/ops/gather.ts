@@ -68,6 +68,15 @@ export function ScatterElements(data: Value, indices: Value, updates: Value, axi
   return graphOf(data, indices, updates).addNode('ScatterElements', [data, indices, updates], { axis, reduction }, [{ dtype: data.dtype, shape: data.shape }])[0];
 }
 
+/**
+ * NonZero (ONNX): the indices of the non-zero (true) elements of `x`, (rank(x), M) int64 in
+ * row-major order. No gradient (integer output).
+ */
+export function NonZero(x: Value): Value {
+  const g = graphOf(x);
+  return g.addNode('NonZero', [x], {}, [{ dtype: 'int64', shape: [x.rank, g.unknownDim()] }])[0];
+}
+
 /** [start, start + delta, …) below limit; all three scalars of one dtype. */
 export function Range(start: Value, limit: Value, delta: Value): Value {
   const g = graphOf(start, limit, delta);

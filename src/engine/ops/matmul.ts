@@ -2,9 +2,9 @@
  * MatMul (numpy matmul semantics, batch dims broadcast) and Gemm (2-D, ONNX spec).
  */
 import { type AttrValue, type Dim, Float as FloatAttr, type Value } from '../graph/ir';
-import { broadcastShapes, defineGrad, graphOf } from './core';
+import { broadcastShapes, defineGrad, graphOf, int64s, shapeOf } from './core';
 import { Mul } from './elementwise';
-import { Transpose } from './shape';
+import { Concat, Reshape, Transpose } from './shape';
 
 /** Y = A @ B. A (..., M, K), B (..., K, N) → Y (..., M, N); ranks ≥ 2 (1-D not supported). */
 export function MatMul(a: Value, b: Value): Value {
@@ -34,9 +34,23 @@ export function transposeLast2(x: Value): Value {
 
 // Y = A B: dA = dY Bᵀ, dB = Aᵀ dY (batch dims are summed back by the walker)
 defineGrad('MatMul', ({ x, dy, needs }) => [
-  needs[0] ? MatMul(dy[0]!, transposeLast2(x[1]!)) : null,
+  needs[0] ? timesTransposed(dy[0]!, x[1]!) : null,
   needs[1] ? MatMul(transposeLast2(x[0]!), dy[0]!) : null,
 ]);
+
+/**
+ * dY · Bᵀ. For a 2-D B with static shape (K, N) — a linear layer's weight — as Gemm with
+ * transB = 1 on dY's rows reshaped to (M, N): B is read in place, where MatMul(dY, Transpose(B))
+ * would make ONNX Runtime constant-fold a transposed copy of every frozen weight (as much
+ * memory again as the weights).
+ */
+function timesTransposed(dy: Value, b: Value): Value {
+  const [K, N] = b.shape ?? [];
+  if (b.rank !== 2 || typeof K !== 'number' || typeof N !== 'number' || !dy.shape || dy.rank < 2) return MatMul(dy, transposeLast2(b));
+  if (dy.rank === 2) return Gemm(dy, b, null, { transB: true }); // (M, K)
+  const rows = Gemm(Reshape(dy, [-1, N]), b, null, { transB: true }); // (M, K), M = product of dY's leading dims
+  return Reshape(rows, Concat([shapeOf(dy, 0, dy.rank - 1), int64s(dy.graph, [K])], 0)); // (…, K)
+}
 
 export interface GemmAttrs {
   alpha?: number;

@@ -5,21 +5,42 @@
  * Only the engine processes (trainer, worker, CLI) import this file; the VS Code extension host
  * never loads `onnxruntime-node` (DESIGN.md, Processes).
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fromBinary } from '@bufbuild/protobuf';
 import { type GraphProto, ModelProtoSchema } from 'onnx-buf';
 import { type HostTensor, type DType, numel } from '../tensor';
 import type { Device } from '../device';
+import { ortPackage } from './cuda-libs';
 
-// ONNX Runtime's own logger prints provider-load failures and failed kernels in colour on
-// stderr; we report them ourselves, once, in words. 'fatal' (4) is the environment's logger;
-// sessions and runs get logSeverityLevel 4 too (at 3, ERROR, a failed kernel still prints).
-ort.env.logLevel = 'fatal';
 const ORT_LOG_FATAL = 4;
+let ortModule: typeof ort | undefined;
+
+/**
+ * onnxruntime-node, loaded on first use (not on import), so commands that never run a model
+ * (`loralab --help`, `runs`, `inspect`, `setup-gpu`) work — and start faster — where its native
+ * binding cannot load. `import type` keeps `ort.X` usable in type positions; values go through
+ * this function.
+ *
+ * @throws RuntimeError when the native binding cannot load, naming the cause.
+ */
+function ortLib(): typeof ort {
+  if (ortModule) return ortModule;
+  try {
+    ortModule = createRequire(import.meta.url)('onnxruntime-node') as typeof ort;
+  } catch (e) {
+    const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new RuntimeError(`could not load ONNX Runtime (onnxruntime-node): ${first}; reinstall it with npm ci (ONNXRUNTIME_NODE_INSTALL=skip for CPU only)`);
+  }
+  // ONNX Runtime's own logger prints provider-load failures and failed kernels in colour on
+  // stderr; we report them ourselves, once, in words. 'fatal' (4) is the environment's logger;
+  // sessions and runs get logSeverityLevel 4 too (at 3, ERROR, a failed kernel still prints).
+  ortModule.env.logLevel = 'fatal';
+  return ortModule;
+}
 
 export { type Device, DEVICES } from '../device';
 
@@ -48,11 +69,20 @@ export interface SessionOptions {
    * has grown (the first ~4 steps are 2–3× slower).
    */
   enableMemPattern?: boolean;
+  /**
+   * ONNX Runtime's weight prepacking (session config `session.disable_prepacking` when false):
+   * MatMul/Gemm kernels copy each constant weight into a layout of their own, one copy per layout,
+   * so a weight used as B by the forward and as Bᵀ by the backward is held twice. Default true.
+   * Training sessions turn it off: the weights are then held once (bench config, trainer, 4 × 256:
+   * 662 → 548 MiB after the build, peak 1323 → 1245 MiB) at the same step time, since with
+   * hundreds of rows per product MLAS's packing on the fly costs little.
+   */
+  prepacking?: boolean;
 }
 
 /** Providers this build of onnxruntime-node lists (what it was compiled with). */
 export function supportedBackends(): string[] {
-  return ort.listSupportedBackends().map((b) => b.name);
+  return ortLib().listSupportedBackends().map((b) => b.name);
 }
 
 /**
@@ -70,13 +100,8 @@ export function autoOrder(): ('cpu' | 'cuda' | 'webgpu')[] {
 }
 
 function cudaLibraryPresent(): boolean {
-  try {
-    const binding = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
-    const dir = join(binding, '..', 'bin', 'napi-v6', process.platform, process.arch);
-    return existsSync(join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
-  } catch {
-    return false;
-  }
+  const dir = ortPackage()?.binDir;
+  return dir !== undefined && existsSync(join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so'));
 }
 
 /** Whether a Vulkan loader (libvulkan.so.1) is in the usual library folders or LD_LIBRARY_PATH (Linux). */
@@ -132,10 +157,11 @@ export class Session {
           graphOptimizationLevel: 'all',
           enableMemPattern: opts.enableMemPattern ?? true,
           logSeverityLevel: ORT_LOG_FATAL,
+          ...(opts.prepacking === false ? { extra: { session: { disable_prepacking: '1' } } } : {}),
         };
         const s = typeof model === 'string'
-          ? await ort.InferenceSession.create(model, options)
-          : await ort.InferenceSession.create(model, options);
+          ? await ortLib().InferenceSession.create(model, options)
+          : await ortLib().InferenceSession.create(model, options);
         const session = new Session(s, ep, opts.name ?? 'the model', typeof model === 'string' ? model : null);
         // Keep only the node table (cheap: protobuf bytes fields are views), not the bytes.
         if (typeof model !== 'string') session.nodes = nodeTable(model);
@@ -148,7 +174,7 @@ export class Session {
       }
     }
     const hint = device === 'cuda'
-      ? ' CUDA needs ONNX Runtime\'s CUDA provider libraries (install them with: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install) plus the CUDA 12 and cuDNN 9 runtime; use --device auto or cpu meanwhile.'
+      ? ' CUDA needs ONNX Runtime\'s CUDA provider libraries plus the CUDA 12 and cuDNN 9 runtime: run loralab setup-gpu to install the provider and see which library is missing and where it was looked for; use --device auto or cpu meanwhile.'
       : device === 'webgpu' ? ' WebGPU needs a Vulkan/Metal/D3D12 driver; use --device cpu or auto meanwhile.' : '';
     throw new RuntimeError(`could not start ONNX Runtime on device "${device}": ${errors.join('; ')}.${hint}`);
   }
@@ -299,7 +325,7 @@ function toOrt(t: HostTensor, name: string, model: string): ort.Tensor {
   if (t.data.length !== numel(t.shape)) {
     throw new RuntimeError(`${model}: input ${q(name)} has shape [${t.shape.join(', ')}] (${numel(t.shape)} elements) but ${t.data.length} data elements; ${fitHint(name)}`);
   }
-  return new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
+  return new (ortLib().Tensor)(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape);
 }
 
 function fromOrt(t: ort.Tensor): HostTensor {

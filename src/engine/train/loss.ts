@@ -14,7 +14,7 @@
  */
 import { Graph, type Value } from '../graph/ir';
 import {
-  Add, Cast, Concat, Div, Equal, Exp, Gather, GatherElements, Gemm, Identity, LogSoftmax, Loop, Max, MatMul, Mul, Neg, Not, Pad,
+  Add, Cast, Concat, Div, Equal, Exp, Gather, GatherElements, Gemm, Identity, LogSoftmax, Loop, Max, MatMul, Mul, Neg, NonZero, Not, Pad,
   ReduceSum, Reshape, ScatterElements, Slice, Squeeze, Sub, Unsqueeze, Where, constant, defineValueGrad, graphOf, int64s, shapeOf,
 } from '../ops/index';
 import { IGNORE_INDEX } from '../data/batch';
@@ -105,7 +105,10 @@ export function chunkedCrossEntropy(hidden: Value, head: Value, labels: Value, w
 /**
  * The causal-LM loss of the final hidden states `hidden` (B, T, D) under the output projection
  * `head` (D, V), see the file comment; chunked (`chunkedCrossEntropy`, weights 1/count on the
- * counted positions, 0 elsewhere).
+ * counted positions). Rows whose label is ignored (−100: prompt tokens under completion-only
+ * loss, padding) are gathered out before the output projection, so they cost no lm_head work;
+ * their `tokenNll` is 0 as before. The gradient reaches `hidden` through Gather's rule (zero on
+ * the rows left out, which is their exact gradient: weight 0).
  */
 export function causalLMLoss(hidden: Value, head: Value, labels: Value, opts: ChunkOptions = {}): CausalLMLoss {
   const D = head.shape![0] as number;
@@ -114,9 +117,13 @@ export function causalLMLoss(hidden: Value, head: Value, labels: Value, opts: Ch
   const mask = Cast(valid, hidden.dtype); // (B, T)
   const count = ReduceSum(mask, null, false); // ()
   const weights = Reshape(Div(mask, Max(count, 1)), [-1]); // (N)
-  const { nll, loss } = chunkedCrossEntropy(Reshape(hidden, [-1, D]), head, safe, weights, opts);
+  // Only the counted rows reach lm_head (completion-only training skips every prompt row); with
+  // none, M = 0 and the chunk Loop runs no iteration (loss 0, zero gradient).
+  const keep = Squeeze(NonZero(Reshape(valid, [-1])), [0]); // (M) int64, ascending
+  const picked = chunkedCrossEntropy(Gather(Reshape(hidden, [-1, D]), keep, 0), head, Gather(safe, keep, 0), Gather(weights, keep, 0), opts); // nll (M)
+  const nll = ScatterElements(Mul(weights, 0), keep, picked.nll, 0); // (N), 0 on the rows left out
   const tokenNll = Mul(Reshape(nll, shapeOf(labels)), mask); // (B, T)
-  return { loss, tokenNll, count };
+  return { loss: picked.loss, tokenNll, count };
 }
 
 /**

@@ -127,3 +127,108 @@ export class AdamW {
     await this.session.release();
   }
 }
+
+/** The state of a `LossScaler` that a checkpoint keeps (PyTorch `GradScaler.state_dict()` names). */
+export interface LossScalerState {
+  /** Current loss scale. */
+  scale: number;
+  /** Consecutive steps without Inf/NaN gradients since the last change of scale. */
+  growth_tracker: number;
+}
+
+/** Settings of a `LossScaler` (PyTorch's defaults). */
+export interface LossScalerConfig {
+  init_scale: number;
+  growth_factor: number;
+  backoff_factor: number;
+  growth_interval: number;
+}
+
+/** `torch.amp.GradScaler`'s defaults (PyTorch 2.3–2.6): 2^16, ×2, ×0.5, every 2000 steps. */
+export const GRAD_SCALER_DEFAULTS: Readonly<LossScalerConfig> = { init_scale: 2 ** 16, growth_factor: 2, backoff_factor: 0.5, growth_interval: 2000 };
+
+/**
+ * Dynamic loss scaling with the semantics of PyTorch's `torch.amp.GradScaler` (2.3–2.6;
+ * `update()` is the `_amp_update_scale_` kernel), for backward passes that run in float16:
+ * the loss is multiplied by `scale` before the backward (`trainStep` feeds it as the graph's
+ * `loss_scale`), the gradients are divided by it before clipping (`unscaleGradients`), and
+ *   Inf/NaN in any gradient → the optimizer step is skipped, scale ← scale · backoff_factor,
+ *                             growth_tracker ← 0;
+ *   else growth_tracker + 1 = growth_interval → scale ← scale · growth_factor (if that is
+ *                             finite), growth_tracker ← 0; else growth_tracker + 1.
+ * The scale is a float32, as PyTorch keeps it.
+ */
+export class LossScaler {
+  private current: number;
+  private tracker: number;
+  readonly cfg: LossScalerConfig;
+
+  /** @throws RangeError for a non-positive scale or factor, or a growth interval that is not a positive integer */
+  constructor(cfg: Partial<LossScalerConfig> = {}, state?: LossScalerState) {
+    this.cfg = { ...GRAD_SCALER_DEFAULTS, ...cfg };
+    const { init_scale, growth_factor, backoff_factor, growth_interval } = this.cfg;
+    if (!(init_scale > 0) || !(growth_factor > 1) || !(backoff_factor > 0 && backoff_factor < 1) || !Number.isInteger(growth_interval) || growth_interval < 1) {
+      throw new RangeError(`LossScaler: need init_scale > 0, growth_factor > 1, backoff_factor in (0, 1) and a positive integer growth_interval, got ${JSON.stringify(this.cfg)}`);
+    }
+    this.current = Math.fround(init_scale);
+    this.tracker = 0;
+    if (state) this.load(state);
+  }
+
+  /** The factor on the loss (and so on every gradient) for the next backward. */
+  get scale(): number {
+    return this.current;
+  }
+
+  /** After a step: `foundInf` = some gradient was Inf/NaN (that step was skipped). See the class comment. */
+  update(foundInf: boolean): void {
+    if (foundInf) {
+      this.current = Math.fround(this.current * this.cfg.backoff_factor);
+      this.tracker = 0;
+      return;
+    }
+    const successful = this.tracker + 1;
+    if (successful === this.cfg.growth_interval) {
+      const grown = Math.fround(this.current * this.cfg.growth_factor);
+      if (Number.isFinite(grown)) this.current = grown;
+      this.tracker = 0;
+    } else {
+      this.tracker = successful;
+    }
+  }
+
+  /** The state to checkpoint (a copy). */
+  state(): LossScalerState {
+    return { scale: this.current, growth_tracker: this.tracker };
+  }
+
+  /**
+   * Restores a checkpointed state.
+   * @throws RangeError when the scale is not a positive finite number or the tracker not a non-negative integer
+   */
+  load(state: LossScalerState): void {
+    if (!(Number.isFinite(state.scale) && state.scale > 0) || !Number.isInteger(state.growth_tracker) || state.growth_tracker < 0) {
+      throw new RangeError(`loss scaler state must have a positive finite "scale" and a non-negative integer "growth_tracker", got ${JSON.stringify(state)}`);
+    }
+    this.current = Math.fround(state.scale);
+    this.tracker = state.growth_tracker;
+  }
+}
+
+/**
+ * Divides every gradient by `divisor` in place (the token count of the step times the loss
+ * scale: `GradScaler.unscale_`, before clipping) and reports whether any value is Inf or NaN
+ * (`found_inf`). float32 tensors only.
+ */
+export function unscaleGradients(grads: Map<string, HostTensor>, divisor: number): boolean {
+  let foundInf = false;
+  for (const g of grads.values()) {
+    const d = g.data as Float32Array;
+    for (let i = 0; i < d.length; i++) {
+      const v = d[i] / divisor;
+      d[i] = v;
+      if (v - v !== 0) foundInf = true; // Inf − Inf and NaN − NaN are NaN
+    }
+  }
+  return foundInf;
+}

@@ -20,7 +20,7 @@ import type { CausalLMGraph } from '../models/types';
 import type { HostTensor } from '../tensor';
 import type { Batch } from '../data/batch';
 import { causalLMLoss, logitsOperands } from './loss';
-import type { AdamState, AdamW } from './optimizer';
+import { type AdamState, type AdamW, type LossScaler, unscaleGradients } from './optimizer';
 
 export interface StepGraphOptions {
   /** Keep the (B, T, V) `logits` output (default false: the fused loss never builds them). */
@@ -38,10 +38,18 @@ export interface StepGraphOptions {
    * (up to float rounding: the recomputation is the same ops on the same inputs). Default false.
    */
   gradientCheckpointing?: boolean;
+  /**
+   * Dynamic loss scaling (fp16 backward): a scalar `loss_scale` input multiplies the gradient
+   * seed, so every `grad.*` output is scale × the gradient (the `loss` output is not scaled).
+   * Default false.
+   */
+  lossScale?: boolean;
 }
 
 /** The graph input that selects training (gradients, dropout) or validation. */
 export const TRAIN_INPUT = 'train';
+/** The graph input of the loss scale (`StepGraphOptions.lossScale`). */
+export const LOSS_SCALE_INPUT = 'loss_scale';
 
 /**
  * Adds the loss (and gradients) to `lm.graph` as described in the file comment; the forward
@@ -64,6 +72,7 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
     return;
   }
   const train = g.input(TRAIN_INPUT, 'bool', []);
+  const lossScale = opts.lossScale ? g.input(LOSS_SCALE_INPUT, hidden.dtype, []) : null;
   // LoRA dropout (lora/index.ts builds Dropout with a constant training_mode) follows `train`.
   for (const n of g.nodes) if (n.opType === 'Dropout') n.inputs[2] = train;
   const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
@@ -71,15 +80,16 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
   const backwardStart = g.nodes.length;
   const trainBranch = branch(g, 'train_step', () => {
     const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true });
+    const seed = lossScale ? Mul(loss, lossScale) : loss; // scale · loss: every gradient scaled
     let grads: Map<Value, Value | null>;
     if (opts.gradientCheckpointing) {
       if (!lm.residuals) throw new Error('gradient checkpointing: this model graph does not expose its residual stream');
       // The gradient of each layer output, to start that layer's recomputation only once the
       // backward has reached it (and to keep ONNX Runtime from merging it with the forward).
       const anchors = lm.residuals.slice(1).filter((v) => dependsOn(g, backwardStart, v, wrt));
-      grads = gradients(loss, [...wrt, ...anchors]);
+      grads = gradients(seed, [...wrt, ...anchors]);
       recomputeLayers(g, lm.residuals, grads, backwardStart);
-    } else grads = gradients(loss, wrt);
+    } else grads = gradients(seed, wrt);
     return [loss, tokenNll, ...wrt.map((v) => {
       const d = grads.get(v);
       if (!d) throw new Error(`training graph: LoRA tensor ${v.name} does not reach the loss`);
@@ -130,7 +140,7 @@ function dropUnused(g: Graph, v: Value): void {
 
 /** What `trainStep` needs of a loaded model (infer/causal-lm.ts `CausalLM`). */
 export interface StepModel {
-  run(batch: Pick<Batch, 'inputIds' | 'attentionMask' | 'positionIds' | 'labels'>, opts?: { train?: boolean }): Promise<{ loss?: number; grads?: Map<string, HostTensor> }>;
+  run(batch: Pick<Batch, 'inputIds' | 'attentionMask' | 'positionIds' | 'labels'>, opts?: { train?: boolean; lossScale?: number }): Promise<{ loss?: number; grads?: Map<string, HostTensor> }>;
 }
 
 export interface StepResult {
@@ -142,6 +152,8 @@ export interface StepResult {
   targetTokens: number;
   /** Whether AdamW updated `params` (false when the loss is not finite or no token counted). */
   updated: boolean;
+  /** With a loss scaler: the gradients held Inf/NaN, so the step was skipped and the scale lowered. */
+  skipped?: boolean;
 }
 
 /**
@@ -150,25 +162,30 @@ export interface StepResult {
  * its counted tokens, as Hugging Face's Trainer does with `num_items_in_batch`), then one
  * clipped AdamW update of `params` and `adam` with learning rate `lr`. `model` must already
  * have `params` as its LoRA feeds. A non-finite loss makes no update (the caller reports it).
+ * With `scaler` (fp16 backward), the backward runs on scale × loss and the gradients are unscaled
+ * before clipping; Inf/NaN gradients skip the update and lower the scale (`LossScaler`).
  */
-export async function trainStep(model: StepModel, optimizer: AdamW, params: Map<string, HostTensor>, adam: AdamState, batches: readonly Batch[], lr: number): Promise<StepResult> {
+export async function trainStep(model: StepModel, optimizer: AdamW, params: Map<string, HostTensor>, adam: AdamState, batches: readonly Batch[], lr: number, scaler?: LossScaler | null): Promise<StepResult> {
   let lossSum = 0;
   let targetTokens = 0;
   let grads: Map<string, HostTensor> | null = null;
   for (const batch of batches) {
     if (batch.tokens === 0) continue;
-    const res = await model.run(batch);
+    const res = await model.run(batch, scaler ? { lossScale: scaler.scale } : undefined);
     lossSum += res.loss! * batch.tokens;
     targetTokens += batch.tokens;
     grads = accumulate(grads, res.grads!, batch.tokens);
   }
   const loss = targetTokens ? lossSum / targetTokens : NaN;
   if (!Number.isFinite(loss) || !grads) return { loss, gradNorm: NaN, targetTokens, updated: false };
-  for (const g of grads.values()) {
-    const d = g.data as Float32Array;
-    for (let i = 0; i < d.length; i++) d[i] /= targetTokens;
+  // Unscale before clipping (GradScaler.unscale_): the token mean, and the loss scale if any.
+  const foundInf = unscaleGradients(grads, targetTokens * (scaler?.scale ?? 1));
+  if (scaler && foundInf) {
+    scaler.update(true);
+    return { loss, gradNorm: NaN, targetTokens, updated: false, skipped: true };
   }
   const gradNorm = await optimizer.step(params, grads, adam, lr);
+  scaler?.update(false);
   return { loss, gradNorm, targetTokens, updated: true };
 }
 

@@ -9,10 +9,10 @@
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { type DType, isFloat, numel } from '../tensor';
-import { WeightsError, describeJsonError } from './errors';
+import { WeightsError } from './errors';
 import {
   ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, type LoraConfigJson, PEFT_KEY_PREFIX, doubledPrefixProblem, parsePeftKey, peftAlpha, peftKey, peftPatternKey, peftRank,
-  peftScaling, unsupportedKeyReason, validateLoraConfig,
+  peftScaling, readAdapterConfig, unsupportedKeyReason,
 } from './peft';
 import { DTYPE_TO_SAFETENSORS, SafetensorsFile, openCheckpoint } from './safetensors';
 
@@ -134,19 +134,8 @@ const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
  *   malformed safetensors header.
  */
 export async function readAdapterHeader(dir: string): Promise<AdapterHeader> {
-  const configPath = nodePath.join(dir, ADAPTER_CONFIG_NAME);
   const weightsPath = nodePath.join(dir, ADAPTER_WEIGHTS_NAME);
-  const text = await fsp.readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    const why = err.code === 'ENOENT' ? 'not found; a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors — check the path' : `cannot read (${err.message}); check its permissions`;
-    throw new WeightsError(configPath, `${configPath}: ${why}`, { cause: err });
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new WeightsError(configPath, `${configPath}: not valid JSON (${describeJsonError(text, err)}); fix the file`, { cause: err });
-  }
-  const config = validateLoraConfig(json, configPath);
+  const { config, configPath } = await readAdapterConfig(dir);
 
   if (!(await fsp.access(weightsPath).then(() => true, () => false))) {
     const hasBin = await fsp.access(nodePath.join(dir, 'adapter_model.bin')).then(() => true, () => false);

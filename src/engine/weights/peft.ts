@@ -268,6 +268,39 @@ export function unsupportedKeyReason(key: string, config: LoraConfigJson): strin
 }
 
 /**
+ * Reads and checks `<dir>/adapter_config.json` (PEFT's `LoraConfig.save_pretrained` output),
+ * the one reader of that file for `readPeftAdapter` and `readAdapterHeader`
+ * (weights/inspect.ts). Returns the config as `validateLoraConfig` types it, and its path.
+ *
+ * Throws `WeightsError` with a one-line message: `<dir>: adapter folder not found` when the folder
+ * does not exist; `<dir>/adapter_config.json: not found` (naming the two files an adapter folder
+ * holds), `cannot read (…)`, `not valid JSON (line L, column C …)`; or `validateLoraConfig`'s
+ * error when the JSON is not a LoRA config.
+ */
+export async function readAdapterConfig(dir: string): Promise<{ config: LoraConfigJson; configPath: string }> {
+  const configPath = nodePath.join(dir, ADAPTER_CONFIG_NAME);
+  let text: string;
+  try {
+    text = await fsp.readFile(configPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      const dirExists = await fsp.stat(dir).then((s) => s.isDirectory(), () => false);
+      if (!dirExists) throw new WeightsError(dir, `${dir}: adapter folder not found; check the adapter path`, { cause: err });
+      throw new WeightsError(configPath, `${configPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_WEIGHTS_NAME} — check the path`, { cause: err });
+    }
+    throw new WeightsError(configPath, `${configPath}: cannot read (${(err as Error).message}); check its permissions`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new WeightsError(configPath, `${configPath}: not valid JSON (${describeJsonError(text, err)}); fix the file`, { cause: err });
+  }
+  return { config: validateLoraConfig(json, configPath), configPath };
+}
+
+/**
  * Reads a PEFT LoRA adapter folder: `adapter_config.json` (validated by `validateLoraConfig`)
  * and `adapter_model.safetensors`, whose keys must all be
  * `[base_model.model.]<module>.lora_{A,B}[.default].weight` with float tensors (F32/F16/BF16/F64,
@@ -281,27 +314,8 @@ export function unsupportedKeyReason(key: string, config: LoraConfigJson): strin
  * does not fit.
  */
 export async function readPeftAdapter(dir: string): Promise<PeftAdapter> {
-  const cfgPath = nodePath.join(dir, ADAPTER_CONFIG_NAME);
   const wPath = nodePath.join(dir, ADAPTER_WEIGHTS_NAME);
-  let text: string;
-  try {
-    text = await fsp.readFile(cfgPath, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      const dirExists = await fsp.stat(dir).then((s) => s.isDirectory(), () => false);
-      if (!dirExists) throw new WeightsError(dir, `${dir}: adapter folder not found; check the adapter path`, { cause: err });
-      throw new WeightsError(cfgPath, `${cfgPath}: not found; a PEFT adapter folder holds ${ADAPTER_CONFIG_NAME} and ${ADAPTER_WEIGHTS_NAME} — check the path`, { cause: err });
-    }
-    throw new WeightsError(cfgPath, `${cfgPath}: cannot read (${(err as Error).message}); check its permissions`, { cause: err });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new WeightsError(cfgPath, `${cfgPath}: not valid JSON (${describeJsonError(text, err)}); fix the file`, { cause: err });
-  }
-  const config = validateLoraConfig(json, cfgPath);
+  const { config } = await readAdapterConfig(dir);
 
   try {
     await fsp.access(wPath);

@@ -9,7 +9,7 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { type DashboardPrefs, type DashboardToHost, type HostToDashboard, DASHBOARD_PROTOCOL_VERSION, isDashboardToHost } from '../../protocol/dashboard';
 import type { MetricsRowLike } from '../../protocol/metrics';
-import { ADAPTER_DIR, LOG_FILE, type RunJson, type RunStatus, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
+import { ADAPTER_DIR, LOG_FILE, type RunJson, type RunStatus, dropOrphanedRows, effectiveStatus, openRun, tailMetrics } from '../../runs/index';
 import { resumeSteps, runFacts } from './facts';
 
 export interface DashboardPort {
@@ -47,20 +47,6 @@ const defaultReaders: DashboardReaders = {
     return (await fsp.stat(adapter).then((st) => st.isDirectory(), () => false)) ? adapter : null;
   },
 };
-
-/**
- * Rows as the history the run's state descends from: a resumed run re-logs the steps after its
- * checkpoint, so a row whose step is not above the previous kept one drops the kept rows from
- * that step on (the rule of `readMetrics`).
- */
-export function dropRewoundRows<T extends { step: number }>(rows: readonly T[]): T[] {
-  const out: T[] = [];
-  for (const row of rows) {
-    while (out.length && out[out.length - 1].step >= row.step) out.pop();
-    out.push(row);
-  }
-  return out;
-}
 
 export class DashboardSession {
   /** Whether the page has said `ready` (nothing is sent before). */
@@ -121,7 +107,7 @@ export class DashboardSession {
   private async init(): Promise<void> {
     const run = await this.readers.readRun(this.runDir);
     const tail = await this.readers.tail(this.runDir, 0);
-    const rows = dropRewoundRows(tail.rows);
+    const rows = dropOrphanedRows(tail.rows);
     this.offset = tail.offset;
     this.lastStep = rows.length ? rows[rows.length - 1].step : -1;
     const status = effectiveStatus(run);

@@ -18,13 +18,18 @@ import { evalTargets } from './adapters';
 import { basename } from 'node:path';
 import { BUCKETS, DIFF_FULL, NLL_FULL, bucketOf, diffColor, lossColor, perplexityLine, tokenOffsets } from './heatmap';
 import { failureText, variantLabel } from './report';
+import { type EvalDocuments, registerEvalDocuments } from './documents';
 
 const isEvalSet = (doc: vscode.TextDocument) => doc.uri.scheme === 'file' && doc.fileName.endsWith(EVAL_SET_SUFFIX);
 
 export function registerEvaluation(lab: LoraLab): void {
   registerDiagnostics(lab);
   registerTestController(lab);
+  evalDocs = registerEvalDocuments((d) => lab.own(d)); // Evaluate Selection's read-only completions
 }
+
+/** The `loralab-eval:` documents (documents.ts), set by `registerEvaluation`. */
+let evalDocs: EvalDocuments | undefined;
 
 /** Problems-panel diagnostics for the bad lines of every open eval set, updated as it is edited. */
 function registerDiagnostics(lab: LoraLab): void {
@@ -220,7 +225,8 @@ function report(run: vscode.TestRun, item: vscode.TestItem, results: CaseResult[
   const failed = results.map((r, i) => ({ r, adapter: variants[i] })).filter(({ r }) => !r.passed);
   results.forEach((r, i) => {
     const s = r.scores[r.metric];
-    run.appendOutput(`${item.label} [${variantLabel(variants[i])}]: ${r.passed ? 'passed' : 'failed'} (${r.metric} ${s?.toFixed(4)})\r\n`, undefined, item);
+    const nll = r.metric !== 'nll' && r.scores.nll !== undefined ? `, NLL of expected ${r.scores.nll.toFixed(4)}` : '';
+    run.appendOutput(`${item.label} [${variantLabel(variants[i])}]: ${r.passed ? 'passed' : 'failed'} (${r.metric} ${s?.toFixed(4)}${nll})\r\n`, undefined, item);
   });
   if (!failed.length) return run.passed(item, duration);
   run.failed(item, failed.map(({ r, adapter }) => {
@@ -336,28 +342,39 @@ export async function showTokenLoss(lab: LoraLab, compare: boolean): Promise<voi
   lossTypes.forEach((t, b) => editor.setDecorations(t, compare ? [] : buckets[b]));
   diffTypes.better.forEach((t, b) => editor.setDecorations(t, better[b]));
   diffTypes.worse.forEach((t, b) => editor.setDecorations(t, worse[b]));
-  const label = adapter ? variantLabel(adapter) : 'base';
+  const label = adapter ? lab.adapterState.active?.label || variantLabel(adapter) : 'base';
   const records = pieces.length > 1 || editor.document.fileName.endsWith('.jsonl') ? ` (${pieces.length} record${pieces.length > 1 ? 's' : ''})` : '';
   statusItem!.text = (compare ? `${perplexityLine(label, sumMain / count)} | ${perplexityLine('base', sumBase / count)}` : perplexityLine(label, sumMain / count)) + records;
   statusItem!.tooltip = 'LoRA Lab token loss of the decorated file (mean NLL in nats over all scored tokens, perplexity)';
   statusItem!.show();
 }
 
-/** "LoRA Lab: Evaluate Selection": the selection is the prompt; base and active adapter complete it, shown side by side in a diff editor. */
+/**
+ * "LoRA Lab: Evaluate Selection": the selection is the prompt; the base model and the active
+ * adapter complete it, and the two texts (prompt + completion) open side by side in a read-only
+ * diff editor titled `Base model ↔ <adapter>` (the adapter named as the Adapters view names it,
+ * e.g. `tiny · 2026-12-06 23:57:07 (final)`); without an active adapter, the base model's text
+ * opens alone, read-only. The documents are `loralab-eval:` ones (documents.ts): no save prompt.
+ */
 export async function evaluateSelection(lab: LoraLab): Promise<void> {
+  if (!evalDocs) throw new Error('LoRA Lab has not finished starting: try again in a moment');
+  const docs = evalDocs;
   const editor = scorableEditor();
   const prompt = editor.document.getText(editor.selection);
   if (!prompt.trim()) throw new Error('select the prompt text first');
   const model = await modelForCommand(lab);
   if (!model) return;
-  const adapter = lab.adapterState.active?.path ?? null;
+  const active = lab.adapterState.active;
+  const adapter = active?.path ?? null;
   const variants = adapter ? [null, adapter] : [null];
   const texts = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'LoRA Lab: completing the selection' },
     () => new WorkerEvalBackend(lab.inference, model).generate({ prompt }, variants, {}));
-  const docs = await Promise.all(texts.map((t) => vscode.workspace.openTextDocument({ content: prompt + t })));
-  if (docs.length === 1) {
-    await vscode.window.showTextDocument(docs[0], { preview: true });
+  const base = docs.add('Base model', prompt + texts[0]);
+  if (!adapter) {
+    await vscode.window.showTextDocument(base, { preview: true });
     return;
   }
-  await vscode.commands.executeCommand('vscode.diff', docs[0].uri, docs[1].uri, `Base model ↔ ${variantLabel(adapter)}`, { preview: true });
+  const label = active?.label || variantLabel(adapter);
+  const tuned = docs.add(label, prompt + texts[1]);
+  await vscode.commands.executeCommand('vscode.diff', base, tuned, `Base model ↔ ${label}`, { preview: true });
 }

@@ -16,6 +16,12 @@ export interface LoadedModel {
 /** The worker's `scored` event without its envelope (defined once, in protocol/worker.ts). */
 export type ScoreResult = Omit<Extract<WorkerEvent, { type: 'scored' }>, 'v' | 'type' | 'id'>;
 
+/**
+ * The worker's answer to an eval case's `score` (`expected` given): token_ids are prompt +
+ * expected, `expected_nll` the mean NLL of the expected tokens (null: `expected` adds no token).
+ */
+export type CaseScore = Omit<ScoreResult, 'expected_start' | 'expected_nll'> & { expected_start: number; expected_nll: number | null };
+
 export interface GenerateRequest {
   model: string;
   /** One completion per variant: an adapter folder, or null for the base model. */
@@ -43,5 +49,11 @@ export interface InferenceClient {
   activate(model: string, adapter: string | null): Promise<AdapterInfoLike | null>;
   generate(req: GenerateRequest, onToken: (variant: number, text: string) => void): Generation;
   score(model: string, adapter: string | null, text: string): Promise<ScoreResult>;
+  /**
+   * Scores an eval case's `expected` reply after its prompt (a text) or chat (messages), encoded
+   * as `loralab eval` encodes it (src/engine/eval/expected.ts). Rejects with a one-line Error
+   * (e.g. a chat on a model without a chat template, a case longer than the context).
+   */
+  scoreCase(model: string, adapter: string | null, input: { prompt: string } | { messages: ChatMessageLike[] }, expected: string): Promise<CaseScore>;
   dispose(): void;
 }

@@ -14,9 +14,9 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { WORKER_PROTOCOL_VERSION, type GenerationResult, type WorkerEvent, type WorkerRequest, isWorkerEvent } from '../../protocol/worker';
+import { WORKER_PROTOCOL_VERSION, type ChatMessageLike, type GenerationResult, type WorkerEvent, type WorkerRequest, isWorkerEvent } from '../../protocol/worker';
 import { type Disposable, Emitter } from '../emitter';
-import type { GenerateRequest, Generation, InferenceClient, LoadedModel, ScoreResult, WorkerState } from './api';
+import type { CaseScore, GenerateRequest, Generation, InferenceClient, LoadedModel, ScoreResult, WorkerState } from './api';
 
 /** What the client needs of a `ChildProcess` (forked with stdio `['ignore', 'pipe', 'pipe', 'ipc']`). */
 export interface WorkerChild {
@@ -140,7 +140,15 @@ export class WorkerClient implements InferenceClient {
   score(model: string, adapter: string | null, text: string): Promise<ScoreResult> {
     return this.submit(model, async (proc) => {
       const e = (await this.request(proc, { v: 1, type: 'score', id: this.nextId++, adapter, text })) as Extract<WorkerEvent, { type: 'scored' }>;
-      return { token_ids: e.token_ids, tokens: e.tokens, nll: e.nll, mean_nll: e.mean_nll };
+      return { token_ids: e.token_ids, tokens: e.tokens, nll: e.nll, mean_nll: e.mean_nll, ...(e.top ? { top: e.top } : {}) };
+    });
+  }
+
+  scoreCase(model: string, adapter: string | null, input: { prompt: string } | { messages: ChatMessageLike[] }, expected: string): Promise<CaseScore> {
+    return this.submit(model, async (proc) => {
+      const body = 'messages' in input ? { messages: input.messages.map((m) => ({ role: m.role, content: m.content })) } : { prompt: input.prompt };
+      const e = (await this.request(proc, { v: 1, type: 'score', id: this.nextId++, adapter, ...body, expected })) as Extract<WorkerEvent, { type: 'scored' }>;
+      return { token_ids: e.token_ids, tokens: e.tokens, nll: e.nll, mean_nll: e.mean_nll, expected_start: e.expected_start ?? e.token_ids.length, expected_nll: e.expected_nll ?? null };
     });
   }
 

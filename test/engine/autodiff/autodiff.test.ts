@@ -24,6 +24,8 @@ async function run(g: Graph, outs: Record<string, Value>, feeds: Record<string, 
 }
 
 const count = (g: Graph, opType: string) => g.nodes.filter((n) => n.opType === opType).length;
+/** Matrix products: MatMul, and Gemm (the MatMul rule's dX = dY·Wᵀ for a 2-D W). */
+const products = (g: Graph) => count(g, 'MatMul') + count(g, 'Gemm');
 
 test('a value the loss does not depend on gets null', () => {
   const g = new Graph();
@@ -114,14 +116,14 @@ test('pruning: a frozen MatMul weight gets no dW MatMul', () => {
   const x = g.input('x', 'float64', [4, 3]);
   const w = g.input('w', 'float64', [3, 2]);
   const loss = op.ReduceSum(op.MatMul(x, w), null, false);
-  assert.equal(count(g, 'MatMul'), 1);
+  assert.equal(products(g), 1);
   const grads = gradients(loss, [x]);
   assert.ok(grads.get(x));
-  assert.equal(count(g, 'MatMul'), 2, 'only dX = dY Wᵀ is built');
+  assert.equal(products(g), 2, 'only dX = dY Wᵀ is built');
   gradients(loss, [w]);
-  assert.equal(count(g, 'MatMul'), 3, 'only dW = Xᵀ dY is built');
+  assert.equal(products(g), 3, 'only dW = Xᵀ dY is built');
   gradients(loss, [x, w]);
-  assert.equal(count(g, 'MatMul'), 5);
+  assert.equal(products(g), 5);
 });
 
 test('pruning: a LoRA-style adapter over a frozen 2-layer stack builds only the adapter path', () => {
@@ -134,13 +136,45 @@ test('pruning: a LoRA-style adapter over a frozen 2-layer stack builds only the 
   const side = g.input('side', 'float64', [4, 3]);
   const h = op.Tanh(op.Add(op.MatMul(x, w1), op.MatMul(op.MatMul(x, a), b)));
   const loss = op.Add(op.ReduceSum(op.MatMul(h, w2), null, false), op.ReduceSum(op.Exp(side), null, false));
-  const matmuls = count(g, 'MatMul');
+  const matmuls = products(g);
   const exps = count(g, 'Exp');
   const grads = gradients(loss, [b]);
   assert.ok(grads.get(b));
-  // dH = dY W2ᵀ, then dB = (XA)ᵀ dZ: two MatMuls; nothing for W1, A, X, or the side branch.
-  assert.equal(count(g, 'MatMul') - matmuls, 2);
+  // dH = dY W2ᵀ, then dB = (XA)ᵀ dZ: two products; nothing for W1, A, X, or the side branch.
+  assert.equal(products(g) - matmuls, 2);
   assert.equal(count(g, 'Exp'), exps);
+});
+
+test('dX of a frozen 2-D weight reads the weight in place: Gemm(transB) on the rows, no Transpose of W', async () => {
+  // ONNX Runtime constant-folds Transpose(initializer) into a second copy of the weight; the
+  // rule must not build one. Checked on the graph and against a float64 reference of dY·Wᵀ.
+  const g = new Graph();
+  const x = g.input('x', 'float64', [2, 3, 4]);
+  const rand = rng(7);
+  const wData = Float64Array.from({ length: 4 * 5 }, () => rand() * 2 - 1);
+  const w = g.initializer('w', { dtype: 'float64', shape: [4, 5], data: wData });
+  const c = g.input('c', 'float64', [2, 3, 5]);
+  const loss = op.ReduceSum(op.Mul(op.MatMul(x, w), c), null, false); // dY = c
+  const grads = gradients(loss, [x]);
+  assert.equal(g.nodes.filter((n) => n.opType === 'Transpose' && n.inputs.includes(w)).length, 0, 'no Transpose of the weight');
+  const gemm = g.nodes.find((n) => n.opType === 'Gemm');
+  assert.ok(gemm && gemm.inputs[1] === w && gemm.attrs.transB === 1, 'Gemm(dY rows, W, transB = 1)');
+  g.output(grads.get(x)!, 'dx');
+  const cData = Float64Array.from({ length: 30 }, () => rand() * 2 - 1);
+  const session = await Session.create(serializeModel(g));
+  try {
+    const out = await session.run({ x: { dtype: 'float64', shape: [2, 3, 4], data: new Float64Array(24) }, c: { dtype: 'float64', shape: [2, 3, 5], data: cData } }, ['dx']);
+    assert.deepEqual(out.dx.shape, [2, 3, 4]);
+    for (let r = 0; r < 6; r++) {
+      for (let k = 0; k < 4; k++) {
+        let want = 0;
+        for (let n = 0; n < 5; n++) want += cData[r * 5 + n] * wData[k * 5 + n];
+        assert.ok(Math.abs((out.dx.data as Float64Array)[r * 4 + k] - want) < 1e-12, `dx[${r}, ${k}]`);
+      }
+    }
+  } finally {
+    await session.release();
+  }
 });
 
 /** A 2-layer MLP with softmax cross-entropy: x [N,D] → tanh(x W1 + b1) W2 + b2 → mean NLL. */

@@ -26,11 +26,11 @@ test('auto runs on the first provider that loads and records it', async () => {
   assert.deepEqual(Array.from(out.y.data as Float32Array), [2, 4]);
 });
 
-test('cuda without its provider libraries fails with the install command', { skip: autoOrder().includes('cuda') && 'CUDA libraries present' }, async () => {
+test('cuda without its provider libraries fails pointing to loralab setup-gpu', { skip: autoOrder().includes('cuda') && 'CUDA libraries present' }, async () => {
   await assert.rejects(Session.create(tinyModel(), { device: 'cuda' }), (e: Error) => {
     assert.ok(e instanceof RuntimeError);
     assert.match(e.message, /device "cuda"/);
-    assert.match(e.message, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    assert.match(e.message, /run loralab setup-gpu to install the provider and see which library is missing/);
     assert.doesNotMatch(e.message, /\n/);
     return true;
   });

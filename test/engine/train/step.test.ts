@@ -102,3 +102,26 @@ test('gradient checkpointing: the same loss and gradients (golden within 1e-4 ×
   }
   gold.close();
 });
+
+test('the training graph holds each frozen weight once: no Transpose of a weight (ONNX Runtime would fold a copy); attention masks by one Add', async () => {
+  const { loadCausalLM } = await import('../../../src/engine/models/index');
+  const { addLossAndGradients } = await import('../../../src/engine/train/step');
+  const { Graph } = await import('../../../src/engine/graph/ir');
+  const lm = await loadCausalLM(MODEL, { loraTargets: () => true });
+  addLossAndGradients(lm, { grads: true, gradientCheckpointing: true });
+  const weights = new Set([...lm.graph.initializers.values()].map((i) => i.value).filter((v) => v.shape?.length === 2));
+  const transposed: string[] = [];
+  const softmaxInputs: string[] = [];
+  const walk = (g: InstanceType<typeof Graph>) => {
+    for (const n of g.nodes) {
+      if (n.opType === 'Transpose' && n.inputs[0] && weights.has(n.inputs[0])) transposed.push(n.inputs[0].name);
+      if (n.opType === 'Softmax') softmaxInputs.push(n.inputs[0]!.producer!.opType);
+      for (const a of Object.values(n.attrs)) if (a instanceof Graph) walk(a);
+    }
+  };
+  walk(lm.graph);
+  assert.ok(weights.size >= lm.config.num_hidden_layers * 7, 'the layer weights are 2-D initializers');
+  assert.deepEqual(transposed, []);
+  // Forward and recomputed forward of every layer: Softmax(scores + mask bias).
+  assert.deepEqual(new Set(softmaxInputs), new Set(['Add']));
+});

@@ -4,8 +4,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HostTensor } from '../../../src/engine/tensor';
 import {
-  LoraWeights, peftKey, peftPatternKey, peftRank, peftScaling, readPeftAdapter, writePeftAdapter,
+  LoraWeights, peftKey, peftPatternKey, peftRank, peftScaling, readAdapterConfig, readPeftAdapter, writePeftAdapter,
 } from '../../../src/engine/weights/peft';
+import { readAdapterHeader } from '../../../src/engine/weights/inspect';
 import { SafetensorsFile, writeSafetensors } from '../../../src/engine/weights/safetensors';
 import { GOLDEN_DIR, bytesOf, makeTemp, rejectsWeights, rmTemp } from './helpers';
 
@@ -329,4 +330,27 @@ test('a missing r or lora_alpha is called missing, with PEFT\'s default', async 
   assert.doesNotMatch(err.message, /undefined/);
   editConfig(dir, (c) => { c.lora_alpha = 8; delete c.r; });
   await rejectsWeights(readPeftAdapter(dir), path.join(dir, 'adapter_config.json'), '"r" is missing', "PEFT's default is 8");
+});
+
+test('adapter_config.json: readPeftAdapter and readAdapterHeader (loralab inspect) fail with the same one-line message', async () => {
+  const cases: [string, (dir: string) => void, string][] = [
+    ['cfg-no-folder', () => undefined, 'adapter folder not found; check the adapter path'],
+    ['cfg-missing', (d) => fs.mkdirSync(d), 'adapter_config.json: not found; a PEFT adapter folder holds adapter_config.json and adapter_model.safetensors — check the path'],
+    ['cfg-bad-json', (d) => (fs.mkdirSync(d), fs.writeFileSync(path.join(d, 'adapter_config.json'), '{\n  "r": 8,,\n}')), 'adapter_config.json: not valid JSON (line 2'],
+    ['cfg-not-lora', (d) => (fs.mkdirSync(d), fs.writeFileSync(path.join(d, 'adapter_config.json'), JSON.stringify({ peft_type: 'IA3' }))), 'adapter_config.json: '],
+  ];
+  for (const [name, make, expected] of cases) {
+    const dir = path.join(tmp, name);
+    make(dir);
+    const fromPeft = await rejectsWeights(readPeftAdapter(dir), dir, expected);
+    const fromInspect = await rejectsWeights(readAdapterHeader(dir), dir, expected);
+    assert.equal(fromInspect.message, fromPeft.message, name);
+    assert.equal(fromInspect.path, fromPeft.path, name);
+  }
+  const ok = path.join(tmp, 'cfg-ok');
+  fs.mkdirSync(ok);
+  fs.writeFileSync(path.join(ok, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'] }));
+  const { config, configPath } = await readAdapterConfig(ok);
+  assert.equal(configPath, path.join(ok, 'adapter_config.json'));
+  assert.deepEqual([config.r, config.lora_alpha, config.target_modules], [4, 8, ['q_proj']]);
 });
