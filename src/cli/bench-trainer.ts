@@ -22,7 +22,7 @@
  *              activations in ONNX Runtime's arena, gradients, optimizer state), and the float32
  *              size of the frozen weights for reference.
  */
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,7 +35,7 @@ import type { Device } from '../engine/runtime/session';
 import { writeSafetensorsStreaming } from '../engine/weights/safetensors';
 import type { TrainerEvent } from '../protocol/trainer';
 import { BENCH_CONFIG, benchConfig } from './bench';
-import { emitJson, info } from './output';
+import { EXIT, InputError, emitJson, info, print } from './output';
 
 export interface TrainerBenchArgs {
   device?: Device;
@@ -160,7 +160,7 @@ function procStatus(pid: number): { rss: number; hwm: number } | null {
 }
 
 /** Runs one trainer child on `shape`; resolves with its figures. @throws when the run fails. */
-async function measureShape(work: string, modelDir: string, shape: TrainerShape, a: Required<Pick<TrainerBenchArgs, 'rank' | 'steps'>> & TrainerBenchArgs, cfg: DecoderConfig): Promise<TrainerFigures> {
+async function measureShape(work: string, modelDir: string, shape: TrainerShape, a: Required<Pick<TrainerBenchArgs, 'rank' | 'steps'>> & TrainerBenchArgs, cfg: DecoderConfig, track?: { child: ChildProcess | null }): Promise<TrainerFigures> {
   const { batch: B, seq: T } = shape;
   const tag = `${B}x${T}${shape.gradientCheckpointing ? '-gc' : ''}`;
   const train = join(work, `train-${tag}.jsonl`);
@@ -180,6 +180,7 @@ async function measureShape(work: string, modelDir: string, shape: TrainerShape,
   }));
   const entry = trainerEntry();
   const child = fork(entry.path, [], { execArgv: entry.execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  if (track) track.child = child;
   const pid = child.pid!;
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -247,29 +248,91 @@ async function measureShape(work: string, modelDir: string, shape: TrainerShape,
   };
 }
 
-/** Prints (and with `json` emits) the trainer figures for every shape of `trainerShapes`. */
+/** The part of a forked trainer that `stopTrainerBench` uses (a `ChildProcess`, or a fake in tests). */
+export interface StoppableChild {
+  exitCode: number | null;
+  signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: () => void): unknown;
+}
+
+/**
+ * Cleanup of `bench --trainer` on SIGINT/SIGTERM: forwards `signal` to the running trainer
+ * `child` (if any; the trainer stops after its current step), waits up to `graceMs` for it to
+ * exit, then SIGKILLs it (and waits up to `graceMs` more), and removes the work folder `work`
+ * (bench model, data, runs). Resolves when done; never throws.
+ */
+export async function stopTrainerBench(child: StoppableChild | null, work: string, signal: NodeJS.Signals, graceMs = 2000): Promise<void> {
+  const alive = (c: StoppableChild) => c.exitCode === null && c.signalCode === null;
+  const exited = (c: StoppableChild) => new Promise<void>((resolve) => {
+    if (!alive(c)) return resolve();
+    const timer = setTimeout(resolve, graceMs);
+    c.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  if (child && alive(child)) {
+    try {
+      child.kill(signal);
+      await exited(child);
+      if (alive(child)) {
+        child.kill('SIGKILL');
+        await exited(child);
+      }
+    } catch {
+      // the child went away between the check and the signal
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Prints the trainer figures for every shape of `trainerShapes` as a table on stdout (progress
+ * and machine notes on stderr; with `json`, one JSON object on stdout instead of the table).
+ * SIGINT/SIGTERM stop the running trainer and remove the work folder (`stopTrainerBench`), then
+ * exit 130. @throws InputError when `steps` < 3 (the first 2 steps are warm-up).
+ */
 export async function runTrainerBench(args: TrainerBenchArgs): Promise<TrainerFigures[]> {
   if (process.platform !== 'linux') throw new Error('bench --trainer reads the trainer\'s memory from /proc/<pid>/status, which only Linux has');
   const a = { ...args, rank: args.rank ?? 16, steps: args.steps ?? (args.quick ? 3 : 5), layers: args.layers ?? BENCH_CONFIG.num_hidden_layers };
-  if (a.steps < 3) throw new Error(`bench --trainer: --steps ${a.steps} leaves no step after the 2 warm-up steps; use 3 or more`);
+  if (a.steps < 3) throw new InputError(`bench --trainer: --steps ${a.steps} leaves no step after the 2 warm-up steps; the minimum is --steps 3`);
   const cfg = benchConfig(a.layers);
   info(`bench --trainer: Llama hidden ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers, vocab ${cfg.vocab_size}, LoRA r ${a.rank} all-linear; a forked trainer per shape, ${a.steps} steps (2 warm-up), validation at steps 0 and ${a.steps}`);
   info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; device ${a.device ?? 'cpu'}`);
   const work = mkdtempSync(join(tmpdir(), 'loralab-bench-trainer-'));
   const out: TrainerFigures[] = [];
+  // SIGINT/SIGTERM: this listener makes the CLI's global one stay out (main.ts installProcessHandlers).
+  const track: { child: ChildProcess | null } = { child: null };
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    info(`loralab: stopped by ${sig}`);
+    void stopTrainerBench(track.child, work, sig).finally(() => process.exit(EXIT.signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const row = (cells: string) => (a.json ? info(cells) : print(cells));
   try {
     await writeBenchModel(work, cfg);
-    info('shape            step ms  tokens/s  GFLOP/s  peak RSS MiB | runtime  load peak  after build  steps (+MiB)  f32 weights');
+    row('shape            step ms  tokens/s  GFLOP/s  peak RSS MiB | runtime  load peak  after build  steps (+MiB)  f32 weights');
     for (const shape of a.shapes ?? trainerShapes(Boolean(a.quick))) {
-      const f = await measureShape(work, work, shape, a, cfg);
+      const f = await measureShape(work, work, shape, a, cfg, track);
       out.push(f);
       const name = `${f.batch} × ${f.seq}${f.gradientCheckpointing ? ' + ckpt' : ''}`.padEnd(16);
-      info(`${name} ${String(f.step_ms).padStart(7)}  ${String(f.tokens_per_s).padStart(8)}  ${String(f.gflop_per_s).padStart(7)}  ${String(f.peak_rss_mib).padStart(12)} | ${String(f.runtime_rss_mib).padStart(7)}  ${String(f.load_peak_mib).padStart(9)}  ${String(f.built_rss_mib).padStart(11)}  ${String(f.steps_mib).padStart(12)}  ${String(f.weights_f32_mib).padStart(11)}`);
+      row(`${name} ${String(f.step_ms).padStart(7)}  ${String(f.tokens_per_s).padStart(8)}  ${String(f.gflop_per_s).padStart(7)}  ${String(f.peak_rss_mib).padStart(12)} | ${String(f.runtime_rss_mib).padStart(7)}  ${String(f.load_peak_mib).padStart(9)}  ${String(f.built_rss_mib).padStart(11)}  ${String(f.steps_mib).padStart(12)}  ${String(f.weights_f32_mib).padStart(11)}`);
     }
     info(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     if (a.json) emitJson({ trainer: out });
     return out;
+  } catch (e) {
+    // stopped by a signal: the trainer's exit is not an error; onSignal cleans up and exits 130
+    if (stopping) await new Promise<never>(() => undefined);
+    throw e;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -19,7 +19,7 @@ import { type Device, Session } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { TRAIN_INPUT, addLossAndGradients } from '../engine/train/step';
 import { AdamW, initAdamState } from '../engine/train/optimizer';
-import { emitJson, info } from './output';
+import { emitJson, info, print } from './output';
 
 /** The bench model: a ~40M-parameter Llama (DESIGN: hidden 512, 8 layers, GQA 8/4, vocab 32000). */
 export const BENCH_CONFIG: DecoderConfig = resolveLlamaConfig({
@@ -292,13 +292,15 @@ export async function runBench(args: BenchArgs): Promise<void> {
       peak_rss_mib: round(peakRss / 2 ** 20),
       train_peak_rss_mib: round(trainPeakRss / 2 ** 20),
     };
-    info(`forward:     ${result.forward_ms} ms/step   ${result.forward_tokens_per_s} tokens/s   (build + compile ${result.graph_build_ms.forward} ms)`);
-    info(`train step:  ${result.train_step_ms} ms/step   ${result.train_tokens_per_s} tokens/s   (forward + backward to LoRA A/B + clipped AdamW; build + compile ${result.graph_build_ms.train} ms)`);
-    info(`decode:      batch 1, prompt ${a.seq} + ${a.newTokens} new tokens: KV cache ${result.decode_kv_cache_tokens_per_s} tokens/s, recomputing the prefix ${result.decode_recompute_tokens_per_s} tokens/s   (prefill ${result.decode_prefill_ms} ms)`);
-    info(`decode + LoRA: batch 1 with a rank-${a.rank} adapter on every linear layer: ${result.decode_adapter_tokens_per_s} tokens/s (${result.decode_adapter_over_base}× the base model's)`);
-    info(`multi-LoRA:  4 adapters × (prompt ${a.seq} + ${a.newTokens} new tokens): one batch ${result.multi_lora_4_batched_ms} ms, 4 runs one after another ${result.multi_lora_4_sequential_ms} ms   ratio ${result.multi_lora_sequential_over_batched}×`);
-    info(`swap:        between two rank-${a.rank} adapters ${result.swap_ms} ms (new feeds) vs a fresh session ${result.fresh_session_ms} ms (build + compile)   ratio ${result.fresh_session_over_swap}× (goal ≥ 100×)`);
-    info(`ratio train/forward: ${result.train_over_forward}×   ratio decode KV cache/recompute: ${result.decode_kv_cache_over_recompute}×   peak RSS: ${result.peak_rss_mib} MiB (train step phase: ${result.train_peak_rss_mib} MiB)`);
+    // The figures are the command's result: stdout (stderr under --json, whose stdout is the JSON object).
+    const show = a.json ? info : print;
+    show(`forward:     ${result.forward_ms} ms/step   ${result.forward_tokens_per_s} tokens/s   (build + compile ${result.graph_build_ms.forward} ms)`);
+    show(`train step:  ${result.train_step_ms} ms/step   ${result.train_tokens_per_s} tokens/s   (forward + backward to LoRA A/B + clipped AdamW; build + compile ${result.graph_build_ms.train} ms)`);
+    show(`decode:      batch 1, prompt ${a.seq} + ${a.newTokens} new tokens: KV cache ${result.decode_kv_cache_tokens_per_s} tokens/s, recomputing the prefix ${result.decode_recompute_tokens_per_s} tokens/s   (prefill ${result.decode_prefill_ms} ms)`);
+    show(`decode + LoRA: batch 1 with a rank-${a.rank} adapter on every linear layer: ${result.decode_adapter_tokens_per_s} tokens/s (${result.decode_adapter_over_base}× the base model's)`);
+    show(`multi-LoRA:  4 adapters × (prompt ${a.seq} + ${a.newTokens} new tokens): one batch ${result.multi_lora_4_batched_ms} ms, 4 runs one after another ${result.multi_lora_4_sequential_ms} ms   ratio ${result.multi_lora_sequential_over_batched}×`);
+    show(`swap:        between two rank-${a.rank} adapters ${result.swap_ms} ms (new feeds) vs a fresh session ${result.fresh_session_ms} ms (build + compile)   ratio ${result.fresh_session_over_swap}× (goal ≥ 100×)`);
+    show(`ratio train/forward: ${result.train_over_forward}×   ratio decode KV cache/recompute: ${result.decode_kv_cache_over_recompute}×   peak RSS: ${result.peak_rss_mib} MiB (train step phase: ${result.train_peak_rss_mib} MiB)`);
     if (a.json) emitJson(result);
   } finally {
     clearInterval(timer);

@@ -3,7 +3,8 @@
  * eval set against every variant (the base model first when asked or when no adapter is given),
  * all variants of a case in one multi-LoRA batch. Prints a table per variant (stderr), or with
  * `--json` one object `{"variants": [{"adapter", "cases": [{"line", "output", "scores",
- * "passed", …}], "summary"}]}` on stdout. An adapter that belongs to a run (its `adapter/` or a
+ * "passed", …}], "summary": {"cases", "passed", "pass_rate", "mean": {METRIC: mean over the cases
+ * using METRIC}, "mean_expected_nll": mean NLL of the expected text over every case}}]}` on stdout. An adapter that belongs to a run (its `adapter/` or a
  * checkpoint) gets its results saved in the run folder's `evals/`. Exit code 1 when a case fails;
  * 2 for a bad eval set (every bad line listed, up to ten) or a chat case on a model without a
  * chat template.
@@ -69,13 +70,32 @@ export async function runEval(args: EvalArgs): Promise<number> {
 
 const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
 
+/** Characters of a failing case's output shown under its row. */
+export const OUTPUT_PREVIEW_CHARS = 60;
+
+/**
+ * A generated output as one table line: at most {@link OUTPUT_PREVIEW_CHARS} characters (then
+ * `…`), JSON-quoted so leading spaces and newlines (as `\n`) stay visible on one line.
+ */
+export function outputPreview(output: string): string {
+  const chars = [...output];
+  return chars.length > OUTPUT_PREVIEW_CHARS ? `${JSON.stringify(chars.slice(0, OUTPUT_PREVIEW_CHARS).join(''))}…` : JSON.stringify(output);
+}
+
+/**
+ * One variant's table (stderr): a row per case (`nll exp`: the NLL of the expected text, every
+ * case), the generated output under each failing case, and a summary line whose `mean <metric>`
+ * averages the cases that use that metric, `mean NLL of expected` every case (EvalSummary).
+ */
 function printTable(v: VariantResult): void {
   info(`\n=== ${v.adapter ? `adapter ${v.adapter}` : 'base model'} ===`);
-  info(`${'line'.padStart(5)}  ${'metric'.padEnd(8)}  ${'score'.padStart(8)}  ${'threshold'.padStart(9)}  ${'nll'.padStart(8)}  pass  case`);
+  info(`${'line'.padStart(5)}  ${'metric'.padEnd(8)}  ${'score'.padStart(8)}  ${'threshold'.padStart(9)}  ${'nll exp'.padStart(8)}  pass  case`);
   for (const c of v.cases) {
     info(`${String(c.line).padStart(5)}  ${c.metric.padEnd(8)}  ${fmt(c.scores[c.metric]).padStart(8)}  ${String(c.threshold).padStart(9)}  ${fmt(c.scores.nll).padStart(8)}  ${c.passed ? 'yes ' : 'NO  '}  ${c.name}`);
+    if (!c.passed && c.output !== null) info(`${' '.repeat(5)}  output: ${outputPreview(c.output)}`);
   }
   const s = v.summary;
-  const means = Object.entries(s.mean).map(([m, x]) => `mean ${m} ${fmt(x)}`).join('   ');
-  info(`passed ${s.passed}/${s.cases} (${(100 * s.pass_rate).toFixed(1)}%)   ${means}`);
+  const means = Object.entries(s.mean).map(([m, x]) => `mean ${m} ${fmt(x)}`);
+  if (s.mean_expected_nll !== undefined) means.push(`mean NLL of expected ${fmt(s.mean_expected_nll)}`);
+  info(`passed ${s.passed}/${s.cases} (${(100 * s.pass_rate).toFixed(1)}%)   ${means.join('   ')}`);
 }

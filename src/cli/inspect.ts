@@ -8,7 +8,7 @@
  * with its config, or the adapter does not fit --model: every mismatch is listed); 2 invalid
  * input (no such path, not a model / adapter / safetensors, malformed file).
  */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { basename, dirname, relative } from 'node:path';
 import { cachedSnapshot, isHubId } from '../engine/models/hub';
 import { type FitMismatch, checkAdapterFit, inspectModel, linearModules, type ModelSummary } from '../engine/models/inspect';
@@ -48,11 +48,33 @@ async function detect(path: string): Promise<{ kind: Kind; path: string }> {
   if (st.isFile()) {
     if (basename(path) === ADAPTER_CONFIG_NAME) return { kind: 'adapter', path: dirname(path) };
     if (basename(path) === 'config.json') return { kind: 'model', path: dirname(path) };
+    if (await notSafetensors(path, st.size)) throw new InputError(`${path} is not a .safetensors file (inspect takes a model folder, an adapter folder or a .safetensors file)`);
     return { kind: 'safetensors', path };
   }
   if (await exists(`${path}/${ADAPTER_CONFIG_NAME}`)) return { kind: 'adapter', path };
   if (await exists(`${path}/config.json`)) return { kind: 'model', path };
   throw new InputError(`${path}: holds neither config.json (a Hugging Face model folder) nor ${ADAPTER_CONFIG_NAME} (a PEFT adapter folder); pass such a folder, or a .safetensors file`);
+}
+
+/**
+ * Whether a file is plainly something other than safetensors, from its first 8 bytes (the
+ * safetensors format: a little-endian u64 header length N, then N bytes of JSON header, then the
+ * data): N does not fit in the file, and the name does not end in .safetensors or the 8 bytes are
+ * text (a real header length below 2^56 has a zero top byte, which is not text). A
+ * .safetensors file with a plausible length is left to the header reader's own messages.
+ */
+async function notSafetensors(path: string, size: number): Promise<boolean> {
+  const f = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(8);
+    const { bytesRead } = await f.read(b, 0, 8, 0);
+    const text = b.subarray(0, bytesRead).every((c) => c === 0x09 || c === 0x0a || c === 0x0d || c >= 0x20);
+    if (bytesRead < 8) return !path.endsWith('.safetensors') || (bytesRead > 0 && text);
+    const absurd = b.readBigUInt64LE(0) > BigInt(Math.max(0, size - 8));
+    return absurd && (!path.endsWith('.safetensors') || text);
+  } finally {
+    await f.close();
+  }
 }
 
 /** Runs the command; returns the exit code (see the module comment). */

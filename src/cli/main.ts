@@ -36,7 +36,7 @@ async function guarded(json: boolean | undefined, fn: () => Promise<void>): Prom
 
 export function buildProgram(): Command {
   const program = new Command('loralab')
-    .description('LoRA fine-tuning experiments on ONNX Runtime: train adapters, list runs, score text, benchmark.')
+    .description('LoRA fine-tuning experiments on ONNX Runtime: train adapters (one run or a sweep, here or on Slurm/Kubernetes), list runs, generate, score and evaluate with adapters, inspect and merge adapters, benchmark.')
     .version(version)
     // Parse errors are not printed here: `main` reports them as one `loralab: error:` line.
     // --help and --version are the output asked for: stdout (so `loralab --help | less` works).
@@ -108,7 +108,16 @@ export function buildProgram(): Command {
     .option('--trainer', 'instead: the training step as the trainer runs it (a forked trainer per shape: batch 1 and 4 × sequence 256 and 1024, and 4 × 1024 with gradient checkpointing): step time, tokens/s, GFLOP/s, peak RSS with its breakdown (Linux)')
     .option('--quick', 'with --trainer: only 4 × 256 and 4 × 1024 with gradient checkpointing, 3 steps each')
     .option('--steps <n>', 'with --trainer: optimizer steps per shape (default 5, --quick 3; the first 2 are warm-up)', intArg('--steps'))
-    .action((o) => guarded(o.json, async () => {
+    .action((o, cmd: Command) => guarded(o.json, async () => {
+      // Options of the other mode are a usage error, not silently ignored.
+      const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+      const wrong = o.trainer ? given(['batch', 'seq', 'iters', 'newTokens']) : given(['quick', 'steps']);
+      if (wrong.length) {
+        const flags = wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+        throw new InputError(o.trainer
+          ? `${flags} ${wrong.length > 1 ? 'apply' : 'applies'} only to bench without --trainer (bench --trainer takes --quick, --steps, --rank, --layers, --device, --threads, --json)`
+          : `${flags} ${wrong.length > 1 ? 'apply' : 'applies'} only with --trainer: loralab bench --trainer ${flags.split(', ')[0]} …`);
+      }
       if (!o.trainer) return (await import('./bench')).runBench({ ...o, device: o.device as Device });
       await (await import('./bench-trainer')).runTrainerBench({ device: o.device as Device, threads: o.threads, rank: o.rank, layers: o.layers, quick: o.quick, steps: o.steps, json: o.json });
     }));
@@ -254,6 +263,10 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON lines on stdout: {"event": "progress", "done", "total"} (tensors) then {"event": "done", "model_dir", "shards", "tensors", "merged", "copied"}')
     .action((o) => guarded(o.json, async () => (await import('./merge')).runMergeIntoBase(o)));
 
+  // `loralab --help` lists the commands in the order of use, not of registration above.
+  const order = ['train', 'runs', 'generate', 'score', 'eval', 'inspect', 'merge', 'merge-into-base', 'advise', 'sweep', 'bench', 'bench-merge', 'setup-gpu'];
+  const rank = (c: Command) => (order.includes(c.name()) ? order.indexOf(c.name()) : order.length);
+  (program.commands as Command[]).sort((x, y) => rank(x) - rank(y));
   return program;
 }
 
@@ -291,6 +304,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     const err = e as { code?: string; exitCode?: number };
+    // Bare `loralab` (no command): commander prints the help on stderr with exit code 1; a missing
+    // command is a usage error here, exit 2 like an unknown one.
+    if (err.code === 'commander.help' && err.exitCode !== 0) return EXIT.invalidInput;
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
     if (err.code?.startsWith('commander.')) {
       // e.g. "error: option '--device <device>' argument 'x' is invalid. Allowed choices are …"

@@ -11,7 +11,7 @@ import { SingleBar } from 'cli-progress';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type CudaDiagnosis, type LibraryCheck, diagnoseCuda, fixLine, ortPackage } from '../engine/runtime/cuda-libs';
-import { CudaSetupError, type ProviderSource, SetupStopped, installProviderLibraries, offlineName, providerManifest } from '../engine/runtime/cuda-install';
+import { CudaSetupError, type ProviderSource, SetupStopped, assertHttpUrl, installProviderLibraries, offlineName, providerManifest } from '../engine/runtime/cuda-install';
 import { EXIT, InputError, emitJson, formatBytes, info, print } from './output';
 
 export interface SetupGpuArgs {
@@ -27,6 +27,12 @@ export interface SetupGpuArgs {
 export async function runSetupGpu(args: SetupGpuArgs): Promise<number> {
   if (args.from && args.url) throw new InputError('give either --from FILE or --url URL, not both');
   if (args.check && (args.from || args.url || args.force)) throw new InputError('--check only checks; leave out --from, --url and --force, or leave out --check');
+  try {
+    if (args.url !== undefined) assertHttpUrl(args.url, '--url');
+    if (args.feed !== undefined) assertHttpUrl(args.feed, '--feed');
+  } catch (e) {
+    throw new InputError((e as Error).message); // exit 2, before anything is fetched
+  }
   const pkg = ortPackage();
   if (!pkg) throw new InputError('onnxruntime-node is not installed; run npm install in the LoRA Lab folder first');
   const platform = `${process.platform} ${process.arch}`;
@@ -67,8 +73,8 @@ async function install(args: SetupGpuArgs, destDir: string, manifest: ReturnType
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tty = Boolean(process.stderr.isTTY) && !args.json;
-  const mib = (x: number) => Math.round(x / 2 ** 20);
   let bar: SingleBar | null = null;
+  let startedAt = 0;
   let lastJson = -1;
   if (!args.json) info(args.from ? `installing the CUDA provider from ${args.from}` : `fetching ${manifest.packageId} ${manifest.version} (the CUDA provider of onnxruntime-node ${manifest.version})`);
   try {
@@ -81,12 +87,13 @@ async function install(args: SetupGpuArgs, destDir: string, manifest: ReturnType
         if (args.json) emitJson({ event: 'download', url: p.url, bytes: p.size ?? null });
         else info(`downloading ${p.url}${p.size ? ` (${formatBytes(p.size)})` : ''}`);
         if (tty && p.size) {
-          bar = new SingleBar({ format: 'downloading [{bar}] {percentage}% {value}/{total} MiB | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, etaBuffer: 50 });
-          bar.start(mib(p.size), 0);
+          bar = new SingleBar({ format: PROGRESS_FORMAT, stream: process.stderr, hideCursor: true });
+          startedAt = performance.now();
+          bar.start(p.size, 0, progressPayload(0, p.size, 0));
         }
       },
       onProgress: (received, total) => {
-        (bar as SingleBar | null)?.update(mib(received));
+        (bar as SingleBar | null)?.update(received, progressPayload(received, total, (performance.now() - startedAt) / 1000));
         if (args.json && total) {
           const pct = Math.floor((100 * received) / total);
           if (pct !== lastJson) {
@@ -114,6 +121,25 @@ async function install(args: SetupGpuArgs, destDir: string, manifest: ReturnType
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** cli-progress format of the download bar: its tokens `{got}`, `{size}` and `{time_left}` (not `{eta}`, a cli-progress token of its own) come from {@link progressPayload}. */
+export const PROGRESS_FORMAT = 'downloading [{bar}] {percentage}% {got}/{size} MiB | ETA {time_left}';
+
+/**
+ * The download bar's payload: bytes as MiB (2^20 bytes) with one decimal, and the time left at
+ * the average rate so far, `--` until a byte has arrived and a second has passed (cli-progress's
+ * own `{eta_formatted}` shows "NULL"/"INF" there and counts in whole bar units).
+ * @param elapsedS seconds since the download started.
+ */
+export function progressPayload(received: number, total: number, elapsedS: number): { got: string; size: string; time_left: string } {
+  const mib = (x: number) => (x / 2 ** 20).toFixed(1);
+  let eta = '--';
+  if (received > 0 && elapsedS >= 1 && total >= received) {
+    const s = Math.ceil(((total - received) * elapsedS) / received);
+    eta = s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+  }
+  return { got: mib(received), size: mib(total), time_left: eta };
 }
 
 const pad = (s: string, n: number) => (s.length >= n ? `${s} ` : s + ' '.repeat(n - s.length));

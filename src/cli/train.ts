@@ -125,8 +125,8 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.onRunDir) void Promise.resolve(args.onRunDir(r.runDir)).catch((e: Error) => info(`warning: ${e.message}`));
           started = true;
           startStep = r.startStep;
-          if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });
-          info(`run ${r.id} (${r.runDir}) on ${r.provider}${r.resumedFromStep !== null ? `, resuming at step ${r.resumedFromStep}` : ''}`);
+          if (args.json) emitJson({ event: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider, precision: r.precision });
+          info(`run ${r.id} (${r.runDir}) on ${r.provider}${r.precision ? `, ${r.precision}` : ''}${r.resumedFromStep !== null ? `, resuming at step ${r.resumedFromStep}` : ''}`);
           if (tty) {
             bar = new StepBar(process.stderr);
             bar.start(r.maxSteps, r.startStep);
@@ -153,7 +153,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
           if (args.json) emitJson({ event: 'checkpoint', step, dir });
         },
         onLog: (line) => {
-          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ') || line.startsWith('advice: ')) {
+          if (line.startsWith('skipped ') || line.startsWith('warning: ') || line.startsWith('data: ') || line.startsWith('advice: ') || line.startsWith('resuming with the configuration saved')) {
             if (bar) (bar as StepBar).line(line);
             else info(line);
           }

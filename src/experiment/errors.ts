@@ -84,13 +84,15 @@ function sectionName(pointer: string): string {
  * `unknown key "k" (did you mean "x"?)`, `(it belongs in "training")` or the list of allowed keys;
  * `suggestion` is the key meant in the same object, when there is one.
  */
-function unknownKey(key: string, objectPointer: string, allowed: readonly string[]): { message: string; suggestion?: string } {
+function unknownKey(key: string, objectPointer: string, allowed: readonly string[], given?: unknown): { message: string; suggestion?: string } {
   const head = `unknown key ${JSON.stringify(key)}`;
   const sections = objectSections();
   const home = (k: string) => [...sections].find(([p, s]) => p !== objectPointer && s.properties && k in s.properties)?.[0];
   const elsewhere = home(key);
   if (elsewhere) return { message: `${head} (it belongs in ${sectionName(elsewhere)})` };
   if (/^(fp16|bf16|tf32)$/i.test(key)) {
+    // HF TrainingArguments' `"fp16": false` asks for nothing: say it can go rather than suggest fp16.
+    if (given === false) return { message: `${head} (false asks for nothing here, so remove it: fp32 is the default on CPU; "precision" in "training" sets the number format: auto, fp32, fp16, bf16)` };
     const value = key.toLowerCase() === 'tf32' ? 'fp32' : key.toLowerCase();
     return { message: `${head} (LoRA Lab sets the number format with "precision": "${value}" in "training"; values auto, fp32, fp16, bf16)` };
   }
@@ -173,13 +175,18 @@ function valueMessage(e: ErrorObject): string {
 export function schemaProblems(errors: readonly ErrorObject[], doc: JsonDocument, file: string): ExperimentProblem[] {
   const out: ExperimentProblem[] = [];
   const seen = new Set<string>();
+  // A value outside an enum of strings fails both `type` and `enum`: the enum's message (which
+  // lists the allowed values and shows the value given) says it all, so the type error is dropped.
+  const enumFailed = new Set(errors.filter((e) => e.keyword === 'enum').map((e) => e.instancePath || '/'));
   for (const e of errors) {
     const pointer = e.instancePath || '/';
+    if (e.keyword === 'type' && enumFailed.has(pointer)) continue;
     let problem: ExperimentProblem;
     if (e.keyword === 'additionalProperties') {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
       const allowed = Object.keys((e.parentSchema as SchemaNode).properties ?? {}).filter((k) => k !== '$schema');
-      const { message, suggestion } = unknownKey(key, pointer, allowed);
+      const value = e.data !== null && typeof e.data === 'object' ? (e.data as Record<string, unknown>)[key] : undefined;
+      const { message, suggestion } = unknownKey(key, pointer, allowed, value);
       problem = { file, line: doc.lineOfKey(pointer, key), pointer, message, key, ...(suggestion ? { suggestion } : {}) };
     } else if (e.keyword === 'required') {
       const key = String((e.params as { missingProperty: string }).missingProperty);

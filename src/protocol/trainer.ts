@@ -39,7 +39,8 @@ import type { RunStatusFinal } from './status';
 
 export type TrainerEvent =
   | { v: 1; type: 'ready'; pid: number }
-  | { v: 1; type: 'run'; run_dir: string; id: string; resumed_from_step: number | null; max_steps: number; provider: string }
+  /** `precision`: the training precision that runs, e.g. `fp32`, `fp16 weights and matmuls, with loss scaling` (null: not recorded). */
+  | { v: 1; type: 'run'; run_dir: string; id: string; resumed_from_step: number | null; max_steps: number; provider: string; precision?: string | null }
   | { v: 1; type: 'metrics'; row: MetricsRowLike }
   | { v: 1; type: 'checkpoint'; step: number; dir: string }
   | { v: 1; type: 'log'; line: string }

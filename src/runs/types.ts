@@ -39,6 +39,12 @@ export interface RunJson {
   };
   /** Execution provider actually used (`cpu`, `cuda`, `webgpu`), null before it is known. */
   provider: string | null;
+  /**
+   * The training precision that ran, `training.precision` resolved for `provider` (e.g. `fp32`,
+   * `fp16 weights and matmuls, with loss scaling`; trainer/run.ts `describePrecision`). Absent in
+   * runs made before it was recorded.
+   */
+  precision_resolved?: string;
   engine_version: string;
   created_at: string;
   updated_at: string;

@@ -47,7 +47,8 @@ export class CheckpointEvaluator {
 
   /**
    * Evaluates `adapter` (the training state at a checkpoint) on every eval set.
-   * @returns metrics-row fields `eval/<set>/<metric>` (means) and `eval/<set>/pass_rate`.
+   * @returns metrics-row fields `eval/<set>/<metric>` (means over the cases using that metric),
+   *   `eval/<set>/expected_nll` (mean NLL of the expected text over every case) and `eval/<set>/pass_rate`.
    */
   async evaluate(adapter: PeftAdapter): Promise<Record<`eval/${string}`, number>> {
     const backend = await this.loadBackend();
@@ -59,6 +60,8 @@ export class CheckpointEvaluator {
         const name = evalSetName(set.file);
         row[`eval/${name}/pass_rate`] = v.summary.pass_rate;
         for (const [m, x] of Object.entries(v.summary.mean)) row[`eval/${name}/${m}`] = x;
+        // Every case's NLL of its expected text (`nll` above averages only the "metric": "nll" cases).
+        if (v.summary.mean_expected_nll !== undefined) row[`eval/${name}/expected_nll`] = v.summary.mean_expected_nll;
       }
       return row;
     } finally {

@@ -30,7 +30,7 @@ async function start(args: import('../protocol/trainer').StartArgs, stop: StopTo
       {
         onRun: (r) => {
           runStarted = true;
-          send({ v: 1, type: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider });
+          send({ v: 1, type: 'run', run_dir: r.runDir, id: r.id, resumed_from_step: r.resumedFromStep, max_steps: r.maxSteps, provider: r.provider, precision: r.precision });
         },
         onMetrics: (row) => send({ v: 1, type: 'metrics', row }),
         onCheckpoint: (step, dir) => send({ v: 1, type: 'checkpoint', step, dir }),

@@ -21,6 +21,7 @@ import { adapterFeeds } from '../engine/lora/feeds';
 import { assertFiniteWeights } from '../engine/weights/finite';
 import { type LoraRankConfig, initLoraModules, isTargeted, rankAboveWidth, rankTooLargeMessage, unusedPatternKeys } from '../engine/lora/index';
 import { type DownloadProgress, resolveModel } from '../engine/models/hub';
+import type { PrecisionPlan } from '../engine/device';
 import type { Device } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { loadTokenizer } from '../engine/tokenizer/index';
@@ -70,7 +71,8 @@ export const MAX_LEARNING_RATE = 1;
 
 export interface TrainHooks {
   onDownload?(p: DownloadProgress): void;
-  onRun?(info: { runDir: string; id: string; resumedFromStep: number | null; maxSteps: number; provider: string; startStep: number }): void;
+  /** `precision`: the training precision that runs (`describePrecision`), or null when unknown (a run finished from its checkpoint before it was recorded). */
+  onRun?(info: { runDir: string; id: string; resumedFromStep: number | null; maxSteps: number; provider: string; precision: string | null; startStep: number }): void;
   onMetrics?(row: MetricsRow): void;
   onCheckpoint?(step: number, dir: string): void;
   onLog?(line: string): void;
@@ -138,6 +140,8 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     started = json;
     config = json.config as ExperimentConfig;
     experimentFile = json.experiment_file;
+    const changed = await experimentFileChanges(experimentFile, config);
+    if (changed) resumeNotes.push(`resuming with the configuration saved in run.json; ${experimentFile} has changed since (${changed})`);
     // Two trainers writing one run folder would interleave checkpoints and metrics.
     if (json.status === 'running' && json.pid !== process.pid && (!json.hostname || json.hostname === hostname()) && isProcessAlive(json.pid)) {
       throw new TrainSetupError(`${run.dir}: the run is still running (pid ${json.pid}); stop it first (Ctrl-C in its terminal, or kill -INT ${json.pid}), then resume`);
@@ -151,8 +155,8 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       resumeFrom = picked.info;
       ck = picked.ck;
       for (const s of picked.skipped) resumeNotes.push(`warning: checkpoint step-${s.step} cannot be resumed from (${s.reason}); using step-${picked.info.step} instead`);
-      for (const line of resumeNotes) log(line);
     }
+    for (const line of resumeNotes) log(line);
     const maxSteps = req.maxSteps ?? json.max_steps;
     checkBounds({ max_steps: maxSteps, learning_rate: config.training.learning_rate }, run.dir);
     if (ck && resumeFrom && resumeFrom.step === json.max_steps && maxSteps === json.max_steps) {
@@ -333,11 +337,12 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
         report: dataReport(dataset),
       },
       provider: train.provider,
+      precision_resolved: describePrecision(train.precision),
       engine_version: ENGINE_VERSION,
       max_steps: tc.max_steps,
     });
   } else {
-    await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config: recordedConfig });
+    await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, precision_resolved: describePrecision(train.precision), error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config: recordedConfig });
     await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
   for (const line of [...resumeNotes, ...dataProblems, ...setupWarnings, ...adviceLines]) await run.log(line);
@@ -346,9 +351,9 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     await run!.log(line);
   };
   if (!req.resume) await lock(run.dir);
-  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: resumeFrom?.step ?? null, maxSteps: tc.max_steps, provider: train.provider, startStep: state.step });
+  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: resumeFrom?.step ?? null, maxSteps: tc.max_steps, provider: train.provider, precision: describePrecision(train.precision), startStep: state.step });
   if (req.resume && !resumeFrom) await runLog('the run has no checkpoint yet: starting over from step 0');
-  await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}; ${modules.length} LoRA modules, ${describeRanks(loraCfg)}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
+  await runLog(`${resumeFrom ? `resuming from step ${resumeFrom.step}` : 'starting'}: model ${modelDir} on ${train.provider}, ${describePrecision(train.precision)}; ${modules.length} LoRA modules, ${describeRanks(loraCfg)}; ${dataset.train.length} training examples, ${dataset.validation.length} validation examples`);
 
   const feedsFor = () => {
     train.setLoraFeeds(loraFeeds(train));
@@ -526,6 +531,53 @@ function checkBounds(t: { max_steps: number; learning_rate: number }, where: str
   }
 }
 
+/** Keys whose saved value a resume may differ in without the file having changed (CLI overrides). */
+const OVERRIDABLE = new Set(['model', 'device', 'training.max_steps']);
+
+/**
+ * What differs between the config saved in run.json and `file` as it parses now, as
+ * `key: saved → now` for up to 3 dotted keys (`training.precision: fp16 → bf16`, `, …` when
+ * more); null when they agree, the file is gone or no longer parses (nothing to compare), or it
+ * has a "sweep" block (a sweep point's config is not the file's). Keys the CLI overrides
+ * (`--model`, `--device`, `--max-steps`) are left out.
+ */
+export async function experimentFileChanges(file: string | null, saved: ExperimentConfig): Promise<string | null> {
+  if (!file || !existsSync(file)) return null;
+  let now: ExperimentConfig;
+  try {
+    if (/"sweep"\s*:/.test(await readFile(file, 'utf8'))) return null;
+    now = await loadExperiment(file);
+  } catch {
+    return null;
+  }
+  const leaves = (x: unknown, prefix: string, out: Map<string, unknown>) => {
+    if (x !== null && typeof x === 'object' && !Array.isArray(x)) {
+      for (const [k, v] of Object.entries(x)) leaves(v, prefix ? `${prefix}.${k}` : k, out);
+    } else if (prefix) out.set(prefix, x);
+    return out;
+  };
+  const a = leaves(saved, '', new Map());
+  const b = leaves(now, '', new Map());
+  const show = (v: unknown) => (v === undefined ? '(absent)' : typeof v === 'string' ? v : JSON.stringify(v));
+  const diffs = [...new Set([...a.keys(), ...b.keys()])]
+    .filter((k) => !OVERRIDABLE.has(k) && JSON.stringify(a.get(k)) !== JSON.stringify(b.get(k)))
+    .map((k) => `${k}: ${show(a.get(k))} → ${show(b.get(k))}`);
+  if (!diffs.length) return null;
+  return diffs.length > 3 ? `${diffs.slice(0, 3).join(', ')}, …` : diffs.join(', ');
+}
+
+/**
+ * The training precision that runs, in words, from the resolved plan (engine/device.ts
+ * `resolvePrecision`): `fp32`; `fp16 weights, computed in fp32` (CPU: half storage, cast at each
+ * use); `fp16 weights and matmuls, with loss scaling` (CUDA / WebGPU); `bf16 weights and matmuls`.
+ * Written to the `starting:` log line, the `run` event and run.json `precision_resolved`.
+ */
+export function describePrecision(p: PrecisionPlan): string {
+  if (p.precision === 'fp32') return 'fp32';
+  if (!p.halfMatMul) return `${p.precision} weights, computed in fp32`;
+  return `${p.precision} weights and matmuls${p.lossScaling ? ', with loss scaling' : ''}`;
+}
+
 /**
  * Completes a run whose checkpoint is already at its final step (a kill after that checkpoint,
  * before or while `adapter/` was written): the final adapter is the checkpoint's adapter
@@ -535,7 +587,7 @@ function checkBounds(t: { max_steps: number; learning_rate: number }, where: str
 async function finishFromCheckpoint(run: RunHandle, ck: LoadedCheckpoint, step: number, notes: string[], hooks: TrainHooks): Promise<TrainOutcome> {
   const json = await run.read();
   await run.update({ status: 'running', pid: process.pid, hostname: hostname(), error: null });
-  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: step, maxSteps: step, provider: json.provider ?? 'unknown', startStep: step });
+  hooks.onRun?.({ runDir: run.dir, id: run.id, resumedFromStep: step, maxSteps: step, provider: json.provider ?? 'unknown', precision: json.precision_resolved ?? null, startStep: step });
   for (const line of notes) await run.log(line);
   try {
     await run.writeAdapter((tmp) => writePeftAdapter(tmp, ck.config, toModules(ck.params, ck.modules)));

@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../../src/engine/tokenizer/index';
+import { outputPreview } from '../../src/cli/eval';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
 
@@ -121,4 +122,50 @@ test('a chat case on a model without a chat template (stories260K): exit 2, one 
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /^loralab: error: .*chat\.eval\.jsonl:2: this case is a chat \("messages"\), but .*stories260K has no chat template/);
   assert.doesNotMatch(r.stderr, /at .*\.ts:\d+|onnxruntime|\[W:/);
+});
+
+/** Mean of −log softmax(golden logits[t])[ids[t+1]] in float64 over t = start−1 … T−2 (the tokens from `start` on). */
+function goldenMeanNll(start: number): number {
+  const ids: number[] = golden.token_ids;
+  let sum = 0;
+  for (let t = start - 1; t < ids.length - 1; t++) {
+    const row: number[] = golden.logits[t];
+    const max = Math.max(...row);
+    sum += max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0)) - row[ids[t + 1]];
+  }
+  return sum / (ids.length - start);
+}
+
+test('target_delimiter: "…girl named" + "Lily." is scored as " Lily." (the golden ids, NLL from the golden logits); "" glues; the table shows a failing case\'s output and both means', async () => {
+  const prompt = 'Once upon a time, there was a little girl named';
+  const tok = await loadTokenizer(MODEL);
+  const start = tok.encode(prompt).length;
+  assert.deepEqual(golden.token_ids.slice(0, start), tok.encode(prompt)); // "▁Lily", "." follow in the golden ids
+  const file = join(TMP, 'delimiter.eval.jsonl');
+  writeFileSync(file, [
+    { prompt, expected: 'Lily.', metric: 'nll', threshold: 100 },
+    { prompt, expected: 'Lily.', metric: 'nll', threshold: 100, target_delimiter: '' },
+    { prompt: golden.prompt, expected: 'She went to the moon.', name: 'wrong', max_new_tokens: 8 },
+  ].map((x) => JSON.stringify(x)).join('\n'));
+  const r = await runCli(['eval', file, '--model', MODEL, '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const [v] = (JSON.parse(r.stdout) as Out).variants;
+  const want = goldenMeanNll(start);
+  assert.ok(Math.abs(v.cases[0].scores.nll - want) < 1e-4, `${v.cases[0].scores.nll} vs golden ${want}`);
+  assert.ok(Math.abs(v.cases[1].scores.nll - want) > 0.1, `glued "namedLily." (L|ily|.) scores other tokens: ${v.cases[1].scores.nll}`);
+  const s = v.summary as Out['variants'][0]['summary'] & { mean_expected_nll: number };
+  assert.ok(Math.abs(s.mean.nll - (v.cases[0].scores.nll + v.cases[1].scores.nll) / 2) < 1e-9); // the two nll cases
+  const all = v.cases.map((c) => c.scores.nll);
+  assert.ok(Math.abs(s.mean_expected_nll - all.reduce((a, b) => a + b, 0) / 3) < 1e-9, JSON.stringify(s)); // every case
+  const table = await runCli(['eval', file, '--model', MODEL]);
+  assert.equal(table.code, 1);
+  const output = v.cases[2].output!;
+  assert.ok(table.stderr.includes(`  output: ${JSON.stringify([...output].slice(0, 60).join(''))}`), table.stderr);
+  assert.match(table.stderr, /passed 2\/3 \(66\.7%\) {3}mean exact 0\.0000 {3}mean nll \d+\.\d{4} {3}mean NLL of expected \d+\.\d{4}/);
+});
+
+test('outputPreview: one line (newlines escaped, leading space kept), at most 60 characters then …', () => {
+  assert.equal(outputPreview(' ball\nand'), '" ball\\nand"');
+  assert.equal(outputPreview('é'.repeat(61)), `"${'é'.repeat(60)}"…`);
+  assert.equal(outputPreview('a'.repeat(60)), `"${'a'.repeat(60)}"`);
 });

@@ -352,3 +352,24 @@ test('bad input: one error line naming the path, exit 2 (and an error event with
     assert.match(ev.message, re);
   }
 });
+
+test('inspect: a .jsonl (or any text file) is "not a .safetensors file", not a truncated download; exit 2', async () => {
+  const jsonl = join(TMP, 'train.jsonl');
+  // Its first 8 bytes read as a u64 header length far larger than the file (the symptom reported).
+  await writeFile(jsonl, '{"text": "Once upon a time"}\n'.repeat(12));
+  const renamed = join(TMP, 'text.safetensors');
+  await writeFile(renamed, '{"text": "hello"}\n');
+  for (const f of [jsonl, renamed]) {
+    const r = await runCli(['inspect', f]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `loralab: error: ${f} is not a .safetensors file (inspect takes a model folder, an adapter folder or a .safetensors file)\n`);
+  }
+  // A binary .safetensors file cut short keeps the header reader's "truncated … re-download" message.
+  const cut = join(TMP, 'cut.safetensors');
+  const header = Buffer.alloc(8);
+  header.writeBigUInt64LE(1000n);
+  await writeFile(cut, Buffer.concat([header, Buffer.from('{"a":')]));
+  const r = await runCli(['inspect', cut]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /header length 1000 exceeds file size 13; the file is truncated/);
+});

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { ROOT } from '../helpers/paths';
 import { ortPackage } from '../../src/engine/runtime/cuda-libs';
+import { PROGRESS_FORMAT, progressPayload } from '../../src/cli/setup-gpu';
+import { SingleBar } from 'cli-progress';
 
 const linuxX64 = process.platform === 'linux' && process.arch === 'x64';
 const providerInstalled = existsSync(join(ortPackage()?.binDir ?? '/nonexistent', 'libonnxruntime_providers_cuda.so'));
@@ -83,10 +85,57 @@ test('setup-gpu --from a file that is not a .nupkg, or does not exist: one line,
   writeFileSync(file, 'plain text');
   let r = await runCli(['setup-gpu', '--from', file]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, new RegExp(`^installing the CUDA provider from ${file}\\nloralab: error: ${file}: not a zip archive \\(\\.nupkg\\) .*; give microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg from https://api\\.nuget\\.org/v3\\n$`));
+  const page = 'https://www\\.nuget\\.org/packages/Microsoft\\.ML\\.OnnxRuntime\\.Gpu\\.Linux/[\\d.]+';
+  assert.match(r.stderr, new RegExp(`^installing the CUDA provider from ${file}\\nloralab: error: ${file}: not a zip archive \\(\\.nupkg\\) .*; give microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg \\("Download package" on ${page}\\)\\n$`));
   r = await runCli(['setup-gpu', '--from', `${file}.missing`]);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /loralab: error: .*x\.nupkg\.missing: no such file; give the downloaded microsoft\.ml\.onnxruntime\.gpu\.linux\.[\d.]+\.nupkg\n$/);
+  assert.match(r.stderr, new RegExp(`loralab: error: .*x\\.nupkg\\.missing: no such file; give the downloaded microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg \\("Download package" on ${page}\\)\\n$`));
+  assert.doesNotMatch(r.stderr, /api\.nuget\.org/);
+  const folder = mkdtempSync(join(tmpdir(), 'nupkg-dir-'));
+  r = await runCli(['setup-gpu', '--from', folder]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`loralab: error: ${folder} is a folder; give the \\.nupkg file \\(microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg\\) itself\\n$`));
+});
+
+test('setup-gpu --url that is not a URL, or not http(s): a usage error (exit 2) before anything is fetched; a port fetch blocks is named as such', async () => {
+  let r = await runCli(['setup-gpu', '--url', 'notaurl']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+  assert.match(r.stderr, /^loralab: error: --url notaurl: not a URL; give the full address/);
+  assert.doesNotMatch(r.stderr, /cannot reach|ERR_INVALID_URL/);
+  r = await runCli(['setup-gpu', '--url', 'ftp://mirror.example/p.nupkg']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^loralab: error: --url ftp:\/\/mirror\.example\/p\.nupkg: only http\(s\) URLs can be downloaded \(this is ftp\)/);
+  r = await runCli(['setup-gpu', '--feed', 'nuget.org']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /^loralab: error: --feed nuget\.org: not a URL/);
+  if (linuxX64 && !providerInstalled) {
+    r = await runCli(['setup-gpu', '--url', 'http://127.0.0.1:9/p.nupkg']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /loralab: error: http:\/\/127\.0\.0\.1:9\/p\.nupkg: port 9 is blocked by Node\.js's fetch/);
+    assert.doesNotMatch(r.stderr, /cannot reach/);
+  }
+});
+
+test('download bar: MiB with one decimal, no ETA before a byte and a second (cli-progress tokens)', () => {
+  assert.equal(PROGRESS_FORMAT, 'downloading [{bar}] {percentage}% {got}/{size} MiB | ETA {time_left}');
+  const total = 300 * 2 ** 20 + 0.26 * 2 ** 20; // 300.26 MiB
+  assert.deepEqual(progressPayload(0, total, 0), { got: '0.0', size: '300.3', time_left: '--' });
+  assert.deepEqual(progressPayload(2 ** 20, total, 0.2), { got: '1.0', size: '300.3', time_left: '--' });
+  // 30 MiB in 3 s: 10 MiB/s, 270.26 MiB left → 27.026 s → 28s (rounded up).
+  assert.deepEqual(progressPayload(30 * 2 ** 20, total, 3), { got: '30.0', size: '300.3', time_left: '28s' });
+  assert.equal(progressPayload(2 ** 20, total, 1).time_left, '5m00s'); // 299.26 MiB at 1 MiB/s → 300 s
+  assert.equal(progressPayload(total, total, 9).time_left, '0s');
+  // Rendered by cli-progress itself (a fake terminal): its own tokens must not shadow ours.
+  let out = '';
+  const stream = { isTTY: true, columns: 120, write: (t: string) => { out += t; return true; }, cursorTo: () => true, clearLine: () => true, moveCursor: () => true };
+  const bar = new SingleBar({ format: PROGRESS_FORMAT, stream: stream as unknown as NodeJS.WriteStream, hideCursor: false });
+  bar.start(total, 0, progressPayload(0, total, 0));
+  bar.update(30 * 2 ** 20, progressPayload(30 * 2 ** 20, total, 3));
+  bar.stop();
+  const ansi = new RegExp(`${'\x1b'}\\[[0-9;?]*[A-Za-z]|${'\x1b'}[78]|\\n`, 'g'); // cursor and erase sequences
+  const frames = out.split('\x1b[1G').slice(1).map((f) => f.replace(ansi, ''));
+  assert.deepEqual(frames.map((f) => f.replace(/\[[=-]+\]/, '[]')), ['downloading [] 0% 0.0/300.3 MiB | ETA --', 'downloading [] 9% 30.0/300.3 MiB | ETA 28s']);
 });
 
 test('setup-gpu --check with --from is refused as a usage error', async () => {

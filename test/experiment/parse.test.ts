@@ -222,3 +222,25 @@ it('training.precision and data.pad_to_multiple_of: values, and HF fp16 / bf16 k
     },
   );
 });
+
+it('HF "fp16": false is said to be removable, not pointed to "precision": "fp16"; "precision": null is one problem', () => {
+  assert.throws(
+    () => parseExperiment('{"name": "p", "model": "./m", "data": {"train": "t.txt"}, "training": {"fp16": false, "bf16": true}}', 'p.lora.json'),
+    (e: Error) => {
+      const lines = e.message.split('\n');
+      const fp16 = lines.find((l) => l.includes('"fp16"'))!;
+      assert.match(fp16, /unknown key "fp16" \(false asks for nothing here, so remove it: fp32 is the default on CPU; "precision" in "training" sets the number format/);
+      assert.doesNotMatch(fp16, /"precision": "fp16"/);
+      // true still names the precision it asks for
+      assert.match(lines.find((l) => l.includes('"bf16"'))!, /"precision": "bf16" in "training"/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => parseExperiment('{"name": "p", "model": "./m", "data": {"train": "t.txt"}, "training": {"precision": null}}', 'p.lora.json'),
+    (e: Error) => {
+      assert.deepEqual(e.message.split('\n'), ['p.lora.json:1: /training/precision: must be one of "auto", "fp32", "fp16", "bf16" (got null)']);
+      return true;
+    },
+  );
+});

@@ -48,6 +48,8 @@ test('eval sets at every checkpoint: eval/<set>/<metric> in metrics.jsonl, nll m
   const ref = tail.reduce((a, b) => a + b, 0) / tail.length;
   assert.ok(Math.abs(withEval[1]['eval/qa/nll']! - ref) < 1e-4, `${withEval[1]['eval/qa/nll']} vs ${ref}`);
   assert.notEqual(withEval[0]['eval/qa/nll'], withEval[1]['eval/qa/nll']); // the adapter changed between checkpoints
+  // Both cases score the same expected text, so the all-cases mean equals the reference too.
+  assert.ok(Math.abs(withEval[1]['eval/qa/expected_nll']! - ref) < 1e-4, `${withEval[1]['eval/qa/expected_nll']} vs ${ref}`);
 });
 
 test('a bad eval line stops the run before it starts, naming the file and line', async () => {

@@ -15,6 +15,12 @@
  *   Hugging Face `GenerationConfig` names: `max_new_tokens`, `temperature` (default 0 = greedy,
  *   so an eval is repeatable), `top_p`, `top_k`, `repetition_penalty`, `stop` (list of strings),
  *   `seed`. A case's own values win over `$config`.
+ * - `target_delimiter` (string, default `" "`; in `$config` or a case): what goes between a text
+ *   prompt and `expected` when the NLL of the expected text is measured, where the prompt does not
+ *   end in whitespace and `expected` does not start with it (lm-evaluation-harness's
+ *   `target_delimiter`; expected.ts `scoredExpected`). `""` glues them. Chat cases ignore it. The
+ *   text metrics (`exact`, `contains`, …) do not depend on it: they ignore whitespace at the ends
+ *   of `expected` and of the output (metrics.ts).
  * - Blank lines are skipped; line numbers are 1-based lines of the file.
  *
  * Parsing never throws on a bad line: every problem is collected with its line (the editor
@@ -26,6 +32,7 @@ import type { ChatMessage } from '../tokenizer/index';
 import { parseRecord } from '../data/records';
 import { closestMatch } from '../suggest';
 import { describeJsonError } from '../weights/errors';
+import { DEFAULT_TARGET_DELIMITER } from './expected';
 import { DEFAULT_THRESHOLD, METRICS, type MetricName, metricRange } from './metrics';
 
 /** Generation settings of a case (HF `GenerationConfig` names, as the worker protocol's `GenerationParams`). */
@@ -49,6 +56,8 @@ export interface EvalCase {
   expected: string;
   metric: MetricName;
   threshold: number;
+  /** Put between a text prompt and `expected` for the NLL (expected.ts `scoredExpected`); default " ". */
+  target_delimiter: string;
   generation: EvalGeneration;
 }
 
@@ -69,7 +78,7 @@ export interface EvalSet {
 export const EVAL_SET_SUFFIX = '.eval.jsonl';
 
 const GENERATION_KEYS = ['max_new_tokens', 'temperature', 'top_p', 'top_k', 'repetition_penalty', 'stop', 'seed'] as const;
-const CONFIG_KEYS = new Set<string>(['metric', 'threshold', ...GENERATION_KEYS]);
+const CONFIG_KEYS = new Set<string>(['metric', 'threshold', 'target_delimiter', ...GENERATION_KEYS]);
 const CASE_KEYS = new Set<string>(['prompt', 'messages', 'expected', 'name', ...CONFIG_KEYS]);
 
 /**
@@ -97,7 +106,7 @@ function thresholdProblem(threshold: number, metric: MetricName, where: string):
   return `${where}"threshold" ${threshold} is outside [0, 1], the range of metric "${metric}" scores; use a value between 0 and 1 (default ${DEFAULT_THRESHOLD[metric]})`;
 }
 
-type Settings = { metric?: MetricName; threshold?: number; generation: EvalGeneration };
+type Settings = { metric?: MetricName; threshold?: number; target_delimiter?: string; generation: EvalGeneration };
 
 /** Reads and checks the shared keys of `$config` and of a case; returns the problem text or the settings. */
 function readSettings(obj: Record<string, unknown>, where: string): Settings | string {
@@ -112,6 +121,10 @@ function readSettings(obj: Record<string, unknown>, where: string): Settings | s
   if (obj.threshold !== undefined) {
     if (typeof obj.threshold !== 'number' || !Number.isFinite(obj.threshold)) return `${where}"threshold" must be a number, got ${JSON.stringify(obj.threshold)}`;
     out.threshold = obj.threshold;
+  }
+  if (obj.target_delimiter !== undefined) {
+    if (typeof obj.target_delimiter !== 'string') return `${where}"target_delimiter" must be a string (" " by default, "" to glue the expected text to the prompt), got ${JSON.stringify(obj.target_delimiter)}`;
+    out.target_delimiter = obj.target_delimiter;
   }
   const g = out.generation;
   const num = (key: Exclude<(typeof GENERATION_KEYS)[number], 'stop'>, ok: (v: number) => boolean, what: string): string | undefined => {
@@ -220,7 +233,8 @@ export function parseEvalSet(text: string, file: string): EvalSet {
       }
     }
     const name = typeof obj.name === 'string' ? obj.name : shorten(prompt ?? messages![messages!.length - 1].content);
-    cases.push({ line, name, prompt, messages, expected: obj.expected, metric, threshold, generation: { ...defaults.generation, ...s.generation } });
+    const target_delimiter = s.target_delimiter ?? defaults.target_delimiter ?? DEFAULT_TARGET_DELIMITER;
+    cases.push({ line, name, prompt, messages, expected: obj.expected, metric, threshold, target_delimiter, generation: { ...defaults.generation, ...s.generation } });
   });
   if (cases.length === 0 && problems.length === 0) problems.push({ line: 1, message: 'the eval set has no case; add lines like {"prompt": "...", "expected": "..."}' });
   return { file, cases, problems };

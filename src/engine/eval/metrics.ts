@@ -13,6 +13,13 @@
  * | `bleu` | sentence BLEU (Papineni et al. 2002), exp smoothing (sacrebleu) | score ≥ 0.3 |
  * | `nll` | mean NLL of the expected tokens | score ≤ threshold (required) |
  *
+ * Whitespace: a model continuing "Tom had a big red" writes " ball", with the space. `exact` and
+ * `contains` therefore ignore whitespace at both ends of the expected text (and `exact` of the
+ * output too), so `"expected": "ball"` and `" ball"` score alike; ROUGE-L and BLEU split on it;
+ * `regex` sees the output as generated (write `^\s*ball` to allow the space). Only the `nll`
+ * score depends on where the space goes, which the case's `target_delimiter` decides
+ * (expected.ts `scoredExpected`, default one space as lm-evaluation-harness).
+ *
  * No npm library was used: `bleu-score` has no smoothing and divides by zero on an empty output;
  * `js-rouge` computes summary-level ROUGE-L (union LCS over sentences) and throws on an empty
  * output, which a model does produce. Both formulas are a few lines, written from the papers.

@@ -9,6 +9,7 @@
  */
 import type { ChatMessage } from '../tokenizer/index';
 import type { EvalCase, EvalGeneration, EvalSet } from './eval-set';
+import { scoredExpected } from './expected';
 import { METRICS, type MetricName, passes, textScore } from './metrics';
 
 /** What a case asks the model to continue: a text or a chat. */
@@ -20,7 +21,8 @@ export interface EvalBackend {
   /**
    * Mean NLL (natural log) of the tokens of `expected` after `input` (which tokens:
    * expected.ts `encodeExpected`, shared by every backend), per variant; null entries (or null)
-   * where the backend cannot tell.
+   * where the backend cannot tell. `expected` is the text as scored: the runner passes
+   * expected.ts `scoredExpected` (the case's `target_delimiter` applied), glued to the prompt as is.
    */
   expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[] | null>;
 }
@@ -44,8 +46,16 @@ export interface EvalSummary {
   cases: number;
   passed: number;
   pass_rate: number;
-  /** Mean of each metric over the cases that have it (`nll`: mean NLL of the expected text). */
+  /**
+   * Mean score of each metric over the cases whose `metric` it is (`nll`: over the `"metric":
+   * "nll"` cases only); a metric no case uses is absent.
+   */
   mean: Partial<Record<MetricName, number>>;
+  /**
+   * Mean NLL of the expected text (nats per token) over EVERY case whose NLL is known, whatever
+   * its metric; absent when none is. Not `mean.nll`, which averages the `nll` cases only.
+   */
+  mean_expected_nll?: number;
 }
 
 export interface VariantResult {
@@ -69,7 +79,7 @@ export async function runCase(file: string, c: EvalCase, variants: readonly (str
   const t0 = performance.now();
   try {
     const outputs = c.metric === 'nll' ? variants.map(() => null) : await backend.generate(inputOf(c), variants, c.generation);
-    const nll = c.expected.length > 0 ? await backend.expectedNll(inputOf(c), c.expected, variants) : null;
+    const nll = c.expected.length > 0 ? await backend.expectedNll(inputOf(c), scoredExpected(inputOf(c), c.expected, c.target_delimiter), variants) : null;
     const ms = Math.round(performance.now() - t0);
     return variants.map((_, i) => {
       const scores: Partial<Record<MetricName, number>> = {};
@@ -86,15 +96,23 @@ export async function runCase(file: string, c: EvalCase, variants: readonly (str
   }
 }
 
-/** Pass rate and per-metric means of one variant's results. */
+const average = (vals: readonly number[]): number | undefined => (vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : undefined);
+
+/**
+ * Pass rate, per-metric means (each over the cases that use the metric) and the mean NLL of the
+ * expected text over all cases of one variant's results (see {@link EvalSummary}).
+ */
 export function summarize(cases: readonly CaseResult[]): EvalSummary {
   const mean: Partial<Record<MetricName, number>> = {};
   for (const m of METRICS) {
-    const vals = cases.map((c) => c.scores[m]).filter((v): v is number => v !== undefined);
-    if (vals.length) mean[m] = vals.reduce((a, b) => a + b, 0) / vals.length;
+    const x = average(cases.filter((c) => c.metric === m).map((c) => c.scores[m]).filter((v): v is number => v !== undefined));
+    if (x !== undefined) mean[m] = x;
   }
   const passed = cases.filter((c) => c.passed).length;
-  return { cases: cases.length, passed, pass_rate: cases.length ? passed / cases.length : 0, mean };
+  const summary: EvalSummary = { cases: cases.length, passed, pass_rate: cases.length ? passed / cases.length : 0, mean };
+  const expectedNll = average(cases.map((c) => c.scores.nll).filter((v): v is number => v !== undefined));
+  if (expectedNll !== undefined) summary.mean_expected_nll = expectedNll;
+  return summary;
 }
 
 /**

@@ -16,7 +16,8 @@
  * q' = cat(q_rot·cos + rotate_half(q_rot)·sin, q_pass) with cos/sin of cat(freqs, freqs).
  * Features (see `DecoderConfig`): per-projection biases, per-head q/k RMSNorm before RoPE (Qwen3),
  * fused qkv_proj / gate_up_proj (Phi-3: q, k, v and gate, up are column slices of one output),
- * partial rotary, sliding-window attention, longrope.
+ * partial rotary, sliding-window attention, longrope. Without a KV cache, attention runs in blocks
+ * of query rows with a hand-written, recomputing backward (attention.ts).
  *
  * KV cache (`BuildOptions.kvCache`, inference): the same graph also takes each layer's past keys
  * and values, P of them, and returns them with the T new ones appended (transformers'
@@ -30,6 +31,7 @@ import {
   ReduceMean, Reshape, Sigmoid, Slice, Softmax, Sqrt, Sub, Transpose, Unsqueeze, Where, scalar, shapeOf,
 } from '../ops/index';
 import { LoraGraph } from '../lora/index';
+import { blockedAttention } from './attention';
 import { type HostTensor, castFloat } from '../tensor';
 import { fromFloat32, toFloat32 } from '../weights/dtype';
 import {
@@ -406,9 +408,11 @@ export function buildDecoder(cfg: DecoderConfig, weights: WeightSource, opts: Bu
       kT = Unsqueeze(Transpose(k, [0, 2, 3, 1]), [2]); // (B, Hkv, 1, Dh, T)
       v5 = Unsqueeze(Transpose(v, [0, 2, 1, 3]), [2]); // (B, Hkv, 1, T, Dh)
     }
-    const scores = MatMul(q5, kT); // (B, Hkv, R, T, T) scaled; cached: (B, Hkv, R, T, S)
-    const probs = Softmax(Add(scores, maskBias), -1); // like scores
-    const ctx = MatMul(probs, v5); // (B, Hkv, R, T, Dh)
+    // Without a cache, attention runs in blocks of query rows with a backward that recomputes
+    // each block's probabilities (attention.ts): one block of (T, T) scores exists at a time.
+    const ctx = cached
+      ? MatMul(Softmax(Add(MatMul(q5, kT), maskBias), -1), v5) // scores, probabilities (B, Hkv, R, T, S); (B, Hkv, R, T, Dh)
+      : blockedAttention(q5, kT, v5, maskBias); // (B, Hkv, R, T, Dh)
     const merged = Reshape(Transpose(ctx, [0, 3, 1, 2, 4]), [0, 0, H * Dh]); // (B, T, H·Dh)
     x = Add(x, linear(merged, `${p}.self_attn.o_proj`, H * Dh, D, bias.o)); // (B, T, D)
     // --- MLP ---

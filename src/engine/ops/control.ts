@@ -19,11 +19,13 @@ export function If(cond: Value, thenBranch: Graph, elseBranch: Graph, outTypes: 
 }
 
 /**
- * Loop (ONNX opset 16+) with a trip count `M` (int64 scalar) and no loop-carried values: `body`
+ * Loop (ONNX opset 16+) with a trip count `M` (int64 scalar): `body`
  * has inputs (iteration_num int64 [], cond bool []) and outputs (cond bool [], scan outputs…);
  * each scan output is stacked over iterations into a new leading axis (outTypes: the stacked
- * types). The body's parent must be M's graph.
+ * types). With `carried` (loop-carried dependencies, initial values), the body takes them after
+ * cond and returns their next values after cond, before the scan outputs; the Loop's first
+ * outputs are their final values (outTypes: those types first). The body's parent must be M's graph.
  */
-export function Loop(M: Value, body: Graph, outTypes: ValueType[]): Value[] {
-  return graphOf(M).addNode('Loop', [M, null], { body }, outTypes);
+export function Loop(M: Value, body: Graph, outTypes: ValueType[], carried: Value[] = []): Value[] {
+  return graphOf(M, ...carried).addNode('Loop', [M, null, ...carried], { body }, outTypes);
 }

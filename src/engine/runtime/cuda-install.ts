@@ -150,6 +150,24 @@ function proxyHint(): string {
   return `a proxy is set (${hostOf(proxy)}) but Node.js uses it only with NODE_USE_ENV_PROXY=1 (Node 22 or later): NODE_USE_ENV_PROXY=1 loralab setup-gpu; `;
 }
 
+/**
+ * Checks a `--url` / `--feed` value before anything is fetched: an absolute http: or https: URL
+ * (WHATWG URL parsing, as `fetch` does).
+ * @param option the option's name for the message, e.g. `--url`.
+ * @throws CudaSetupError (input) `--url notaurl: not a URL; …` or `… only http(s) URLs …`.
+ */
+export function assertHttpUrl(url: string, option: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new CudaSetupError(`${option} ${url}: not a URL; give the full address, e.g. https://mirror.example.com/microsoft.ml.onnxruntime.gpu.linux.1.30.0.nupkg (for a file on disk use --from FILE)`, true);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new CudaSetupError(`${option} ${url}: only http(s) URLs can be downloaded (this is ${parsed.protocol.replace(/:$/, '')}); download the file yourself and run loralab setup-gpu --from FILE`, true);
+  }
+}
+
 /** `fetch` with its failures turned into one-line CudaSetupErrors naming the host. */
 async function get(url: string, what: string, manifest: ProviderManifest, signal?: AbortSignal): Promise<Response> {
   let res: Response;
@@ -158,6 +176,10 @@ async function get(url: string, what: string, manifest: ProviderManifest, signal
   } catch (e) {
     if (signal?.aborted) throw new SetupStopped();
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    // undici refuses the WHATWG fetch "bad ports" (9, 25, 6000, …) without connecting.
+    if (cause?.message === 'bad port') {
+      throw new CudaSetupError(`${url}: port ${new URL(url).port} is blocked by Node.js's fetch (a "bad port" in the Fetch standard), so nothing was tried; serve the file on another port (e.g. 8080), or download it yourself and run loralab setup-gpu --from FILE`, true);
+    }
     const code = cause?.code ?? '';
     const why = NET_CODES.has(code) || code ? code : cause?.message ?? (e as Error).message;
     throw new CudaSetupError(`cannot reach ${hostOf(url)} to download ${what} (${why}); ${proxyHint()}without access to it, download ${offlineName(manifest)} on another machine and run: loralab setup-gpu --from FILE`);
@@ -177,6 +199,31 @@ async function getJson(url: string, what: string, manifest: ProviderManifest, si
     if (signal?.aborted) throw new SetupStopped();
     throw new CudaSetupError(`${url}: not JSON (${what}); is the feed URL a NuGet v3 service index (…/v3/index.json)?`, true);
   }
+}
+
+/** nuget.org's page of the manifest's package version, where a person downloads the .nupkg ("Download package"). */
+export function packagePage(m: ProviderManifest): string {
+  return `https://www.nuget.org/packages/${m.packageId}/${m.version}`;
+}
+
+/** ELF header fields of a Linux x86-64 shared library (System V gABI, "ELF Header"; x86-64 psABI). */
+const ELF = { magic: Buffer.from([0x7f, 0x45, 0x4c, 0x46]), ELFCLASS64: 2, ELFDATA2LSB: 1, ET_DYN: 3, EM_X86_64: 62, headerBytes: 20 } as const;
+
+/**
+ * What is wrong with `head` (the first bytes of a file) as a 64-bit x86-64 shared object, or
+ * undefined when it is one: e_ident[0..3] = 0x7f 'E' 'L' 'F', e_ident[EI_CLASS] = ELFCLASS64 (2),
+ * e_ident[EI_DATA] = ELFDATA2LSB (1), e_type (offset 16, u16) = ET_DYN (3), e_machine (offset
+ * 18, u16) = EM_X86_64 (62).
+ */
+export function elfProblem(head: Buffer): string | undefined {
+  if (head.length < ELF.headerBytes || !head.subarray(0, 4).equals(ELF.magic)) return 'is not an ELF file (no \\x7fELF at its start)';
+  if (head[4] !== ELF.ELFCLASS64) return `is a ${head[4] === 1 ? '32-bit' : 'non-64-bit'} ELF file (EI_CLASS ${head[4]}), not 64-bit`;
+  if (head[5] !== ELF.ELFDATA2LSB) return `is a big-endian ELF file (EI_DATA ${head[5]}), not x86-64`;
+  const type = head.readUInt16LE(16);
+  const machine = head.readUInt16LE(18);
+  if (machine !== ELF.EM_X86_64) return `is built for another processor (e_machine ${machine}, not 62 = x86-64)`;
+  if (type !== ELF.ET_DYN) return `is not a shared library (e_type ${type}, not 3 = ET_DYN)`;
+  return undefined;
 }
 
 /** The .nupkg name of a manifest's package, as NuGet names the file. */
@@ -290,38 +337,49 @@ function staleStaging(dir: string): string[] {
 }
 
 /**
- * Extracts the manifest's files from a zip (.nupkg) into `outDir`, checking each file's CRC-32
- * and, when the archive has a `.nuspec`, that its version is the manifest's.
- * @throws CudaSetupError (input) for a file that is not a zip, lacks a required entry (the
- *   TensorRT provider is optional) or is another version; SetupStopped when aborted.
+ * Extracts the manifest's files from a zip (.nupkg) into `outDir`, checking each file's CRC-32,
+ * that each is a 64-bit x86-64 ELF shared object ({@link elfProblem}), and that the archive's
+ * `.nuspec` names the manifest's package id and version (NuGet: case-insensitive).
+ * @throws CudaSetupError (input) for a file that is not a zip, has no `.nuspec`, is another
+ *   package or version, lacks a required entry (the TensorRT provider is optional) or holds a
+ *   library that is not an x86-64 shared object; SetupStopped when aborted.
  */
 async function extract(archive: string, label: string, manifest: ProviderManifest, outDir: string, signal?: AbortSignal): Promise<string[]> {
   let zip: yauzl.ZipFile;
   try {
     zip = await yauzl.openPromise(archive, { lazyEntries: true, autoClose: false });
   } catch (e) {
-    throw new CudaSetupError(`${label}: not a zip archive (.nupkg) (${(e as Error).message}); give ${offlineName(manifest)} from ${manifest.feedIndex.replace(/\/index\.json$/, '')}`, true);
+    throw new CudaSetupError(`${label}: not a zip archive (.nupkg) (${(e as Error).message}); give ${offlineName(manifest)} ("Download package" on ${packagePage(manifest)})`, true);
   }
   const wanted = new Map(manifest.files.map((f) => [f.pathInPackage, f.name]));
   const written: string[] = [];
+  let nuspec = false;
   try {
     for await (const entry of zip.eachEntry()) {
       if (signal?.aborted) throw new SetupStopped();
       if (/^[^/]+\.nuspec$/.test(entry.fileName)) {
+        // NuGet ids and versions compare case-insensitively (NuGet docs, "Package ID").
         const text = await streamToString(await zip.openReadStreamPromise(entry));
+        const id = /<id>\s*([^<\s]+)\s*<\/id>/.exec(text)?.[1];
         const version = /<version>\s*([^<\s]+)\s*<\/version>/.exec(text)?.[1];
-        if (version && version.toLowerCase() !== manifest.version.toLowerCase()) {
-          throw new CudaSetupError(`${label}: is ${manifest.packageId} ${version}, but onnxruntime-node is ${manifest.version} and loads only its own version's provider; give ${offlineName(manifest)}`, true);
+        if (!id || id.toLowerCase() !== manifest.packageId.toLowerCase()) {
+          throw new CudaSetupError(`${label}: is the package ${id ?? '(no <id> in its .nuspec)'}${version ? ` ${version}` : ''}, not ${manifest.packageId}; give ${offlineName(manifest)} from ${packagePage(manifest)}`, true);
         }
+        if (version?.toLowerCase() !== manifest.version.toLowerCase()) {
+          throw new CudaSetupError(`${label}: is ${manifest.packageId} ${version ?? '(no <version> in its .nuspec)'}, but onnxruntime-node is ${manifest.version} and loads only its own version's provider; give ${offlineName(manifest)} from ${packagePage(manifest)}`, true);
+        }
+        nuspec = true;
         continue;
       }
       const name = wanted.get(entry.fileName);
       if (!name) continue;
       const target = join(outDir, name);
       let crc = 0;
+      let head = Buffer.alloc(0);
       const check = new Transform({
         transform(chunk: Buffer, _enc, done) {
           crc = crc32(chunk, crc);
+          if (head.length < ELF.headerBytes) head = Buffer.concat([head, chunk.subarray(0, ELF.headerBytes - head.length)]);
           done(null, chunk);
         },
       });
@@ -333,14 +391,17 @@ async function extract(archive: string, label: string, manifest: ProviderManifes
         throw new CudaSetupError(`${label}: entry ${entry.fileName} is damaged (${(e as Error).message}); download the archive again`, true);
       }
       if (crc >>> 0 !== entry.crc32 >>> 0) throw new CudaSetupError(`${label}: entry ${entry.fileName} fails its CRC-32 check; the archive is damaged — download it again`, true);
+      const notLib = elfProblem(head);
+      if (notLib) throw new CudaSetupError(`${label}: entry ${entry.fileName} ${notLib}, so it is not the Linux x86-64 library onnxruntime-node loads; nothing was installed — give ${offlineName(manifest)} from ${packagePage(manifest)}`, true);
       written.push(name);
     }
   } finally {
     zip.close();
   }
+  if (!nuspec) throw new CudaSetupError(`${label}: has no .nuspec, so it is not a NuGet package (.nupkg); give ${offlineName(manifest)} from ${packagePage(manifest)}`, true);
   const missing = manifest.files.filter((f) => !written.includes(f.name) && !f.name.includes('tensorrt'));
   if (missing.length) {
-    throw new CudaSetupError(`${label}: has no ${missing.map((f) => f.pathInPackage).join(', ')}; is it ${manifest.packageId} ${manifest.version} (${offlineName(manifest)})?`, true);
+    throw new CudaSetupError(`${label}: has no ${missing.map((f) => f.pathInPackage).join(', ')}; is it ${manifest.packageId} ${manifest.version}? Give ${offlineName(manifest)} from ${packagePage(manifest)}`, true);
   }
   return written;
 }
@@ -359,14 +420,21 @@ async function streamToString(s: NodeJS.ReadableStream): Promise<string> {
  * so a failed or interrupted set-up leaves no partial file behind.
  *
  * @throws CudaSetupError (one line: unreachable host, HTTP status, truncated download, checksum
- *   mismatch, not a zip / wrong version, disk full, permission denied); SetupStopped on abort.
+ *   mismatch, disk full, permission denied; `input` set for a missing file or a folder given as
+ *   the archive, a URL that is not http(s) or uses a port fetch blocks, not a zip / wrong
+ *   package, version or library); SetupStopped on abort.
  */
 export async function installProviderLibraries(opts: InstallOptions): Promise<InstallResult> {
   const { manifest, source, destDir } = opts;
   for (const stale of staleStaging(destDir)) rmSync(stale, { recursive: true, force: true });
   if (source.kind === 'file' && !existsSync(source.path)) {
-    throw new CudaSetupError(`${source.path}: no such file; give the downloaded ${offlineName(manifest)}`, true);
+    throw new CudaSetupError(`${source.path}: no such file; give the downloaded ${offlineName(manifest)} ("Download package" on ${packagePage(manifest)})`, true);
   }
+  if (source.kind === 'file' && statSync(source.path).isDirectory()) {
+    throw new CudaSetupError(`${source.path} is a folder; give the .nupkg file (${offlineName(manifest)}) itself`, true);
+  }
+  if (source.kind === 'url') assertHttpUrl(source.url, '--url');
+  if (source.kind === 'nuget') assertHttpUrl(source.index, '--feed');
   let staging: string;
   try {
     staging = mkdtempSync(join(destDir, `.setup-gpu-${process.pid}-`));

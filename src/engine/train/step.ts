@@ -274,23 +274,60 @@ function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Val
     order.push(...g.nodes.splice(start));
     for (const n of layers[i]) {
       const outputs = n.outputs.map((o) => new Value(g, g.fresh(`${o.name}_recomputed`), o.dtype, o.shape, null));
-      const copy = new Node(n.opType, n.inputs.map((v) => (v && map.get(v)) ?? v), outputs, n.attrs, g.fresh(`${n.name}_recomputed`), n.domain);
+      // A subgraph (the blocked attention's Loop body) reads the layer's values by name: copy it
+      // with those reads redirected to the recomputed values.
+      const attrs = Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, a instanceof Graph ? cloneSubgraph(a, map) : a]));
+      const copy = new Node(n.opType, n.inputs.map((v) => (v && map.get(v)) ?? v), outputs, attrs, g.fresh(`${n.name}_recomputed`), n.domain);
       for (const o of outputs) o.producer = copy;
       n.outputs.forEach((o, k) => map.set(o, outputs[k]));
       order.push(copy);
     }
     return map;
   };
-  for (const n of backward) {
+  const redirect = (n: Node) => {
     n.inputs.forEach((v, k) => {
       const i = v ? owner.get(v) : undefined;
       if (i === undefined) return;
       if (!copies.has(i)) copies.set(i, copyLayer(i));
       n.inputs[k] = copies.get(i)!.get(v!)!;
     });
+    // The nodes of a backward subgraph (the blocked attention's backward Loop) read forward values too.
+    for (const a of Object.values(n.attrs)) if (a instanceof Graph) a.nodes.forEach(redirect);
+  };
+  for (const n of backward) {
+    redirect(n);
     order.push(n);
     emitted.add(n);
   }
   g.nodes.length = 0;
   g.nodes.push(...order);
+}
+
+/**
+ * A copy of subgraph `sub` (same parent) with fresh names; its reads of outer values in `outer`
+ * are redirected to their images there (nested subgraphs are copied the same way).
+ */
+function cloneSubgraph(sub: Graph, outer: Map<Value, Value>): Graph {
+  const parent = sub.parent!;
+  const c = new Graph(parent.fresh(sub.name), parent);
+  const map = new Map(outer);
+  for (const v of sub.inputs) {
+    const copy = new Value(c, c.fresh(`${v.name}_recomputed`), v.dtype, v.shape, null);
+    c.inputs.push(copy);
+    map.set(v, copy);
+  }
+  for (const [name, init] of sub.initializers) {
+    const copy = c.initializer(`${name}_recomputed`, init.tensor);
+    map.set(init.value, copy);
+  }
+  for (const n of sub.nodes) {
+    const outputs = n.outputs.map((o) => new Value(c, c.fresh(`${o.name}_recomputed`), o.dtype, o.shape, null));
+    const attrs = Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, a instanceof Graph ? cloneSubgraph(a, map) : a]));
+    const copy = new Node(n.opType, n.inputs.map((v) => (v && map.get(v)) ?? v), outputs, attrs, c.fresh(`${n.name}_recomputed`), n.domain);
+    for (const o of outputs) o.producer = copy;
+    n.outputs.forEach((o, k) => map.set(o, outputs[k]));
+    c.nodes.push(copy);
+  }
+  c.outputs.push(...sub.outputs.map((v) => map.get(v) ?? v));
+  return c;
 }

@@ -13,7 +13,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { CudaSetupError, type ProviderManifest, SetupStopped, installProviderLibraries, offlineName, providerManifest } from '../../../src/engine/runtime/cuda-install';
+import { CudaSetupError, type ProviderManifest, type ProviderSource, SetupStopped, installProviderLibraries, offlineName, providerManifest } from '../../../src/engine/runtime/cuda-install';
 import { ortPackage } from '../../../src/engine/runtime/cuda-libs';
 
 /** A zip archive (APPNOTE 6.3: local headers, data, central directory, end record); deflated entries. */
@@ -69,14 +69,30 @@ const ID = 'Microsoft.ML.OnnxRuntime.Gpu.Linux';
 const VERSION = '1.30.0';
 const NATIVE = 'runtimes/linux-x64/native';
 const FILES = ['shared', 'cuda', 'tensorrt'].map((p) => `libonnxruntime_providers_${p}.so`);
-// Distinct, incompressible-ish contents so a mix-up or a truncation shows.
-const CONTENT: Record<string, Buffer> = Object.fromEntries(FILES.map((f, i) => [f, createHash('sha512').update(f).digest().toString('hex').repeat(200 * (i + 1)) as unknown as Buffer]).map(([f, s]) => [f, Buffer.from(s as unknown as string)]));
+/**
+ * An ELF64 header (System V gABI "ELF Header", x86-64 psABI), written field by field:
+ * e_ident = 7f 'E' 'L' 'F', EI_CLASS, EI_DATA = 1 (little-endian), EI_VERSION = 1, padding to 16;
+ * e_type (u16 at 16), e_machine (u16 at 18), e_version (u32 at 20) = 1; the rest zero (64 bytes).
+ */
+function elfHeader({ cls = 2, type = 3, machine = 62, magic = [0x7f, 0x45, 0x4c, 0x46] } = {}): Buffer {
+  const h = Buffer.alloc(64);
+  Buffer.from(magic).copy(h, 0);
+  h[4] = cls;
+  h[5] = 1;
+  h[6] = 1;
+  h.writeUInt16LE(type, 16);
+  h.writeUInt16LE(machine, 18);
+  h.writeUInt32LE(1, 20);
+  return h;
+}
+// An x86-64 shared-object header, then distinct, incompressible-ish contents so a mix-up or a truncation shows.
+const CONTENT: Record<string, Buffer> = Object.fromEntries(FILES.map((f, i) => [f, Buffer.concat([elfHeader(), Buffer.from(createHash('sha512').update(f).digest().toString('hex').repeat(200 * (i + 1)))])]));
 
-function nupkg(version = VERSION, files = FILES): Buffer {
+function nupkg(version = VERSION, files = FILES, opts: { id?: string; nuspec?: boolean; content?: Record<string, Buffer> } = {}): Buffer {
   return zip({
     '[Content_Types].xml': '<Types/>',
-    [`${ID}.nuspec`]: `<?xml version="1.0"?><package><metadata><id>${ID}</id><version>${version}</version></metadata></package>`,
-    ...Object.fromEntries(files.map((f) => [`${NATIVE}/${f}`, CONTENT[f]])),
+    ...(opts.nuspec === false ? {} : { [`${opts.id ?? ID}.nuspec`]: `<?xml version="1.0"?><package><metadata><id>${opts.id ?? ID}</id><version>${version}</version></metadata></package>` }),
+    ...Object.fromEntries(files.map((f) => [`${NATIVE}/${f}`, opts.content?.[f] ?? CONTENT[f]])),
   });
 }
 
@@ -234,9 +250,17 @@ test('--from FILE that is not the package: not a zip, another version, a missing
   const tmp = mkdtempSync(join(tmpdir(), 'nupkg-bad-'));
   const m = manifest('http://unused.invalid');
   const cases: [string, Buffer, RegExp][] = [
-    ['text.nupkg', Buffer.from('hello, not a zip'), /: not a zip archive \(\.nupkg\)/],
+    ['text.nupkg', Buffer.from('hello, not a zip'), /: not a zip archive \(\.nupkg\) .*"Download package" on https:\/\/www\.nuget\.org\/packages\/Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux\/1\.30\.0\)$/],
     ['old.nupkg', nupkg('1.20.0'), /is Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux 1\.20\.0, but onnxruntime-node is 1\.30\.0/],
-    ['partial.nupkg', nupkg(VERSION, ['libonnxruntime_providers_shared.so']), /has no runtimes\/linux-x64\/native\/libonnxruntime_providers_cuda\.so/],
+    ['partial.nupkg', nupkg(VERSION, ['libonnxruntime_providers_shared.so']), /has no runtimes\/linux-x64\/native\/libonnxruntime_providers_cuda\.so; .* from https:\/\/www\.nuget\.org\/packages\/Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux\/1\.30\.0$/],
+    // Right paths, wrong package: another id, or no .nuspec at all (any zip with the two paths).
+    ['other-id.nupkg', nupkg(VERSION, FILES, { id: 'Microsoft.ML.OnnxRuntime.Gpu.Windows' }), /is the package Microsoft\.ML\.OnnxRuntime\.Gpu\.Windows 1\.30\.0, not Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux/],
+    ['no-nuspec.nupkg', nupkg(VERSION, FILES, { nuspec: false }), /has no \.nuspec, so it is not a NuGet package/],
+    // Right package layout, files that are not x86-64 shared objects.
+    ['text-libs.nupkg', nupkg(VERSION, FILES, { content: { 'libonnxruntime_providers_cuda.so': Buffer.from('not a library at all, just text: 0123456789') } }), /entry runtimes\/linux-x64\/native\/libonnxruntime_providers_cuda\.so is not an ELF file/],
+    ['elf32.nupkg', nupkg(VERSION, FILES, { content: { 'libonnxruntime_providers_shared.so': elfHeader({ cls: 1, machine: 3 }) } }), /libonnxruntime_providers_shared\.so is a 32-bit ELF file \(EI_CLASS 1\)/],
+    ['arm64.nupkg', nupkg(VERSION, FILES, { content: { 'libonnxruntime_providers_cuda.so': elfHeader({ machine: 183 }) } }), /libonnxruntime_providers_cuda\.so is built for another processor \(e_machine 183, not 62 = x86-64\)/],
+    ['exec.nupkg', nupkg(VERSION, FILES, { content: { 'libonnxruntime_providers_cuda.so': elfHeader({ type: 2 }) } }), /is not a shared library \(e_type 2, not 3 = ET_DYN\)/],
   ];
   // Flip one byte inside the compressed data of the CUDA provider: the CRC-32 (or inflate) catches it.
   const damaged = nupkg();
@@ -255,7 +279,35 @@ test('--from FILE that is not the package: not a zip, another version, a missing
     });
     assert.deepEqual(readdirSync(dir), [], name);
   }
-  await assert.rejects(installProviderLibraries({ manifest: m, source: { kind: 'file', path: join(tmp, 'nope.nupkg') }, destDir: dest() }), /nope\.nupkg: no such file/);
+  await assert.rejects(installProviderLibraries({ manifest: m, source: { kind: 'file', path: join(tmp, 'nope.nupkg') }, destDir: dest() }), /nope\.nupkg: no such file; give the downloaded microsoft\.ml\.onnxruntime\.gpu\.linux\.1\.30\.0\.nupkg \("Download package" on https:\/\/www\.nuget\.org\/packages\/Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux\/1\.30\.0\)$/);
+  const folder = dest();
+  await assert.rejects(installProviderLibraries({ manifest: m, source: { kind: 'file', path: tmp }, destDir: folder }), (e: Error) => {
+    assert.ok(e instanceof CudaSetupError && e.input);
+    assert.equal(e.message, `${tmp} is a folder; give the .nupkg file (microsoft.ml.onnxruntime.gpu.linux.1.30.0.nupkg) itself`);
+    return true;
+  });
+  assert.deepEqual(readdirSync(folder), []);
+});
+
+test('--url / --feed that cannot be fetched: not a URL, not http(s), a port fetch blocks — input errors before any connection, nothing written', async () => {
+  const m = manifest('http://unused.invalid');
+  const cases: [ProviderSource, RegExp][] = [
+    [{ kind: 'url', url: 'notaurl' }, /^--url notaurl: not a URL; give the full address, e\.g\. https:\/\//],
+    [{ kind: 'url', url: 'ftp://mirror.example/p.nupkg' }, /^--url ftp:\/\/mirror\.example\/p\.nupkg: only http\(s\) URLs can be downloaded \(this is ftp\)/],
+    [{ kind: 'nuget', index: 'file:///tmp/index.json' }, /^--feed file:\/\/\/tmp\/index\.json: only http\(s\) URLs/],
+    // Port 9 (discard) is on the Fetch standard's bad-port list: undici refuses it without connecting.
+    [{ kind: 'url', url: 'http://127.0.0.1:9/p.nupkg' }, /^http:\/\/127\.0\.0\.1:9\/p\.nupkg: port 9 is blocked by Node\.js's fetch \(a "bad port" in the Fetch standard\)/],
+  ];
+  for (const [source, re] of cases) {
+    const dir = dest();
+    await assert.rejects(installProviderLibraries({ manifest: m, source, destDir: dir }), (e: Error) => {
+      assert.ok(e instanceof CudaSetupError && e.input, String(e));
+      assert.match(e.message, re);
+      assert.doesNotMatch(e.message, /cannot reach|\n/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(dir), []);
+  }
 });
 
 test('a folder that cannot be written: one line naming it', { skip: process.platform !== 'linux' && 'uses /sys' }, async () => {

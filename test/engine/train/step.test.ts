@@ -125,3 +125,37 @@ test('the training graph holds each frozen weight once: no Transpose of a weight
   // Forward and recomputed forward of every layer: Softmax(scores + mask bias).
   assert.deepEqual(new Set(softmaxInputs), new Set(['Add']));
 });
+
+test('gradient checkpointing: the backward, Loop bodies included, reads no value computed inside a decoder layer of the forward (only the layer inputs)', async () => {
+  const { loadCausalLM } = await import('../../../src/engine/models/index');
+  const { addLossAndGradients } = await import('../../../src/engine/train/step');
+  const { Graph } = await import('../../../src/engine/graph/ir');
+  const lm = await loadCausalLM(MODEL, { loraTargets: () => true });
+  const residuals = lm.residuals!;
+  const g = lm.graph;
+  addLossAndGradients(lm, { grads: true, gradientCheckpointing: true });
+  // Forward values inside the layers: those that depend on a layer input, up to the last layer's output.
+  const last = g.nodes.indexOf(residuals[residuals.length - 1].producer!);
+  const dep = new Set(residuals.slice(0, -1));
+  const inner = new Set<unknown>();
+  for (const n of g.nodes.slice(0, last)) {
+    if (!n.inputs.some((v) => v && dep.has(v))) continue;
+    for (const o of n.outputs) {
+      dep.add(o);
+      if (!residuals.includes(o)) inner.add(o);
+    }
+  }
+  const ifNode = g.nodes.find((n) => n.opType === 'If')!;
+  const read: string[] = [];
+  let loops = 0;
+  const walk = (sub: InstanceType<typeof Graph>) => {
+    for (const n of sub.nodes) {
+      for (const v of n.inputs) if (v && inner.has(v)) read.push(`${n.opType} ${n.name} reads ${v.name}`);
+      if (n.opType === 'Loop') loops++;
+      for (const a of Object.values(n.attrs)) if (a instanceof Graph) walk(a);
+    }
+  };
+  walk(ifNode.attrs.then_branch as InstanceType<typeof Graph>);
+  assert.ok(loops >= 2 * lm.config.num_hidden_layers, `blocked attention: a recomputed forward Loop and a backward Loop per layer (${loops} Loops)`);
+  assert.deepEqual(read, []);
+});
