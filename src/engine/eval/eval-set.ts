@@ -18,7 +18,7 @@
  * - `target_delimiter` (string, default `" "`; in `$config` or a case): what goes between a text
  *   prompt and `expected` when the NLL of the expected text is measured, where the prompt does not
  *   end in whitespace and `expected` does not start with it (lm-evaluation-harness's
- *   `target_delimiter`; expected.ts `scoredExpected`). `""` glues them. Chat cases ignore it. The
+ *   `target_delimiter`; eval-set.ts `scoredExpected`). `""` glues them. Chat cases ignore it. The
  *   text metrics (`exact`, `contains`, …) do not depend on it: they ignore whitespace at the ends
  *   of `expected` and of the output (metrics.ts).
  * - Blank lines are skipped; line numbers are 1-based lines of the file.
@@ -29,11 +29,38 @@
  * its metric's range (`metricRange`) is a problem on its line.
  */
 import type { ChatMessage } from '../tokenizer/index';
+import type { EvalInput } from './run';
 import { parseRecord } from '../data/records';
 import { closestMatch } from '../suggest';
 import { describeJsonError } from '../weights/errors';
-import { DEFAULT_TARGET_DELIMITER } from './expected';
 import { DEFAULT_THRESHOLD, METRICS, type MetricName, metricRange } from './metrics';
+
+/**
+ * What `target_delimiter` defaults to: one space, as lm-evaluation-harness (EleutherAI,
+ * `lm_eval/api/task.py` `TaskConfig.target_delimiter = " "`, v0.4) puts between a context and
+ * its continuation before scoring the continuation's log-likelihood.
+ */
+export const DEFAULT_TARGET_DELIMITER = ' ';
+
+/**
+ * The text whose NLL is measured after a case's prompt (what a backend's `expectedNll` is given).
+ *
+ * A text case: `targetDelimiter + expected` when the prompt does not end in whitespace and
+ * `expected` does not start with whitespace (so `{"prompt": "Tom had a big red", "expected":
+ * "ball"}` scores " ball", the word the model would write, not the glued "redball"); otherwise
+ * `expected` unchanged, as also for an empty prompt or expected. lm-evaluation-harness inserts
+ * its `target_delimiter` always; here it is skipped where the author already wrote the
+ * whitespace, so `"expected": " ball"` keeps meaning what it did. `targetDelimiter: ""` glues.
+ * A chat case: `expected` unchanged (it is the assistant's reply, after the template's own
+ * separator).
+ */
+// Here, not in expected.ts: the extension runs cases (run.ts) and must not bundle engine/infer/.
+export function scoredExpected(input: EvalInput, expected: string, targetDelimiter: string = DEFAULT_TARGET_DELIMITER): string {
+  if (input.messages || input.prompt === '' || expected === '') return expected;
+  if (/\s$/u.test(input.prompt) || /^\s/u.test(expected)) return expected;
+  return targetDelimiter + expected;
+}
+
 
 /** Generation settings of a case (HF `GenerationConfig` names, as the worker protocol's `GenerationParams`). */
 export interface EvalGeneration {
@@ -56,7 +83,7 @@ export interface EvalCase {
   expected: string;
   metric: MetricName;
   threshold: number;
-  /** Put between a text prompt and `expected` for the NLL (expected.ts `scoredExpected`); default " ". */
+  /** Put between a text prompt and `expected` for the NLL (eval-set.ts `scoredExpected`); default " ". */
   target_delimiter: string;
   generation: EvalGeneration;
 }

@@ -8,31 +8,6 @@ import { encodePrompt } from '../infer/prompt';
 import type { Tokenizer } from '../tokenizer/index';
 import type { EvalInput } from './run';
 
-/**
- * What `target_delimiter` defaults to: one space, as lm-evaluation-harness (EleutherAI,
- * `lm_eval/api/task.py` `TaskConfig.target_delimiter = " "`, v0.4) puts between a context and
- * its continuation before scoring the continuation's log-likelihood.
- */
-export const DEFAULT_TARGET_DELIMITER = ' ';
-
-/**
- * The text whose NLL is measured after a case's prompt (what a backend's `expectedNll` is given).
- *
- * A text case: `targetDelimiter + expected` when the prompt does not end in whitespace and
- * `expected` does not start with whitespace (so `{"prompt": "Tom had a big red", "expected":
- * "ball"}` scores " ball", the word the model would write, not the glued "redball"); otherwise
- * `expected` unchanged, as also for an empty prompt or expected. lm-evaluation-harness inserts
- * its `target_delimiter` always; here it is skipped where the author already wrote the
- * whitespace, so `"expected": " ball"` keeps meaning what it did. `targetDelimiter: ""` glues.
- * A chat case: `expected` unchanged (it is the assistant's reply, after the template's own
- * separator).
- */
-export function scoredExpected(input: EvalInput, expected: string, targetDelimiter: string = DEFAULT_TARGET_DELIMITER): string {
-  if (input.messages || input.prompt === '' || expected === '') return expected;
-  if (/\s$/u.test(input.prompt) || /^\s/u.test(expected)) return expected;
-  return targetDelimiter + expected;
-}
-
 /** A case's prompt and expected text as one id sequence; ids[start..] are the expected tokens. */
 export interface ExpectedIds {
   ids: number[];
@@ -58,7 +33,7 @@ export function encodeEvalPrompt(tokenizer: Tokenizer, input: EvalInput, modelNa
  * for prompt-completion records (data/tokenize.ts): a text prompt and `expected` are encoded as
  * ONE text and the expected side starts where that encoding departs from the prompt's own
  * (never at 0: the first token has nothing to be predicted from). `expected` is glued to the
- * prompt as given: the eval runner passes {@link scoredExpected}'s text (target delimiter
+ * prompt as given: the eval runner passes eval-set.ts `scoredExpected`'s text (target delimiter
  * applied), so the worker and the CLI encode the same string. For a chat, the rendered
  * prompt's ids are followed by `expected` encoded without special tokens (user text as training
  * encodes it: "</s>" written in a case is characters, not EOS).

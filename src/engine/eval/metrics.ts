@@ -18,7 +18,7 @@
  * output too), so `"expected": "ball"` and `" ball"` score alike; ROUGE-L and BLEU split on it;
  * `regex` sees the output as generated (write `^\s*ball` to allow the space). Only the `nll`
  * score depends on where the space goes, which the case's `target_delimiter` decides
- * (expected.ts `scoredExpected`, default one space as lm-evaluation-harness).
+ * (eval-set.ts `scoredExpected`, default one space as lm-evaluation-harness).
  *
  * No npm library was used: `bleu-score` has no smoothing and divides by zero on an empty output;
  * `js-rouge` computes summary-level ROUGE-L (union LCS over sentences) and throws on an empty

@@ -8,8 +8,7 @@
  * token) whenever the backend can compute it. A case whose metric is `nll` generates nothing.
  */
 import type { ChatMessage } from '../tokenizer/index';
-import type { EvalCase, EvalGeneration, EvalSet } from './eval-set';
-import { scoredExpected } from './expected';
+import { type EvalCase, type EvalGeneration, type EvalSet, scoredExpected } from './eval-set';
 import { METRICS, type MetricName, passes, textScore } from './metrics';
 
 /** What a case asks the model to continue: a text or a chat. */
@@ -22,7 +21,7 @@ export interface EvalBackend {
    * Mean NLL (natural log) of the tokens of `expected` after `input` (which tokens:
    * expected.ts `encodeExpected`, shared by every backend), per variant; null entries (or null)
    * where the backend cannot tell. `expected` is the text as scored: the runner passes
-   * expected.ts `scoredExpected` (the case's `target_delimiter` applied), glued to the prompt as is.
+   * eval-set.ts `scoredExpected` (the case's `target_delimiter` applied), glued to the prompt as is.
    */
   expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[] | null>;
 }

@@ -7,7 +7,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { encodeExpected, scoredExpected } from '../../../src/engine/eval/expected';
+import { encodeExpected } from '../../../src/engine/eval/expected';
+import { scoredExpected } from '../../../src/engine/eval/eval-set';
 import { parseEvalSet } from '../../../src/engine/eval/eval-set';
 import { type CaseResult, type EvalBackend, type EvalInput, runEvalSet, summarize } from '../../../src/engine/eval/run';
 import { type Tokenizer, loadTokenizer } from '../../../src/engine/tokenizer/index';
