@@ -12,10 +12,13 @@
  *                  the backward of the whole model to every LoRA tensor; LoRA dropout active.
  *   train = false: the chunked cross-entropy alone (no backward, no dropout); each `grad.*`
  *                  output is an empty (0, 0) tensor. This is validation on the training session.
+ * In the backward, each decoder layer's LoRA gradients are data dependencies of the next layer
+ * down (`orderWeightGradients`, `recomputeLayers`): ONNX Runtime's depth-first CPU execution order
+ * would otherwise keep every layer's activations and output gradients alive until the end.
  */
 import { gradients } from '../autodiff/index';
 import { Graph, Node, Value } from '../graph/ir';
-import { Add, If, Identity, Mul, Reshape, Slice, constant } from '../ops/index';
+import { Add, Concat, If, Identity, Mul, ReduceSum, Reshape, Slice, constant } from '../ops/index';
 import type { CausalLMGraph } from '../models/types';
 import type { HostTensor } from '../tensor';
 import type { Batch } from '../data/batch';
@@ -88,8 +91,12 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
       // backward has reached it (and to keep ONNX Runtime from merging it with the forward).
       const anchors = lm.residuals.slice(1).filter((v) => dependsOn(g, backwardStart, v, wrt));
       grads = gradients(seed, [...wrt, ...anchors]);
-      recomputeLayers(g, lm.residuals, grads, backwardStart);
-    } else grads = gradients(seed, wrt);
+      recomputeLayers(g, lm.residuals, grads, backwardStart, wrt);
+    } else {
+      const anchors = (lm.residuals ?? []).slice(1, -1).filter((v) => dependsOn(g, backwardStart, v, wrt));
+      grads = gradients(seed, [...wrt, ...anchors]);
+      if (lm.residuals) orderWeightGradients(g, lm.residuals, grads, backwardStart, wrt);
+    }
     return [loss, tokenNll, ...wrt.map((v) => {
       const d = grads.get(v);
       if (!d) throw new Error(`training graph: LoRA tensor ${v.name} does not reach the loss`);
@@ -240,28 +247,20 @@ function dependsOn(g: Graph, end: number, v: Value, inputs: Value[]): boolean {
  * of layer i + 1 and keeps ONNX Runtime's common-subexpression elimination from merging it
  * with the forward. The forward's intermediates then die as soon as the forward has used them.
  * Dropout nodes are not copied (a copy would draw new masks): their outputs are kept.
+ *
+ * The copy of layer i also depends on the gradients of layer i + 1's `weights` (the LoRA tensors
+ * its nodes read): ONNX Runtime's CPU execution order is a depth-first walk from the graph's
+ * outputs, which otherwise runs the dX chain down to layer 0 first and every layer's weight
+ * gradients last, keeping each recomputed layer's activations and output gradients alive until
+ * the end of the backward. With the dependency one recomputed layer lives at a time.
  */
-function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Value | null>, backwardStart: number): void {
+function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Value | null>, backwardStart: number, weights: Value[] = []): void {
   const forward = g.nodes.slice(0, backwardStart);
   const backward = g.nodes.slice(backwardStart);
-  const position = new Map(forward.map((n, i) => [n, i]));
+  const layers = layerNodes(forward, residuals);
   const owner = new Map<Value, number>(); // intermediate value → its layer
-  const layers: Node[][] = [];
-  for (let i = 0; i + 1 < residuals.length; i++) {
-    const from = residuals[i].producer ? position.get(residuals[i].producer!)! + 1 : 0;
-    const to = position.get(residuals[i + 1].producer!)!;
-    const dep = new Set<Value>([residuals[i]]);
-    const nodes: Node[] = [];
-    for (let k = from; k <= to; k++) {
-      const n = forward[k];
-      if (!n.inputs.some((v) => v && dep.has(v))) continue;
-      for (const o of n.outputs) dep.add(o);
-      if (n.opType === 'Dropout') continue;
-      nodes.push(n);
-      for (const o of n.outputs) if (o !== residuals[i + 1]) owner.set(o, i);
-    }
-    layers.push(nodes);
-  }
+  layers.forEach((nodes, i) => nodes.forEach((n) => n.outputs.forEach((o) => o !== residuals[i + 1] && owner.set(o, i))));
+  const layerWeights = weightsByLayer(forward, layers, weights);
   const copies = new Map<number, Map<Value, Value>>();
   const order: Node[] = [...forward];
   const emitted = new Set<Node>(forward);
@@ -269,7 +268,9 @@ function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Val
     const anchor = dResidual.get(residuals[i + 1]);
     if (!anchor || !emitted.has(anchor.producer!)) throw new Error(`gradient checkpointing: layer ${i} is needed before its output's gradient exists`);
     const start = g.nodes.length;
-    const zero = Mul(Slice(Reshape(anchor, [-1]), [0], [1], [0]), 0); // (1) = 0, after dResidual[i + 1]
+    // (1) = 0, after dResidual[i + 1] and the gradients of layer i + 1's weights
+    const after = [anchor, ...(layerWeights[i + 1] ?? []).map((w) => dResidual.get(w)).filter((d): d is Value => Boolean(d) && emitted.has(d!.producer!))];
+    const zero = Mul(ReduceSum(Concat(after.map((d) => Slice(Reshape(d, [-1]), [0], [1], [0])), 0), null, true), 0);
     const map = new Map<Value, Value>([[residuals[i], Add(residuals[i], zero)]]);
     order.push(...g.nodes.splice(start));
     for (const n of layers[i]) {
@@ -301,6 +302,78 @@ function recomputeLayers(g: Graph, residuals: Value[], dResidual: Map<Value, Val
   }
   g.nodes.length = 0;
   g.nodes.push(...order);
+}
+
+/**
+ * The forward nodes of each decoder layer i: those between residuals[i] and residuals[i + 1]
+ * that depend on residuals[i], Dropout nodes left out.
+ */
+function layerNodes(forward: Node[], residuals: Value[]): Node[][] {
+  const position = new Map(forward.map((n, i) => [n, i]));
+  const layers: Node[][] = [];
+  for (let i = 0; i + 1 < residuals.length; i++) {
+    const from = residuals[i].producer ? position.get(residuals[i].producer!)! + 1 : 0;
+    const to = position.get(residuals[i + 1].producer!)!;
+    const dep = new Set<Value>([residuals[i]]);
+    const nodes: Node[] = [];
+    for (let k = from; k <= to; k++) {
+      const n = forward[k];
+      if (!n.inputs.some((v) => v && dep.has(v))) continue;
+      for (const o of n.outputs) dep.add(o);
+      if (n.opType !== 'Dropout') nodes.push(n);
+    }
+    layers.push(nodes);
+  }
+  return layers;
+}
+
+/** The `weights` read by each layer: through nodes outside the layers (a LoRA A's Transpose) to the first layer node. */
+function weightsByLayer(forward: Node[], layers: Node[][], weights: Value[]): Value[][] {
+  const layerOf = new Map<Node, number>();
+  layers.forEach((nodes, i) => nodes.forEach((n) => layerOf.set(n, i)));
+  const out: Value[][] = layers.map(() => []);
+  for (const w of weights) {
+    const dep = new Set<Value>([w]);
+    for (const n of forward) {
+      if (!n.inputs.some((v) => v && dep.has(v))) continue;
+      const i = layerOf.get(n);
+      if (i !== undefined) {
+        out[i].push(w);
+        break;
+      }
+      for (const o of n.outputs) dep.add(o);
+    }
+  }
+  return out;
+}
+
+/**
+ * Without gradient checkpointing: the backward of layer i − 1 reads dResidual[i] + 0·Σ(one entry of
+ * each gradient of layer i's `weights`), so ONNX Runtime's depth-first execution order finishes a
+ * layer's weight gradients (and frees its output gradients) before it goes on to the layer below,
+ * instead of running the dX chain to layer 0 first. Same values (x + 0 = x).
+ */
+function orderWeightGradients(g: Graph, residuals: Value[], grads: Map<Value, Value | null>, backwardStart: number, weights: Value[]): void {
+  const forward = g.nodes.slice(0, backwardStart);
+  const layerWeights = weightsByLayer(forward, layerNodes(forward, residuals), weights);
+  const reads = (n: Node, v: Value): boolean => n.inputs.includes(v) || Object.values(n.attrs).some((a) => a instanceof Graph && a.nodes.some((m) => reads(m, v)));
+  const replace = (n: Node, v: Value, by: Value): void => {
+    n.inputs.forEach((x, k) => { if (x === v) n.inputs[k] = by; });
+    for (const a of Object.values(n.attrs)) if (a instanceof Graph) a.nodes.forEach((m) => replace(m, v, by));
+  };
+  for (let i = 1; i + 1 < residuals.length; i++) {
+    const d = grads.get(residuals[i]);
+    const wg = layerWeights[i].map((w) => grads.get(w)).filter((x): x is Value => Boolean(x));
+    if (!d || !wg.length) continue;
+    const first = g.nodes.findIndex((n, k) => k >= backwardStart && reads(n, d));
+    if (first < 0 || wg.some((x) => !x.producer || g.nodes.indexOf(x.producer) >= first)) continue;
+    const users = g.nodes.slice(first).filter((n) => reads(n, d));
+    const start = g.nodes.length;
+    const ordered = Add(d, Mul(ReduceSum(Concat(wg.map((x) => Slice(Reshape(x, [-1]), [0], [1], [0])), 0), null, true), 0));
+    const added = g.nodes.splice(start);
+    for (const n of users) replace(n, d, ordered);
+    g.nodes.splice(first, 0, ...added);
+  }
 }
 
 /**

@@ -159,3 +159,39 @@ test('gradient checkpointing: the backward, Loop bodies included, reads no value
   assert.ok(loops >= 2 * lm.config.num_hidden_layers, `blocked attention: a recomputed forward Loop and a backward Loop per layer (${loops} Loops)`);
   assert.deepEqual(read, []);
 });
+
+for (const gradientCheckpointing of [false, true]) {
+  test(`${gradientCheckpointing ? 'with' : 'without'} gradient checkpointing: every LoRA gradient of layer i − 1 waits for every LoRA gradient of layer i (ONNX Runtime's depth-first order then frees a layer's backward before the next)`, async () => {
+    const { loadCausalLM } = await import('../../../src/engine/models/index');
+    const { addLossAndGradients } = await import('../../../src/engine/train/step');
+    const lm = await loadCausalLM(MODEL, { loraTargets: () => true });
+    const L = lm.config.num_hidden_layers;
+    const modules = lm.lora.modules;
+    addLossAndGradients(lm, { grads: true, gradientCheckpointing });
+    const body = lm.graph.nodes.find((n) => n.opType === 'If')!.attrs.then_branch as import('../../../src/engine/graph/ir').Graph;
+    // then_branch outputs: loss, token_nll, then the gradient of A and B of each module in order.
+    const gradOf = new Map(modules.map((m, k) => [m, [body.outputs[2 + 2 * k], body.outputs[3 + 2 * k]]]));
+    const layer = (i: number) => modules.filter((m) => m.startsWith(`model.layers.${i}.`)).flatMap((m) => gradOf.get(m)!);
+    type N = { inputs: unknown[]; attrs: Record<string, unknown> };
+    // A node's inputs, and the outer values its subgraphs (Loop bodies) read by name.
+    const reads = (n: N): unknown[] => [...n.inputs, ...Object.values(n.attrs).flatMap((a) => (a && typeof a === 'object' && 'nodes' in a ? (a.nodes as N[]).flatMap(reads) : []))];
+    const ancestors = (v: unknown): Set<unknown> => {
+      const seen = new Set<unknown>();
+      const stack = [v];
+      while (stack.length) {
+        const x = stack.pop() as { producer?: N | null };
+        if (seen.has(x)) continue;
+        seen.add(x);
+        if (x?.producer) for (const i of reads(x.producer)) if (i) stack.push(i);
+      }
+      return seen;
+    };
+    for (let i = 1; i < L; i++) {
+      assert.equal(layer(i).length, 14, `all-linear: 7 LoRA modules (A and B) in layer ${i}`);
+      for (const below of layer(i - 1)) {
+        const before = ancestors(below);
+        for (const d of layer(i)) assert.ok(before.has(d), `${below.name} (layer ${i - 1}) does not wait for ${d.name} (layer ${i})`);
+      }
+    }
+  });
+}
