@@ -25,9 +25,10 @@ import { NoTargetError, resolveExperiment, resolveRun } from './targets';
 
 /**
  * `selection`: every selected tree node when the tree has several selected (VS Code's second
- * argument), as targets; `selected`: the same nodes as VS Code passed them (Adapters-view nodes).
+ * argument), as targets; `selected`: the same nodes as VS Code passed them (Adapters-view nodes);
+ * `args`: every argument as VS Code passed it (a CodeLens's `arguments`, in order).
  */
-type Handler = (lab: LoraLab, target: Target | undefined, selection?: Target[], arg?: unknown, selected?: unknown[]) => Promise<void>;
+type Handler = (lab: LoraLab, target: Target | undefined, selection?: Target[], arg?: unknown, selected?: unknown[], args?: unknown[]) => Promise<void>;
 
 const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.newExperiment': (lab) => newExperiment(lab),
@@ -52,7 +53,13 @@ const HANDLERS: { [K in CommandId]: Handler } = {
   'loralab.compareTokenLoss': (lab) => showTokenLoss(lab, true),
   'loralab.evaluateSelection': (lab) => evaluateSelection(lab),
   // Called by the CodeLens as (uri, line | null, 'base' | 'active').
-  'loralab.runEvalCases': (_lab, uri, line, profile) => runEvalCases(uri as unknown as vscode.Uri, (line as unknown as number | null) ?? null, profile as 'base' | 'active'),
+  'loralab.runEvalCases': (_lab, _target, _selection, _arg, _selected, args = []) => {
+    const [uri, line, profile] = args;
+    if (!(uri instanceof vscode.Uri) || (line !== null && typeof line !== 'number') || (profile !== 'base' && profile !== 'active')) {
+      throw new Error('Run Eval Cases is run from the CodeLens above an eval file (*.eval.jsonl) or its cases; use the Test Explorer to run eval sets otherwise');
+    }
+    return runEvalCases(uri, line, profile);
+  },
   'loralab.compareRuns': (lab, target, selection) => compareRuns(lab, target, selection),
   'loralab.compareSweep': (lab, _target, _selection, arg) => compareSweep(lab, arg),
   'loralab.startSweep': async (lab, target) => {
@@ -70,10 +77,11 @@ const HANDLERS: { [K in CommandId]: Handler } = {
 export function registerCommands(lab: LoraLab): void {
   for (const id of Object.keys(COMMANDS) as CommandId[]) {
     lab.own(
-      vscode.commands.registerCommand(id, async (arg: unknown, selected?: unknown) => {
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        const [arg, selected] = args;
         try {
           const selection = Array.isArray(selected) ? selected.map(toTarget).filter((t): t is Target => t !== undefined) : undefined;
-          await HANDLERS[id](lab, toTarget(arg), selection, arg, Array.isArray(selected) ? selected : undefined);
+          await HANDLERS[id](lab, toTarget(arg), selection, arg, Array.isArray(selected) ? selected : undefined, args);
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
           if (e instanceof NoTargetError) {

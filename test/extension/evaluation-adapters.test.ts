@@ -118,4 +118,21 @@ test('profile "All adapters of this experiment": every final adapter, one failur
   const one = ctrl.runs.at(-1)!.outcomes.filter((o) => o.state !== 'started');
   assert.deepEqual(one.map((o) => [o.id.split('#')[1], o.state]), [['3', 'passed']]); // the base model answers " Rome": only the italy case (line 3) ran
   await assert.rejects(runEvalCases(stub.Uri.file(w.evalFile) as never, 1, 'base'), /capitals\.eval\.jsonl:1: no eval case on this line/);
+
+  // Through the command table, as a click on the CodeLens runs it: VS Code passes the lens's
+  // three arguments (uri, line, profile); the handler once lost the third and the uri (a raw
+  // "Cannot read properties of undefined" toast in a real editor).
+  const { registerCommands } = await import('../../src/extension/commands');
+  const logged: string[] = [];
+  registerCommands({ own: <T>(d: T) => d, output: { appendLine: (l: string) => logged.push(l) } } as never);
+  const italyBase = lenses[4].command!;
+  assert.deepEqual(italyBase.arguments!.slice(1), [3, 'base']);
+  const runsBefore = ctrl.runs.length;
+  await stub.commands.executeCommand(italyBase.command, ...italyBase.arguments!);
+  assert.deepEqual(logged, []);
+  assert.equal(ctrl.runs.length, runsBefore + 1);
+  assert.deepEqual(ctrl.runs.at(-1)!.outcomes.filter((o) => o.state !== 'started').map((o) => [o.id.split('#')[1], o.state]), [['3', 'passed']]);
+  // From the palette (no arguments): one line saying where the command comes from.
+  await stub.commands.executeCommand(italyBase.command);
+  assert.match(logged.at(-1) ?? '', /^error: Run Eval Cases: Run Eval Cases is run from the CodeLens above an eval file/);
 });

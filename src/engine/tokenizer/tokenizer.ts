@@ -443,7 +443,7 @@ export class Tokenizer {
       const file = this.file(FILES.tokenizerConfig);
       throw new TokenizerError(names.length > 0
         ? `${file}: chat_template lists templates ${names.map((n) => `"${n}"`).join(', ')} but none named "default"; add a "default" one`
-        : `${file} has no chat_template (a base model?): use {"text"} or {"prompt","completion"} data, or add a "chat_template" to tokenizer_config.json`,
+        : `${file} has no chat_template (a base model?), so chat messages cannot be rendered: give a plain-text prompt instead ({"prompt": …} in eval sets, --prompt for generate), use a chat model, or add a "chat_template" to tokenizer_config.json`,
       file);
     }
     if (!this.compiledTemplate) {

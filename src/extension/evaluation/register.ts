@@ -344,8 +344,10 @@ export async function showTokenLoss(lab: LoraLab, compare: boolean): Promise<voi
   diffTypes.worse.forEach((t, b) => editor.setDecorations(t, worse[b]));
   const label = adapter ? lab.adapterState.active?.label || variantLabel(adapter) : 'base';
   const records = pieces.length > 1 || editor.document.fileName.endsWith('.jsonl') ? ` (${pieces.length} record${pieces.length > 1 ? 's' : ''})` : '';
-  statusItem!.text = (compare ? `${perplexityLine(label, sumMain / count)} | ${perplexityLine('base', sumBase / count)}` : perplexityLine(label, sumMain / count)) + records;
-  statusItem!.tooltip = 'LoRA Lab token loss of the decorated file (mean NLL in nats over all scored tokens, perplexity)';
+  // Compare names the adapter "adapter" in the status bar (a run label is long enough to push the
+  // base figures out of a narrow status bar) and in full in the tooltip.
+  statusItem!.text = (compare ? `${perplexityLine('adapter', sumMain / count)} | ${perplexityLine('base', sumBase / count)}` : perplexityLine(label, sumMain / count)) + records;
+  statusItem!.tooltip = `LoRA Lab token loss of the decorated file under ${compare ? `${label} (adapter) and the base model` : label} (mean NLL in nats over all scored tokens, perplexity)${compare ? '; green: the adapter is better there, red: worse' : ''}`;
   statusItem!.show();
 }
 
