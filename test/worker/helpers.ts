@@ -11,6 +11,9 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, SHARED } from '../helpers/paths';
+import assert from 'node:assert/strict';
+import { type WorkerEvent, type WorkerRequest, isWorkerRequest } from '../../src/protocol/worker';
+import { InferenceService } from '../../src/worker/service';
 
 export const MODEL = join(SHARED, 'models/stories260K');
 export const ADAPTER = join(SHARED, 'golden/adapters/stories260K_r4_a8');
@@ -117,4 +120,27 @@ export async function chatModel(dir: string, template = CONCAT_CHAT_TEMPLATE): P
   const config = JSON.parse(readFileSync(join(MODEL, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
   await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: template }));
   return dir;
+}
+
+/** A worker's final answer to a request (not `ready`, `log` or a streamed `token`). */
+export type Final = Exclude<WorkerEvent, { type: 'ready' | 'log' | 'token' }>;
+
+/**
+ * The worker's request handling in this process, without IPC: `request` sends one request (the
+ * id added, checked with the protocol guard) and resolves with its final event.
+ */
+export function inProcessService(): { svc: InferenceService; request: (req: Record<string, unknown>) => Promise<Final> } {
+  const waiting = new Map<number, (e: Final) => void>();
+  const svc = new InferenceService((e) => {
+    if (e.type !== 'ready' && e.type !== 'log' && e.type !== 'token' && e.id !== null) waiting.get(e.id)?.(e);
+  });
+  let id = 0;
+  const request = (req: Record<string, unknown>) => {
+    const done = new Promise<Final>((resolve) => waiting.set(++id, resolve));
+    const msg = { v: 1, id, ...req };
+    assert.ok(isWorkerRequest(msg), `a valid request: ${JSON.stringify(msg)}`);
+    svc.handle(msg as Exclude<WorkerRequest, { type: 'shutdown' }>);
+    return done;
+  };
+  return { svc, request };
 }

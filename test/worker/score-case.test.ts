@@ -10,11 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalEvalBackend } from '../../src/engine/eval/local';
-import { type WorkerEvent, type WorkerRequest, isWorkerRequest } from '../../src/protocol/worker';
-import { InferenceService } from '../../src/worker/service';
-import { LOGITS_GOLDEN, MODEL, chatModel, goldenNll } from './helpers';
-
-type Final = Exclude<WorkerEvent, { type: 'ready' | 'log' | 'token' }>;
+import { isWorkerRequest } from '../../src/protocol/worker';
+import { LOGITS_GOLDEN, MODEL, chatModel, goldenNll, inProcessService } from './helpers';
 
 /** The golden text split as a case: the prompt's ids are golden token_ids[0..6). */
 const PROMPT = 'Once upon a time,';
@@ -22,21 +19,7 @@ const EXPECTED_CHAT = 'there was a little girl named Lily.';
 const EXPECTED_TEXT = ' there was a little girl named Lily.';
 const START = 6;
 
-function service() {
-  const waiting = new Map<number, (e: Final) => void>();
-  const svc = new InferenceService((e) => {
-    if (e.type !== 'ready' && e.type !== 'log' && e.type !== 'token' && e.id !== null) waiting.get(e.id)?.(e);
-  });
-  let id = 0;
-  const request = (req: Record<string, unknown>) => {
-    const done = new Promise<Final>((resolve) => waiting.set(++id, resolve));
-    const msg = { v: 1, id, ...req };
-    assert.ok(isWorkerRequest(msg), `a valid request: ${JSON.stringify(msg)}`);
-    svc.handle(msg as Exclude<WorkerRequest, { type: 'shutdown' }>);
-    return done;
-  };
-  return { svc, request };
-}
+const service = inProcessService;
 
 test('worker score of a case: chat and text NLL of the expected reply = golden logits; = loralab eval', { timeout: 120_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'loralab-score-case-'));

@@ -4,13 +4,9 @@
 // hand-built row (order, ties, k larger than a tie group).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkerEvent, WorkerRequest } from '../../src/protocol/worker';
-import { InferenceService } from '../../src/worker/service';
 import { topKFromLogits } from '../../src/engine/infer/score';
 import { loadTokenizer } from '../../src/engine/tokenizer/index';
-import { LOGITS_GOLDEN, MODEL } from './helpers';
-
-type Final = Exclude<WorkerEvent, { type: 'ready' | 'log' | 'token' }>;
+import { LOGITS_GOLDEN, MODEL, inProcessService } from './helpers';
 
 test('topKFromLogits: most probable first, ties by lower id, probabilities of the whole row', () => {
   const row = [1, 3, 0, 3, 2, -1];
@@ -21,16 +17,7 @@ test('topKFromLogits: most probable first, ties by lower id, probabilities of th
 });
 
 test('worker score: top-5 next tokens per position equal the softmax of the golden logits', async () => {
-  const waiting = new Map<number, (e: Final) => void>();
-  const svc = new InferenceService((e) => {
-    if (e.type !== 'ready' && e.type !== 'log' && e.type !== 'token' && e.id !== null) waiting.get(e.id)?.(e);
-  });
-  let id = 0;
-  const request = (req: Record<string, unknown>) => {
-    const done = new Promise<Final>((resolve) => waiting.set(++id, resolve));
-    svc.handle({ v: 1, id, ...req } as Exclude<WorkerRequest, { type: 'shutdown' }>);
-    return done;
-  };
+  const { svc, request } = inProcessService();
   assert.equal((await request({ type: 'load', model: MODEL, threads: 1 })).type, 'loaded');
   const res = await request({ type: 'score', adapter: null, text: LOGITS_GOLDEN.prompt });
   assert.equal(res.type, 'scored', JSON.stringify(res));
