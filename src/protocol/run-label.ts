@@ -28,3 +28,12 @@ export function runLabel(run: { id: string; name: string }): string {
   const time = runTimeLabel(run.id);
   return time === run.id ? run.id : `${run.name} · ${time}`;
 }
+
+/**
+ * `runLabel` from a run id alone, where the experiment name is not at hand (an adapter's path):
+ * the id without its time suffix is the experiment name (run folders are named `<name>-<runTimestamp>`, src/runs/run.ts), so
+ * `tiny-20261206-233911` → `tiny · 2026-12-06 23:39:11`. An id without the suffix is returned as it is.
+ */
+export function runLabelOfId(id: string): string {
+  return runLabel({ id, name: id.replace(RUN_ID_TIME, '') });
+}

@@ -197,6 +197,34 @@ export async function quickOpen(page: Page, name: string): Promise<void> {
   );
 }
 
+/**
+ * Opens `file` at line:column (1-based, Ctrl+G), opens the Quick Fix menu (Ctrl+.) until the
+ * action titled `title` shows — the code actions come once the diagnostics are in — screenshots
+ * the menu as `screenshot` (in OUT_DIR), applies the fix and saves (Ctrl+S).
+ */
+export async function applyQuickFix(page: Page, file: string, line: number, column: number, title: string, screenshot: string, timeoutMs: number): Promise<void> {
+  await quickOpen(page, file);
+  await page.keyboard.press('Control+G');
+  await page.locator('.quick-input-widget .quick-input-box input').fill(`:${line}:${column}`);
+  await page.keyboard.press('Enter');
+  const fix = page.locator('.action-widget .monaco-list-row', { hasText: title }).first();
+  await until(
+    'the quick fix in the Quick Fix menu',
+    async () => {
+      if (await fix.isVisible()) return true;
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('Control+.');
+      await fix.waitFor({ state: 'visible', timeout: 3_000 });
+      return true;
+    },
+    timeoutMs,
+    1_000,
+  );
+  await page.screenshot({ path: path.join(OUT_DIR, screenshot) });
+  await fix.click();
+  await page.keyboard.press('Control+S');
+}
+
 /** The first webview frame (any depth) whose window has `hook` set. */
 export async function hookFrame(p: Page, hook: string, timeoutMs = 60_000): Promise<Frame> {
   return until(

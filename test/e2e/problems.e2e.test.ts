@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { SHARED } from '../helpers/paths';
-import { OUT_DIR, launchVSCode, list, log, pane, phase, problemRows, quickOpen, readText, runCommand, showLoraLab, treeRows, until } from './helpers';
+import { OUT_DIR, applyQuickFix, launchVSCode, list, log, pane, phase, problemRows, quickOpen, readText, runCommand, showLoraLab, treeRows, until } from './helpers';
 
 const SKIP = process.env.LORALAB_SKIP_E2E === '1';
 const MODEL = path.join(SHARED, 'models', 'stories260K');
@@ -60,26 +60,7 @@ test('VS Code (code-server): a misspelt key is an Error with a quick fix that co
       const lines = TYPO_TEXT.split('\n');
       const line = lines.findIndex((l) => l.includes('"learnig_rate"'));
       const column = lines[line].indexOf('learnig_rate') + 2;
-      await quickOpen(p, 'typo.lora.json');
-      await p.keyboard.press('Control+G');
-      await p.locator('.quick-input-widget .quick-input-box input').fill(`:${line + 1}:${column}`);
-      await p.keyboard.press('Enter');
-      const fix = p.locator('.action-widget .monaco-list-row', { hasText: 'Change to "learning_rate"' }).first();
-      await until(
-        'the quick fix in the Quick Fix menu',
-        async () => {
-          if (await fix.isVisible()) return true;
-          await p.keyboard.press('Escape');
-          await p.keyboard.press('Control+.');
-          await fix.waitFor({ state: 'visible', timeout: 3_000 });
-          return true;
-        },
-        45_000,
-        1_000,
-      );
-      await p.screenshot({ path: path.join(OUT_DIR, 'e2e-problems.png') });
-      await fix.click();
-      await p.keyboard.press('Control+S');
+      await applyQuickFix(p, 'typo.lora.json', line + 1, column, 'Change to "learning_rate"', 'e2e-problems.png', 45_000);
       await until('the fixed file on disk', async () => readText(typoFile) !== TYPO_TEXT, 15_000, 200);
     });
     assert.equal(readText(typoFile), TYPO_TEXT.replace('"learnig_rate"', '"learning_rate"'), 'the quick fix renames the key and changes nothing else');

@@ -48,7 +48,7 @@ import { runLabel } from '../../src/protocol/run-label';
 /** How the views name a run outside the Experiments tree: "experiment · start time". */
 const shown = (id: string) => runLabel({ id, name: id.replace(/-\d{8}-\d{6}(-\d+)?$/, '') });
 import {
-  Fatal, OUT_DIR, assertNoExtensionError, hookFrame, launchVSCode, log, pane, phase, plain,
+  Fatal, OUT_DIR, applyQuickFix, assertNoExtensionError, hookFrame, launchVSCode, log, pane, phase, plain,
   quickOpen, runCommand, showLoraLab, sleep, treeRows, until,
 } from './helpers';
 
@@ -660,26 +660,7 @@ test('VS Code (code-server): Start Run from the palette, the Experiments view sh
     assert.match(problem, /LoRA Without Regret/, 'the finding names its source');
     await phase(`advisor: Quick Fix "Set learning_rate to ${ADVISOR_FIXED_LR}", save`, async () => {
       const p = page!;
-      await quickOpen(p, ADVISOR_FILE);
-      await p.keyboard.press('Control+G');
-      await p.locator('.quick-input-widget .quick-input-box input').fill(`:${lrLine + 1}:${lrColumn}`);
-      await p.keyboard.press('Enter');
-      const fix = p.locator('.action-widget .monaco-list-row', { hasText: `Set learning_rate to ${ADVISOR_FIXED_LR}` }).first();
-      await until(
-        'the quick fix in the Quick Fix menu',
-        async () => {
-          if (await fix.isVisible()) return true;
-          await p.keyboard.press('Escape');
-          await p.keyboard.press('Control+.');
-          await fix.waitFor({ state: 'visible', timeout: 3_000 });
-          return true;
-        },
-        30_000,
-        1_000,
-      );
-      await p.screenshot({ path: path.join(OUT_DIR, 'e2e-advisor.png') });
-      await fix.click();
-      await p.keyboard.press('Control+S');
+      await applyQuickFix(p, ADVISOR_FILE, lrLine + 1, lrColumn, `Set learning_rate to ${ADVISOR_FIXED_LR}`, 'e2e-advisor.png', 30_000);
       await until('the fixed file on disk', async () => readFileSync(advisorPath, 'utf8') !== ADVISOR_TEXT, 15_000, 200);
     });
     const fixedText = readFileSync(advisorPath, 'utf8');

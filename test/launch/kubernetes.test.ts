@@ -8,14 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { renderIndexedJob, parseIndexList, dnsLabel } from '../../src/launch/kubernetes';
 import { runCli } from '../helpers/cli';
-import { ROOT, SHARED } from '../helpers/paths';
+import { ROOT } from '../helpers/paths';
+import { tinySweep } from './fixture';
 
 type AttributeMap = { baseName: string; type: string; format: string }[];
 const models = k8s as unknown as Record<string, { getAttributeTypeMap?: () => AttributeMap }>;
@@ -61,7 +61,6 @@ test('index lists and names follow the API rules', () => {
   assert.ok(renderIndexedJob({ dir: `/r/${'x'.repeat(80)}`, name: 'x', points: 1, launchNo: 12 }).metadata!.name!.length <= 63);
 });
 
-const text = readFileSync(join(SHARED, 'data/tinyshakespeare.txt'), 'utf8');
 
 /** Runs argv (with `loralab` replaced by this checkout's CLI) as a pod would, with `env` added. */
 function runPodCommand(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
@@ -76,19 +75,7 @@ function runPodCommand(argv: string[], env: Record<string, string>): Promise<{ c
 }
 
 test('kubernetes: the rendered Indexed Job is a valid batch/v1 Job and its pod command keeps the task contract', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-k8s-'));
-  writeFileSync(join(dir, 'train.txt'), text.slice(0, 6000));
-  writeFileSync(join(dir, 'valid.txt'), text.slice(6000, 7000));
-  const file = join(dir, 'tiny.lora.json');
-  writeFileSync(file, JSON.stringify({
-    name: 'tiny',
-    model: join(SHARED, 'models/stories260K'),
-    data: { train: 'train.txt', validation: 'valid.txt', max_seq_length: 32, packing: true },
-    training: { max_steps: 2, per_device_train_batch_size: 2, eval_steps: 2, save_steps: 1, logging_steps: 1 },
-    device: 'cpu',
-    sweep: { 'training.learning_rate': [1e-3, 1e-2], 'lora.r': [1, 4] },
-  }));
-  const runs = join(dir, 'runs');
+  const { file, runs } = tinySweep('loralab-k8s-', { max_steps: 2, eval_steps: 2, save_steps: 1 });
   // No kubectl / kube context here: the Job is written and the apply line printed.
   const r = await runCli(['sweep', file, '--backend', 'kubernetes', '--runs-dir', runs, '--namespace', 'ml', '--image', 'registry.example/loralab:0.1', '--pvc', 'shared-runs', '--queue', 'team-a', '--gpus-per-run', '1', '--max-parallel', '2', '--json']);
   assert.equal(r.code, 0, r.stderr);

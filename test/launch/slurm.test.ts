@@ -10,12 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli';
-import { SHARED } from '../helpers/paths';
+import { tinySweep } from './fixture';
 
 function slurmMissing(): string | false {
   try {
@@ -33,24 +32,11 @@ function slurmMissing(): string | false {
 }
 const skip = slurmMissing();
 
-const text = readFileSync(join(SHARED, 'data/tinyshakespeare.txt'), 'utf8');
 /** The grid of both sweeps in expansion order (grid: last key fastest), written independently of the expander. */
 const GRID = [[1e-3, 1], [1e-3, 4], [1e-2, 1], [1e-2, 4]];
 
 function setup(maxSteps: number, saveSteps = maxSteps > 10 ? 5 : 1): { dir: string; file: string; runs: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-slurm-'));
-  writeFileSync(join(dir, 'train.txt'), text.slice(0, 6000));
-  writeFileSync(join(dir, 'valid.txt'), text.slice(6000, 7000));
-  const file = join(dir, 'tiny.lora.json');
-  writeFileSync(file, JSON.stringify({
-    name: 'tiny',
-    model: join(SHARED, 'models/stories260K'),
-    data: { train: 'train.txt', validation: 'valid.txt', max_seq_length: 32, packing: true },
-    training: { max_steps: maxSteps, per_device_train_batch_size: 2, eval_steps: maxSteps, save_steps: saveSteps, logging_steps: 1 },
-    device: 'cpu',
-    sweep: { 'training.learning_rate': [1e-3, 1e-2], 'lora.r': [1, 4] },
-  }));
-  return { dir, file, runs: join(dir, 'runs') };
+  return tinySweep('loralab-slurm-', { max_steps: maxSteps, eval_steps: maxSteps, save_steps: saveSteps });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@
  */
 import type { CaseResult } from '../../engine/eval/run';
 import { lowerIsBetter } from '../../engine/eval/metrics';
-import { runLabel, runTimeLabel } from '../../protocol/run-label';
+import { runLabelOfId } from '../../protocol/run-label';
 
 /** `score 0.2500 < threshold 0.5 (rouge_l), NLL of expected 2.3100` — why a case failed. */
 export function failureText(r: CaseResult): string {
@@ -23,8 +23,8 @@ export function variantLabel(adapter: string | null): string {
   if (adapter === null) return 'base model';
   const parts = adapter.split(/[\\/]/).filter(Boolean);
   const run = (id: string | undefined) => {
-    if (id === undefined || runTimeLabel(id) === id) return null; // not a run folder's id
-    return runLabel({ id, name: id.replace(/-\d{8}-\d{6}(?:-\d+)?$/, '') });
+    const label = id === undefined ? id : runLabelOfId(id);
+    return label === id ? null : label; // null: not a run folder's id
   };
   const [last, prev, prev2] = [parts.at(-1), parts.at(-2), parts.at(-3)];
   const final = last === 'adapter' ? run(prev) : null;
