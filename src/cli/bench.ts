@@ -15,7 +15,7 @@ import { createRng } from '../engine/data/random';
 import { type DecoderConfig, presentNames } from '../engine/models/types';
 import { KvCacheStep } from '../engine/infer/kv-cache';
 import { type LoraWeights, type PeftAdapter, completeLoraConfig, peftKey } from '../engine/weights/peft';
-import { type Device, Session } from '../engine/runtime/session';
+import { type Device, Session, autoOrder, prepackTraining } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { TRAIN_INPUT, addLossAndGradients } from '../engine/train/step';
 import { AdamW, initAdamState } from '../engine/train/optimizer';
@@ -55,9 +55,11 @@ async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, '
   const lm = llamaFamily.build(cfg, randomWeights(llamaFamily, cfg, 1), { loraTargets: (m) => isTargeted(m, 'all-linear') });
   const g = lm.graph;
   // The trainer's graph and session options (CausalLM.load with outputs loss + grads).
-  addLossAndGradients(lm, { grads: kind === 'train' });
-  const session = await Session.create(serializeModel(g), { device: args.device ?? 'cpu', threads: args.threads, enableMemPattern: kind !== 'train', prepacking: kind !== 'train' });
-  g.initializers.clear(); // ONNX Runtime holds the weights now
+  const device = args.device ?? 'cpu';
+  const prepacking = kind !== 'train' || prepackTraining(g.initializerBytes(), device === 'auto' ? autoOrder()[0] : device);
+  addLossAndGradients(lm, { grads: kind === 'train', prepacking });
+  const session = await Session.create(serializeModel(g), { device, threads: args.threads, enableMemPattern: kind !== 'train', prepacking });
+  g.dropInitializers(); // ONNX Runtime holds the weights now
   const rand = createRng(2);
   const { batch: B, seq: T } = args;
   const ids = BigInt64Array.from({ length: B * T }, () => BigInt(Math.floor(rand() * cfg.vocab_size)));
@@ -232,6 +234,35 @@ async function benchDecode(a: Required<Pick<BenchArgs, 'seq' | 'newTokens' | 'ra
 /** Train steps run before timing (see runBench). */
 const TRAIN_WARMUP = 5;
 
+/** One timed measurement of bench's "forward" or "train step" figure (`measureStep`). */
+export interface StepMeasurement {
+  /** Time of each timed step, in ms (warm-up steps left out). */
+  ms: number[];
+  /** Graph build + session compile, in ms. */
+  buildMs: number;
+  /** The execution provider that ran it (e.g. "cpu"). */
+  provider: string;
+}
+
+/**
+ * Bench's "forward" or "train step" figure, measured once: builds the bench model's session
+ * (`kind` "forward": forward + loss; "train": forward + backward to every LoRA A/B + clipped
+ * AdamW), runs the warm-up steps (train: TRAIN_WARMUP, as the arena grows over the first steps;
+ * forward: 1), times `a.iters` steps, calls `beforeRelease` (to sample memory at the peak) and
+ * releases the sessions. Shapes: batch `a.batch` × seq `a.seq`, LoRA r `a.rank`, `a.layers`
+ * layers. @throws what ONNX Runtime throws when the session cannot be built or run.
+ */
+export async function measureStep(kind: 'forward' | 'train', a: Required<Pick<BenchArgs, 'batch' | 'seq' | 'rank' | 'iters'>> & BenchArgs, beforeRelease?: () => void): Promise<StepMeasurement> {
+  const built = await build(kind, a);
+  try {
+    const ms = await time(built, a.iters, kind === 'train' ? TRAIN_WARMUP : 1);
+    beforeRelease?.();
+    return { ms, buildMs: built.buildMs, provider: built.session.provider };
+  } finally {
+    await built.release();
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runBench(args: BenchArgs): Promise<void> {
@@ -249,22 +280,18 @@ export async function runBench(args: BenchArgs): Promise<void> {
   };
   const timer = setInterval(sample, 20);
   try {
-    const fwd = await build('forward', a);
-    const fwdMs = median(await time(fwd, a.iters));
-    sample();
-    await fwd.release();
+    const fwd = await measureStep('forward', a, sample);
+    const fwdMs = median(fwd.ms);
     phasePeak = 0;
-    const train = await build('train', a);
     // Training sessions run without ONNX Runtime's memory pattern: the first ~4 steps grow the
-    // arena and are slow (2–3× a later step), so they are warm-up here.
-    const trainMs = median(await time(train, a.iters, TRAIN_WARMUP));
-    sample();
+    // arena and are slow (2–3× a later step), so they are warm-up (measureStep).
+    const train = await measureStep('train', a, sample);
+    const trainMs = median(train.ms);
     const trainPeakRss = phasePeak;
-    await train.release();
     const decode = await benchDecode(a);
     sample();
     const result = {
-      device: fwd.session.provider,
+      device: fwd.provider,
       threads,
       batch: a.batch,
       seq: a.seq,

@@ -108,12 +108,32 @@ export function buildProgram(): Command {
     .option('--trainer', 'instead: the training step as the trainer runs it (a forked trainer per shape: batch 1 and 4 × sequence 256 and 1024, and 4 × 1024 with gradient checkpointing): step time, tokens/s, GFLOP/s, peak RSS with its breakdown (Linux)')
     .option('--quick', 'with --trainer: only 4 × 256 and 4 × 1024 with gradient checkpointing, 3 steps each')
     .option('--steps <n>', 'with --trainer: optimizer steps per shape (default 5, --quick 3; the first 2 are warm-up)', intArg('--steps'))
+    .option('--baseline', 'instead: the train step and forward alternating with the PyTorch baseline (../shared/bench/torch_lora_bench.py; needs python3-torch), each in a fresh process: per-round figures, medians, speed-up (PyTorch ms / ours) and peak-RSS ratio (ours / PyTorch)')
+    .option('--rounds <n>', 'with --baseline: measurements of each side per mode (default 3)', intArg('--rounds'))
+    .option('--baseline-script <path>', 'with --baseline: the PyTorch script (default ../shared/bench/torch_lora_bench.py beside the LoRA Lab folder)')
+    .option('--python <path>', 'with --baseline: a Python that has torch (default /usr/bin/python3, where apt\'s python3-torch goes)')
+    .addOption(new Option('--baseline-worker <mode>', 'internal: one measurement of bench --baseline, sent over IPC').hideHelp())
     .action((o, cmd: Command) => guarded(o.json, async () => {
+      if (o.baselineWorker) return (await import('./bench-baseline')).runBaselineWorker(o.baselineWorker, o);
       // Options of the other mode are a usage error, not silently ignored.
       const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+      const flagsOf = (names: string[]) => names.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+      if (o.baseline && o.trainer) throw new InputError('--baseline and --trainer are two different benches; give one of them');
+      const baselineOnly = given(['rounds', 'baselineScript', 'python']);
+      if (!o.baseline && baselineOnly.length) {
+        const flags = flagsOf(baselineOnly);
+        throw new InputError(`${flags} ${baselineOnly.length > 1 ? 'apply' : 'applies'} only with --baseline: loralab bench --baseline ${flags.split(', ')[0]} …`);
+      }
+      if (o.baseline) {
+        const wrong = given(['newTokens', 'quick', 'steps']);
+        if (wrong.length) throw new InputError(`${flagsOf(wrong)} ${wrong.length > 1 ? 'apply' : 'applies'} only to bench without --baseline (bench --baseline takes --rounds, --batch, --seq, --rank, --layers, --threads, --iters, --baseline-script, --python, --json)`);
+        if (o.device !== 'cpu') throw new InputError(`bench --baseline compares CPU training with PyTorch on the CPU; drop --device ${o.device}`);
+        await (await import('./bench-baseline')).runBaselineBench({ threads: o.threads, batch: o.batch, seq: o.seq, rank: o.rank, layers: o.layers, iters: o.iters, rounds: o.rounds, script: o.baselineScript, python: o.python, json: o.json });
+        return;
+      }
       const wrong = o.trainer ? given(['batch', 'seq', 'iters', 'newTokens']) : given(['quick', 'steps']);
       if (wrong.length) {
-        const flags = wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+        const flags = flagsOf(wrong);
         throw new InputError(o.trainer
           ? `${flags} ${wrong.length > 1 ? 'apply' : 'applies'} only to bench without --trainer (bench --trainer takes --quick, --steps, --rank, --layers, --device, --threads, --json)`
           : `${flags} ${wrong.length > 1 ? 'apply' : 'applies'} only with --trainer: loralab bench --trainer ${flags.split(', ')[0]} …`);

@@ -21,6 +21,19 @@ export function runTimeLabel(id: string): string {
 }
 
 /**
+ * A moment as local date and time in the same scheme as {@link runTimeLabel}, `2026-11-29
+ * 10:15:00` (e.g. a run's `created_at` on its dashboard). Not the locale's format: one scheme
+ * everywhere. An input that does not parse as a date is returned as it is.
+ * @param iso an ISO 8601 timestamp (or anything `Date` parses).
+ */
+export function dateTimeLabel(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/**
  * A run named outside its experiment: `tiny · 2026-12-06 23:39:11` (experiment name, then
  * `runTimeLabel`). An id without the time suffix is returned as it is (it already says what it is).
  */

@@ -5,7 +5,7 @@
  * file's name without `.eval.jsonl`. The eval sets are read and checked before the run starts.
  */
 import { readFile } from 'node:fs/promises';
-import { assertChatTemplate, assertNoProblems, type EvalSet, parseEvalSet } from '../engine/eval/eval-set';
+import { assertNoProblems, type EvalSet, parseEvalSet, withoutChatCases } from '../engine/eval/eval-set';
 import { LocalEvalBackend } from '../engine/eval/local';
 import { runEvalSet } from '../engine/eval/run';
 import type { Device } from '../engine/runtime/session';
@@ -18,13 +18,19 @@ import { collectGarbage } from '../engine/runtime/gc';
 const TRAINING_ADAPTER = '<training adapter>';
 
 export class CheckpointEvaluator {
-  private constructor(private readonly sets: EvalSet[], private readonly loadBackend: () => Promise<LocalEvalBackend>) {}
+  /**
+   * @param warnings `warning: …` lines for the run's log (chat cases skipped on a model without
+   *   a chat template, eval-set.ts `withoutChatCases`).
+   */
+  private constructor(private readonly sets: EvalSet[], private readonly loadBackend: () => Promise<LocalEvalBackend>, readonly warnings: readonly string[]) {}
 
   /**
-   * Reads and checks the eval sets (and the model's chat template where a set needs one). The
+   * Reads and checks the eval sets. Chat cases are skipped with a warning (`warnings`) when the
+   * model has no chat template; a set of chat cases only is an error. The
    * inference model (LoRA on `modules`) is built at each checkpoint and released after it, so
    * between checkpoints the trainer holds one copy of the weights, not two.
-   * @throws Error `FILE:LINE: problem` for a bad eval set, `FILE: file not found; …` for a missing one.
+   * @throws Error `FILE:LINE: problem` for a bad eval set or one whose every case is a chat the
+   *   model cannot render, `FILE: file not found; …` for a missing one.
    */
   static async create(files: readonly string[], modelDir: string, opts: { device?: Device; threads?: number; modules: string[] }): Promise<CheckpointEvaluator> {
     const sets: EvalSet[] = [];
@@ -41,8 +47,9 @@ export class CheckpointEvaluator {
       sets.push(set);
     }
     const tokenizer = await loadTokenizer(modelDir);
-    for (const set of sets) assertChatTemplate(set, modelDir, tokenizer.chatTemplate !== undefined);
-    return new CheckpointEvaluator(sets, () => LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules }));
+    const runnable = sets.map((set) => withoutChatCases(set, modelDir, tokenizer.chatTemplate !== undefined));
+    const warnings = runnable.flatMap((r) => (r.warning ? [r.warning] : []));
+    return new CheckpointEvaluator(runnable.map((r) => r.set), () => LocalEvalBackend.load(modelDir, [], { device: opts.device, threads: opts.threads, targetModules: opts.modules }), warnings);
   }
 
   /**

@@ -283,6 +283,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
       throw new TrainSetupError(e.message.split('\n')[0]);
     })
     : null;
+  for (const line of evaluator?.warnings ?? []) log(line);
 
   let params = new Map<string, HostTensor>();
   let adam: AdamState;
@@ -345,7 +346,7 @@ async function trainRun(req: TrainRequest, hooks: TrainHooks, stop: StopToken, d
     await run.update({ status: 'running', pid: process.pid, hostname: hostname(), provider: train.provider, precision_resolved: describePrecision(train.precision), error: null, max_steps: tc.max_steps, resumed_from_step: resumeFrom?.step ?? 0, step: state.step, config: recordedConfig });
     await run.update({ dataset: { ...(await run.read()).dataset, report: dataReport(dataset) } });
   }
-  for (const line of [...resumeNotes, ...dataProblems, ...setupWarnings, ...adviceLines]) await run.log(line);
+  for (const line of [...resumeNotes, ...dataProblems, ...setupWarnings, ...adviceLines, ...(evaluator?.warnings ?? [])]) await run.log(line);
   const runLog = async (line: string) => {
     log(line);
     await run!.log(line);

@@ -3,7 +3,7 @@
 // strings are written out by hand from the id's -YYYYMMDD-HHMMSS[-k] suffix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runLabel, runTimeLabel } from '../../src/protocol/run-label';
+import { dateTimeLabel, runLabel, runTimeLabel } from '../../src/protocol/run-label';
 import { buildAdapterTree } from '../../src/extension/adapters/model';
 import { jobName as notificationName } from '../../src/extension/format';
 import { buildTree } from '../../src/extension/experiments/model';
@@ -16,6 +16,15 @@ test('run labels: time under the experiment, "name · time" elsewhere, the id wh
   assert.equal(runLabel({ id: 'renamed-folder', name: 'tiny' }), 'renamed-folder');
   assert.equal(notificationName({ runId: 'tiny-20261206-233911', label: 'tiny' }), 'tiny · 2026-12-06 23:39:11');
   assert.equal(notificationName({ runId: null, label: 'tiny' }), 'tiny');
+});
+
+test('dateTimeLabel: a timestamp in the run-label scheme, local time (not the locale\'s 11/29/2026, 10:15:00 AM); unparsable text unchanged', () => {
+  // Built from local fields, so the expectation holds in every time zone.
+  assert.equal(dateTimeLabel(new Date(2026, 10, 29, 10, 15, 0).toISOString()), '2026-11-29 10:15:00');
+  assert.equal(dateTimeLabel(new Date(2027, 0, 2, 3, 4, 5).toISOString()), '2027-01-02 03:04:05');
+  // The same moment as a run id's suffix reads the same as runTimeLabel.
+  assert.equal(dateTimeLabel(new Date(2026, 11, 6, 23, 39, 11).toISOString()), runTimeLabel('tiny-20261206-233911'));
+  assert.equal(dateTimeLabel('not a date'), 'not a date');
 });
 
 test('the Adapters view and the "Other runs" group name a run "name · time"; under its experiment only the time', () => {

@@ -4,7 +4,7 @@
 // output, no KV cache); a bad eval line stops the setup naming the file and line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTraining } from '../../src/trainer/run';
 import { readMetrics } from '../../src/runs/index';
@@ -56,6 +56,29 @@ test('a bad eval line stops the run before it starts, naming the file and line',
   const exp = makeExperiment({ training: { max_steps: 2 }, extra: { eval: { files: ['bad.eval.jsonl'] } } });
   writeFileSync(join(exp.dir, 'bad.eval.jsonl'), '{"prompt": "x", "expected": "y"}\n{"prompt": "x", "expected": "y", "metric": "f1"}\n');
   await assert.rejects(runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 }), /bad\.eval\.jsonl:2: "metric" "f1" is not a metric/);
+});
+
+test('chat cases on a model without a chat template (stories260K): skipped with one warning (terminal and log.txt), the text cases still run; a set of chat cases only stops the run', async () => {
+  assert.equal((await loadTokenizer(MODEL)).chatTemplate, undefined); // the premise, read from the model folder
+  const exp = makeExperiment({ training: { max_steps: 2, save_steps: 2, eval_steps: 100 }, extra: { eval: { files: ['mixed.eval.jsonl'] } } });
+  writeFileSync(join(exp.dir, 'mixed.eval.jsonl'), [
+    { prompt: PROMPT, expected: EXPECTED, metric: 'nll', threshold: 100 },
+    { messages: [{ role: 'user', content: 'Who speaks?' }], expected: 'First Citizen' },
+    { prompt: PROMPT, expected: EXPECTED, metric: 'rouge_l', max_new_tokens: 4 },
+  ].map((x) => JSON.stringify(x)).join('\n'));
+  const logged: string[] = [];
+  const out = await runTraining({ experimentFile: exp.file, runsDir: exp.runsDir, threads: 1 }, { onLog: (l) => logged.push(l) });
+  assert.equal(out.status, 'completed', out.error);
+  const warning = /^warning: .*mixed\.eval\.jsonl:2: skipping the chat case \("messages", line 2\) because .*stories260K has no chat template .*running the other 2; write it as \{"prompt": "\.\.\."\}/;
+  assert.equal(logged.filter((l) => warning.test(l)).length, 1, logged.join('\n'));
+  assert.match(readFileSync(join(out.runDir, 'log.txt'), 'utf8'), /warning: .*mixed\.eval\.jsonl:2: skipping the chat case/);
+  const [row] = (await readMetrics(out.runDir)).filter((r) => r['eval/mixed/pass_rate'] !== undefined);
+  assert.equal(row.step, 2);
+  assert.ok(row['eval/mixed/nll']! >= 0 && row['eval/mixed/rouge_l'] !== undefined, JSON.stringify(row)); // both text cases ran
+  // Chat cases only: nothing to evaluate, so the setup stops naming the file and line.
+  const chats = makeExperiment({ training: { max_steps: 2 }, extra: { eval: { files: ['chat.eval.jsonl'] } } });
+  writeFileSync(join(chats.dir, 'chat.eval.jsonl'), `${JSON.stringify({ messages: [{ role: 'user', content: 'Hi' }], expected: 'Hello' })}\n`);
+  await assert.rejects(runTraining({ experimentFile: chats.file, runsDir: chats.runsDir, threads: 1 }), /chat\.eval\.jsonl:1: this case is a chat \("messages"\), but .*has no chat template/);
 });
 
 test('the checkpoint evaluator holds no model between checkpoints: it builds one at evaluate and releases it', async () => {

@@ -15,6 +15,9 @@ import type { MetricsRowLike } from '../../src/protocol/metrics';
 import { ROOT } from '../helpers/paths';
 import { HAVE_CHROMIUM, OUT_DIR, SKIP_REASON, type ThemeClass as Theme, type WebviewPage, WebviewBrowser } from './harness';
 
+// The page's local time zone (Chromium reads TZ): RUN.created_at 10:15:00Z is 10:15:00 local.
+process.env.TZ = 'UTC';
+
 if (!HAVE_CHROMIUM) process.stderr.write(`\n[webview tests SKIPPED] ${SKIP_REASON}\n\n`);
 
 const RUN: RunFacts = {
@@ -104,6 +107,9 @@ describe('run dashboard webview (headless Chromium)', { skip: HAVE_CHROMIUM ? fa
     assert.match(facts!, /data\/stories\.jsonl/);
     assert.match(facts!, /5% of the training documents/);
     assert.match(facts!, /39 \/ 100 \(39%\)/);
+    // Started in the run-label scheme (src/protocol/run-label.ts), as the run's id reads, not the locale's.
+    assert.match(facts!, /Started\s*2026-11-29 10:15:00/);
+    assert.doesNotMatch(facts!, /11\/29\/2026|AM|PM/);
     assert.match((await h.page.textContent('#hyperparameters-body'))!, /lora\s*r\s*16/);
     assert.equal(await h.page.textContent('#status-badge'), 'running');
     assert.equal(await h.page.isVisible('#stop-run'), true);

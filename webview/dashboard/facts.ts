@@ -4,7 +4,8 @@
  * once and their text updated in place; the duration ticks every second while the run runs.
  */
 import type { RunFacts, RunStatusLike } from '../../src/protocol/dashboard';
-import { formatDate, formatDuration } from './format';
+import { dateTimeLabel } from '../../src/protocol/run-label';
+import { formatDuration } from './format';
 
 export interface FactsElements {
   name: HTMLElement;
@@ -135,7 +136,7 @@ export class FactsPanel {
     this.cells.get('status')!.dataset.status = run.status;
     this.errorText.hidden = !run.error;
     this.errorText.textContent = run.error ?? '';
-    this.set('started', formatDate(run.created_at));
+    this.set('started', dateTimeLabel(run.created_at));
     this.set('step', stepText);
     this.set('folder', run.run_dir);
     this.renderDuration();

@@ -1,4 +1,4 @@
-/** Number, date and duration formatting for the dashboard's axes, tooltips and tables. */
+/** Number and duration formatting for the dashboard's axes, tooltips and tables (dates: src/protocol/run-label.ts `dateTimeLabel`). */
 
 /** Compact axis label: 0.0002 → "2e-4", 12345 → "12,345", 2.3456 → "2.346". */
 export function formatTick(v: number): string {
@@ -29,10 +29,4 @@ export function formatDuration(seconds: number): string {
   if (h > 0) return `${h}h ${pad(m)}m ${pad(sec)}s`;
   if (m > 0) return `${m}m ${pad(sec)}s`;
   return `${sec}s`;
-}
-
-/** ISO timestamp → the user's local date and time; the input itself when it does not parse. */
-export function formatDate(iso: string): string {
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }

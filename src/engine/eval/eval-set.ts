@@ -15,6 +15,14 @@
  *   Hugging Face `GenerationConfig` names: `max_new_tokens`, `temperature` (default 0 = greedy,
  *   so an eval is repeatable), `top_p`, `top_k`, `repetition_penalty`, `stop` (list of strings),
  *   `seed`. A case's own values win over `$config`.
+ * - The output is scored up to its first `stop` string (generation ends there too; `loralab
+ *   generate --stop` cuts the same way, src/engine/stop.ts). An `exact` case checks the model's
+ *   answer as lm-evaluation-harness does (run.ts `caseGeneration`): unless the case or `$config`
+ *   sets them, `stop` is `["\n"]` (none when `expected` spans lines) and `max_new_tokens` is the
+ *   token count of `expected`, so `{"prompt": "…a little", "expected": "girl"}` passes when the
+ *   greedy next word is "girl" even though the model goes on ("girl named Lily…"). Set
+ *   `max_new_tokens` to also require the model to end its answer there; `"stop": []` to keep
+ *   line breaks.
  * - `target_delimiter` (string, default `" "`; in `$config` or a case): what goes between a text
  *   prompt and `expected` when the NLL of the expected text is measured, where the prompt does not
  *   end in whitespace and `expected` does not start with it (lm-evaluation-harness's
@@ -281,7 +289,32 @@ export function assertNoProblems(set: EvalSet): void {
 }
 
 /**
- * Chat cases need the model's chat template (as `generate --messages` does).
+ * The part of `set` a model without a chat template can run: its text (`prompt`) cases, for the
+ * evaluation during training, which should not refuse a whole run over some chat cases.
+ *
+ * @param model the model as the user named it (for the messages).
+ * @param hasChatTemplate whether the model's tokenizer has a chat template.
+ * @returns `set` itself with no warning when the model has a template or the set no chat case;
+ *   else the set without its chat cases and one warning line,
+ *   `warning: FILE:LINE: skipping N chat case(s) (lines …) …; what to do`.
+ * @throws EvalSetError (one line, {@link assertChatTemplate}'s) when every case is a chat.
+ */
+export function withoutChatCases(set: EvalSet, model: string, hasChatTemplate: boolean): { set: EvalSet; warning: string | null } {
+  if (hasChatTemplate) return { set, warning: null };
+  const chats = set.cases.filter((c) => c.messages !== undefined);
+  if (chats.length === 0) return { set, warning: null };
+  if (chats.length === set.cases.length) assertChatTemplate(set, model, false);
+  const lines = chats.length > 5 ? `${chats.slice(0, 5).map((c) => c.line).join(', ')}, …` : chats.map((c) => c.line).join(', ');
+  const n = chats.length === 1 ? 'the chat case' : `${chats.length} chat cases`;
+  return {
+    set: { ...set, cases: set.cases.filter((c) => c.messages === undefined) },
+    warning: `warning: ${set.file}:${chats[0].line}: skipping ${n} ("messages", line${chats.length === 1 ? '' : 's'} ${lines}) because ${model} has no chat template (a base model?), running the other ${set.cases.length - chats.length}; write ${chats.length === 1 ? 'it' : 'them'} as {"prompt": "..."} to evaluate ${chats.length === 1 ? 'it' : 'them'} too`,
+  };
+}
+
+/**
+ * Chat cases need the model's chat template (as `generate --messages` does). `loralab eval`
+ * refuses such a set; training skips the chat cases ({@link withoutChatCases}).
  *
  * @param model the model as the user named it (for the message).
  * @param hasChatTemplate whether the model's tokenizer has a chat template.

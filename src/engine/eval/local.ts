@@ -73,6 +73,16 @@ export class LocalEvalBackend implements EvalBackend {
   }
 
   /**
+   * Tokens of `expected` after `input` (expected.ts `encodeExpected`: ids.length − start), the
+   * budget of an `exact` case (run.ts `caseGeneration`). Tokenizes only; runs no model.
+   * @throws Error when a chat case meets a model without a chat template.
+   */
+  async expectedTokenCount(input: EvalInput, expected: string): Promise<number> {
+    const { ids, start } = encodeExpected(this.tokenizer, input, expected, this.modelName);
+    return ids.length - start;
+  }
+
+  /**
    * Mean NLL of the expected tokens (expected.ts `encodeExpected`, the definition the inference
    * worker shares) per variant: one prefill of the prompt + expected ids for all variants at
    * once, NLL from the logits in float64 (`tokenNllFromLogits`).

@@ -3,13 +3,16 @@
  * {@link EvalBackend}: in process on ONNX Runtime (`local.ts`, used by `loralab eval` and the
  * trainer) or over the inference worker (the editor). No onnxruntime import here.
  *
- * Each case: one completion per variant (greedy unless the case sets a temperature), scored with
- * the case's metric, plus the mean NLL of the expected text given the prompt (`nll`, nats per
- * token) whenever the backend can compute it. A case whose metric is `nll` generates nothing.
+ * Each case: one completion per variant (greedy unless the case sets a temperature), cut at the
+ * first stop string and scored with the case's metric, plus the mean NLL of the expected text
+ * given the prompt (`nll`, nats per token) whenever the backend can compute it. A case whose
+ * metric is `nll` generates nothing. An `exact` case gets generation defaults of its own
+ * ({@link caseGeneration}): it checks the model's answer, not the story it goes on to tell.
  */
 import type { ChatMessage } from '../tokenizer/index';
 import { type EvalCase, type EvalGeneration, type EvalSet, scoredExpected } from './eval-set';
 import { METRICS, type MetricName, passes, textScore } from './metrics';
+import { cutAtStop } from '../stop';
 
 /** What a case asks the model to continue: a text or a chat. */
 export type EvalInput = { prompt: string; messages?: undefined } | { prompt?: undefined; messages: readonly ChatMessage[] };
@@ -24,6 +27,12 @@ export interface EvalBackend {
    * eval-set.ts `scoredExpected` (the case's `target_delimiter` applied), glued to the prompt as is.
    */
   expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[] | null>;
+  /**
+   * How many tokens `expected` adds after `input` (expected.ts `encodeExpected`: the tokens whose
+   * NLL `expectedNll` averages), the same for every variant; 0 when it adds none. Optional: a
+   * backend without it leaves an `exact` case the ordinary token budget.
+   */
+  expectedTokenCount?(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number>;
 }
 
 export interface CaseResult {
@@ -70,6 +79,39 @@ export class EvalRunError extends Error {
 
 const inputOf = (c: EvalCase): EvalInput => (c.messages ? { messages: c.messages } : { prompt: c.prompt! });
 
+/** `stop` of an `exact` case when neither the case nor `$config` sets one (see {@link caseGeneration}). */
+export const EXACT_DEFAULT_STOP: readonly string[] = ['\n'];
+
+/**
+ * The generation settings a case runs with: its own (case over `$config`), plus two defaults for
+ * an `exact` case, which compares the model's answer to `expected`, following
+ * lm-evaluation-harness (EleutherAI, v0.4):
+ * - `stop`: when unset, {@link EXACT_DEFAULT_STOP} (`["\n"]`: the answer ends at the line's end,
+ *   as in the `until` of the harness's one-line QA tasks, e.g. triviaqa's `["\n", ".", ","]`;
+ *   its generic default is the fewshot delimiter "\n\n"), unless `expected` itself holds a line
+ *   break inside (then none). `"stop": []` turns it off.
+ * - `max_new_tokens`: when unset, `expectedTokens`, the number of tokens of the expected text
+ *   (the backend's `expectedTokenCount`): the case passes when the greedy continuation of that
+ *   length is `expected`, which is the harness's `is_greedy` (the `acc` of LAMBADA-style
+ *   loglikelihood tasks). So `{"prompt": "…there was a little", "expected": "girl"}` passes when
+ *   the model's next word is "girl", whatever it writes after. Set `max_new_tokens` to require
+ *   that the model also ends its answer there (by EOS or a stop string).
+ * Other metrics get the case's settings unchanged (their backend default: the model's
+ * generation_config.json `max_new_tokens`, else 128 tokens).
+ *
+ * @param expectedTokens tokens of the expected text; null or 0 when unknown or none.
+ */
+export function caseGeneration(c: EvalCase, expectedTokens: number | null): EvalGeneration {
+  const g = { ...c.generation };
+  if (c.metric !== 'exact') return g;
+  if (g.stop === undefined && !c.expected.trim().includes('\n')) g.stop = [...EXACT_DEFAULT_STOP];
+  if (g.max_new_tokens === undefined && expectedTokens) g.max_new_tokens = expectedTokens;
+  return g;
+}
+
+/** Whether {@link caseGeneration} would take the token budget of `c` from its expected text. */
+const budgetFromExpected = (c: EvalCase): boolean => c.metric === 'exact' && c.generation.max_new_tokens === undefined;
+
 /**
  * Runs one case for every variant. Results are in `variants` order.
  * @throws EvalRunError `FILE:LINE: message` when the backend fails on the case.
@@ -77,8 +119,16 @@ const inputOf = (c: EvalCase): EvalInput => (c.messages ? { messages: c.messages
 export async function runCase(file: string, c: EvalCase, variants: readonly (string | null)[], backend: EvalBackend): Promise<CaseResult[]> {
   const t0 = performance.now();
   try {
-    const outputs = c.metric === 'nll' ? variants.map(() => null) : await backend.generate(inputOf(c), variants, c.generation);
-    const nll = c.expected.length > 0 ? await backend.expectedNll(inputOf(c), scoredExpected(inputOf(c), c.expected, c.target_delimiter), variants) : null;
+    const input = inputOf(c);
+    const scored = scoredExpected(input, c.expected, c.target_delimiter);
+    let outputs: (string | null)[] = variants.map(() => null);
+    if (c.metric !== 'nll') {
+      const count = budgetFromExpected(c) && scored.length > 0 && backend.expectedTokenCount ? await backend.expectedTokenCount(input, scored, variants) : null;
+      const g = caseGeneration(c, count);
+      // Backends stop at `stop` while generating; cutting again makes the scored text not depend on it.
+      outputs = (await backend.generate(input, variants, g)).map((o) => cutAtStop(o, g.stop ?? []));
+    }
+    const nll = c.expected.length > 0 ? await backend.expectedNll(input, scored, variants) : null;
     const ms = Math.round(performance.now() - t0);
     return variants.map((_, i) => {
       const scores: Partial<Record<MetricName, number>> = {};

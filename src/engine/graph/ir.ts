@@ -121,6 +121,23 @@ export class Graph {
     return v;
   }
 
+  /** Bytes of this graph's initializer tensors (the model's weights as the graph holds them). */
+  initializerBytes(): number {
+    let n = 0;
+    for (const { tensor } of this.initializers.values()) n += tensor.data.byteLength;
+    return n;
+  }
+
+  /**
+   * Forgets the initializers of this graph and of every subgraph (Loop bodies, If branches) below
+   * it, so their tensors can be garbage-collected once the model is serialized (ONNX Runtime
+   * holds its own copy). The graph cannot be serialized again afterwards.
+   */
+  dropInitializers(): void {
+    this.initializers.clear();
+    for (const n of this.nodes) for (const a of Object.values(n.attrs)) if (a instanceof Graph) a.dropInitializers();
+  }
+
   /** Marks a value as a graph output, renaming through Identity when `name` differs. */
   output(v: Value, name?: string): Value {
     let out = v;

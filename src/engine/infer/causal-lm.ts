@@ -8,7 +8,7 @@ import { LORA_INDEX, isTargeted } from '../lora/index';
 import { type ModelConfigInfo, loadModelConfig, loadWeights } from '../models/index';
 import { type CausalLMGraph, type DecoderConfig, presentNames } from '../models/types';
 import { linearModules } from '../models/inspect';
-import { type Device, Session, autoOrder } from '../runtime/session';
+import { type Device, Session, autoOrder, prepackTraining } from '../runtime/session';
 import { collectGarbage } from '../runtime/gc';
 import { type Precision, type PrecisionPlan, resolvePrecision } from '../device';
 import type { HostTensor } from '../tensor';
@@ -109,7 +109,8 @@ export class CausalLM {
     const targets = opts.targetModules ?? null;
     const loraTargets = (m: string) => (targets !== null && isTargeted(m, targets)) || (adapterModules?.has(m) ?? false);
     const device = opts.device ?? 'cpu';
-    const plan = resolvePrecision(opts.precision ?? 'fp32', device === 'auto' ? autoOrder()[0] : device);
+    const provider = device === 'auto' ? autoOrder()[0] : device;
+    const plan = resolvePrecision(opts.precision ?? 'fp32', provider);
     if (opts.halfMatMul !== undefined && plan.weightDtype !== 'float32') {
       plan.halfMatMul = opts.halfMatMul;
       plan.lossScaling = opts.halfMatMul && plan.weightDtype === 'float16';
@@ -127,14 +128,15 @@ export class CausalLM {
       g.output(kv.value, presentNames(i).value);
     });
     const training = Boolean(outputs.loss || outputs.grads);
-    addLossAndGradients(lm, { logits: outputs.logits, loss: training, grads: outputs.grads, chunkRows: opts.lossChunkRows, gradientCheckpointing: opts.gradientCheckpointing, lossScale: plan.lossScaling });
+    const prepacking = !training || prepackTraining(g.initializerBytes(), provider);
+    addLossAndGradients(lm, { logits: outputs.logits, loss: training, grads: outputs.grads, chunkRows: opts.lossChunkRows, gradientCheckpointing: opts.gradientCheckpointing, lossScale: plan.lossScaling, prepacking });
     let bytes: Uint8Array | null = serializeModel(g);
     // The serialized model holds every weight: drop the JavaScript ones (the graph's initializers:
     // the checkpoint tensors and their transposes) and collect them before ONNX Runtime makes its
     // own copy, then collect the serialized bytes once it has (runtime/gc.ts).
-    g.initializers.clear();
+    g.dropInitializers();
     collectGarbage();
-    const session = await Session.create(bytes, { device: opts.device, threads: opts.threads, name: dir, enableMemPattern: !training, prepacking: !training });
+    const session = await Session.create(bytes, { device: opts.device, threads: opts.threads, name: dir, enableMemPattern: !training, prepacking });
     bytes = null;
     collectGarbage();
     const model = new CausalLM(info, lm, session, linears, dtype, plan);

@@ -19,6 +19,7 @@
 import type { CausalLM } from './causal-lm';
 import { type SamplingParams, selectNextToken, validateSamplingParams } from './sampling';
 import { createRng } from '../data/random';
+import { firstStop } from '../stop';
 
 /** Next-token logits of one row: length V (the model's vocab_size). */
 export type Logits = Float32Array | Float64Array;
@@ -231,16 +232,6 @@ function completionDecoder(promptIds: readonly number[], decode: (ids: readonly 
     const withAll = decode([...promptIds, ...ids]);
     return withAll.startsWith(fullText) ? withAll.slice(fullText.length) : decode(ids);
   };
-}
-
-/** Index of the earliest stop string in `text`, or −1. */
-function firstStop(text: string, stops: readonly string[]): number {
-  let best = -1;
-  for (const s of stops) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
 }
 
 /**

@@ -12,6 +12,12 @@
  *
  *   S = q·kᵀ + mask,  P = softmax(S) (rows),  O = P·v                      (per block of Q rows)
  *   dP = dO·vᵀ,  dS = P ∘ (dP − rowsum(dP ∘ P)),  dq = dS·k,  dkᵀ += qᵀ·dS,  dv += Pᵀ·dO
+ *
+ * The mask is causal, so block j (rows j·Q … j·Q + Q − 1) only meets keys 0 … E − 1 with
+ * E = min(T, (j + 1)·Q): every later key is masked for all of its rows, its probability is
+ * exactly 0 and it adds nothing to O, dq, dkᵀ or dv. Each block therefore works on the first E
+ * keys only (FlashAttention skips the blocks above the diagonal the same way): at T = 256 with
+ * 128-row blocks that is 3/4 of the score work, at T = 1024 9/16.
  */
 import { Graph, type Value } from '../graph/ir';
 import {
@@ -26,6 +32,8 @@ let blocks = 0;
 
 /**
  * softmax(q·kᵀ + maskBias)·v, block by block over the query rows (see the file comment).
+ * maskBias must be causal (no query row attends a later key; a causal decoder's mask, with
+ * padding or a sliding window on top): each block reads only the keys up to its last row.
  *
  * @param q (B, Hkv, R, T, Dh) queries, already scaled by 1/√Dh
  * @param kT (B, Hkv, 1, Dh, T) keys, transposed
@@ -57,12 +65,15 @@ export function blockedAttention(q: Value, kT: Value, v: Value, maskBias: Value,
   ); // (K, B, Hkv, R, Q, Dh) → (B, Hkv, R, T, Dh)
   const trip = Reshape(K, []);
   const id = ++blocks;
+  // Keys block `iteration` can attend: E = min(T, (iteration + 1)·Q), (1) int64 (causal mask).
+  const keysSeen = (iteration: Value) => Min(T, Mul(Add(Reshape(iteration, [1]), int64s(g, [1])), Q));
 
   const fwd = new Graph(`attention_blocks_${id}`, g);
   const it = fwd.input(`attention_${id}_iteration`, 'int64', []);
   const cond = fwd.input(`attention_${id}_cond`, 'bool', []);
-  const probs = Softmax(Add(MatMul(Gather(qR, it, 3), kT), Gather(maskR, it, 3)), -1); // (B, Hkv, R, Q, T)
-  fwd.outputs.push(Identity(cond), MatMul(probs, v)); // (B, Hkv, R, Q, Dh)
+  const E = keysSeen(it);
+  const probs = Softmax(Add(MatMul(Gather(qR, it, 3), Slice(kT, zero1, E, [4])), Slice(Gather(maskR, it, 3), zero1, E, [4])), -1); // (B, Hkv, R, Q, E)
+  fwd.outputs.push(Identity(cond), MatMul(probs, Slice(v, zero1, E, [3]))); // (B, Hkv, R, Q, Dh)
   const [stacked] = Loop(trip, fwd, [{ dtype: q.dtype, shape: [g.unknownDim(), ...q.shape!.slice(0, 3), g.unknownDim(), Dh] }]);
   const out = unblock(stacked);
 
@@ -77,14 +88,18 @@ export function blockedAttention(q: Value, kT: Value, v: Value, maskBias: Value,
     const dVacc = bwd.input(`attention_${id}_dv`, q.dtype, v.shape!.slice());
     const qb = Gather(qR, j, 3); // (B, Hkv, R, Q, Dh)
     const dOb = Gather(dOR, j, 3); // (B, Hkv, R, Q, Dh)
-    const p = Softmax(Add(MatMul(qb, kT), Gather(maskR, j, 3)), -1); // (B, Hkv, R, Q, T)
-    const dP = MatMul(dOb, vT); // (B, Hkv, R, Q, T)
-    const dS = Mul(p, Sub(dP, ReduceSum(Mul(dP, p), [-1], true))); // (B, Hkv, R, Q, T)
+    const E = keysSeen(j);
+    const p = Softmax(Add(MatMul(qb, Slice(kT, zero1, E, [4])), Slice(Gather(maskR, j, 3), zero1, E, [4])), -1); // (B, Hkv, R, Q, E)
+    const dP = MatMul(dOb, Slice(vT, zero1, E, [4])); // (B, Hkv, R, Q, E)
+    const dS = Mul(p, Sub(dP, ReduceSum(Mul(dP, p), [-1], true))); // (B, Hkv, R, Q, E)
+    // The block's key and value gradients cover keys 0 … E − 1: zero-padded to T to accumulate.
+    const rest = Sub(T, E); // (1)
+    const zeros4 = int64s(g, [0, 0, 0, 0]);
     bwd.outputs.push(
       Identity(c),
-      Add(dKTacc, ReduceSum(MatMul(Transpose(qb, [0, 1, 2, 4, 3]), dS), [2], true)), // (B, Hkv, 1, Dh, T)
-      Add(dVacc, ReduceSum(MatMul(Transpose(p, [0, 1, 2, 4, 3]), dOb), [2], true)), // (B, Hkv, 1, T, Dh)
-      MatMul(dS, k), // (B, Hkv, R, Q, Dh)
+      Add(dKTacc, Pad(ReduceSum(MatMul(Transpose(qb, [0, 1, 2, 4, 3]), dS), [2], true), Concat([zeros4, zero1, zeros4, rest], 0))), // (B, Hkv, 1, Dh, T)
+      Add(dVacc, Pad(ReduceSum(MatMul(Transpose(p, [0, 1, 2, 4, 3]), dOb), [2], true), Concat([zeros4, zero1, zeros3, rest, zero1], 0))), // (B, Hkv, 1, T, Dh)
+      MatMul(dS, Slice(k, zero1, E, [3])), // (B, Hkv, R, Q, Dh)
     );
     const [dKT, dV, dQ] = Loop(trip, bwd, [
       { dtype: q.dtype, shape: kT.shape },

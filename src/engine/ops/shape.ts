@@ -10,12 +10,17 @@ function asShapeValue(x: Value, s: Value | readonly number[]): Value {
   return Array.isArray(s) ? int64s(graphOf(x), s) : (s as Value);
 }
 
+/** The graph a node on `x` with shape operands `s` goes into: the innermost of them (a Loop body's value may be a Slice's end). */
+function graphWith(x: Value, ...s: (Value | readonly number[] | undefined)[]): ReturnType<typeof graphOf> {
+  return graphOf(x, ...s.map((v) => (v === undefined || Array.isArray(v) ? null : (v as Value))));
+}
+
 /**
  * Reshape (allowzero = 0): a 0 in `shape` copies the input dim, −1 is inferred.
  * Gradient: reshape back to Shape(x).
  */
 export function Reshape(x: Value, shape: Value | readonly number[]): Value {
-  const g = graphOf(x);
+  const g = graphWith(x, shape);
   const sv = asShapeValue(x, shape);
   const ints = constInts(sv);
   let out: Dim[] | null = null;
@@ -96,7 +101,7 @@ function addInts(a: Value, b: Value): Value {
  * constant. Out-of-range starts/ends clamp as in the spec.
  */
 export function Slice(x: Value, starts: Value | readonly number[], ends: Value | readonly number[], axes: readonly number[], steps?: readonly number[]): Value {
-  const g = graphOf(x);
+  const g = graphWith(x, starts, ends);
   const sv = asShapeValue(x, starts);
   const ev = asShapeValue(x, ends);
   const inputs = [x, sv, ev, int64s(g, axes)];
@@ -164,7 +169,7 @@ defineGrad('Slice', ({ x, dy }) => {
 
 /** Constant-mode zero padding: `pads` = [x1_begin, x2_begin, …, x1_end, x2_end, …]. */
 export function Pad(x: Value, pads: Value | readonly number[]): Value {
-  const g = graphOf(x);
+  const g = graphWith(x, pads);
   const pv = asShapeValue(x, pads);
   const p = constInts(pv);
   let shape: Dim[] | null = null;

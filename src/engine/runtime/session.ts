@@ -6,7 +6,7 @@
  * never loads `onnxruntime-node` (DESIGN.md, Processes).
  */
 import type * as ort from 'onnxruntime-node';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -73,11 +73,30 @@ export interface SessionOptions {
    * ONNX Runtime's weight prepacking (session config `session.disable_prepacking` when false):
    * MatMul/Gemm kernels copy each constant weight into a layout of their own, one copy per layout,
    * so a weight used as B by the forward and as Bᵀ by the backward is held twice. Default true.
-   * Training sessions turn it off: the weights are then held once (bench config, trainer, 4 × 256:
-   * 662 → 548 MiB after the build, peak 1323 → 1245 MiB) at the same step time, since with
-   * hundreds of rows per product MLAS's packing on the fly costs little.
+   * Training sessions decide with `prepackTraining`.
    */
   prepacking?: boolean;
+}
+
+/** Extra memory of a prepacked training session, as a multiple of its float32 weight bytes (bench config: +286 MiB on 215 MiB, rounded up). */
+export const PREPACK_OVERHEAD = 1.5;
+
+/**
+ * Whether a training session on `device` should prepack its weights (`SessionOptions.prepacking`).
+ * Prepacking matters for the fused loss: ONNX Runtime prepacks the output head inside the
+ * chunk Loop, where each chunk would otherwise re-pack the whole (D, V) head for its product and
+ * again for the backward (bench config, 4 × 256, CPU: training step −12%, lm_head 335 → 247 ms
+ * per step). It also packs every frozen linear weight in the forward's and in the backward's
+ * layout, which costs `PREPACK_OVERHEAD` × the weights (bench config: 566 → 852 MiB after the
+ * build, peak 1113 → 1330 MiB). So: only on CPU (other providers do not prepack), and only while
+ * that copy stays under 1/8 of the machine's memory — small models, where the step time is what
+ * matters; a model that needs the memory trains without it (the head then stays outside the Loop).
+ *
+ * @param weightBytes bytes of the model's weights as the graph holds them (initializers)
+ * @param totalMemory bytes of memory of the machine (default `os.totalmem()`)
+ */
+export function prepackTraining(weightBytes: number, device: Device, totalMemory = totalmem()): boolean {
+  return device === 'cpu' && weightBytes * PREPACK_OVERHEAD <= totalMemory / 8;
 }
 
 /** Providers this build of onnxruntime-node lists (what it was compiled with). */

@@ -7,11 +7,12 @@
  *
  * Graph inputs added: `labels` (B, T) int64 (−100 = ignored), and with gradients `train` (bool
  * scalar). Outputs: `loss` (), `token_nll` (B, T), and with gradients `grad.<PEFT key>` for every
- * LoRA A and B. The loss part and the backward sit in an ONNX `If` on `train`:
- *   train = true:  the fused chunked cross-entropy with its hand-written backward (loss.ts), then
- *                  the backward of the whole model to every LoRA tensor; LoRA dropout active.
- *   train = false: the chunked cross-entropy alone (no backward, no dropout); each `grad.*`
- *                  output is an empty (0, 0) tensor. This is validation on the training session.
+ * LoRA A and B. The fused chunked cross-entropy (loss.ts) runs in the main graph with its
+ * gradient with respect to the final hidden states (its Loop owns the output head, which ONNX
+ * Runtime then prepacks); the rest of the backward sits in an ONNX `If` on `train`:
+ *   train = true:  the backward of the whole model to every LoRA tensor; LoRA dropout active.
+ *   train = false: nothing (no backward, no dropout); each `grad.*` output is an empty (0, 0)
+ *                  tensor. This is validation on the training session.
  * In the backward, each decoder layer's LoRA gradients are data dependencies of the next layer
  * down (`orderWeightGradients`, `recomputeLayers`): ONNX Runtime's depth-first CPU execution order
  * would otherwise keep every layer's activations and output gradients alive until the end.
@@ -47,6 +48,12 @@ export interface StepGraphOptions {
    * Default false.
    */
   lossScale?: boolean;
+  /**
+   * The session will prepack constant weights (`SessionOptions.prepacking`, decided by
+   * `prepackTraining`): the loss Loop then owns the output head (`ChunkOptions.ownHead`) so that
+   * ONNX Runtime packs it once instead of once per chunk. Default false.
+   */
+  prepacking?: boolean;
 }
 
 /** The graph input that selects training (gradients, dropout) or validation. */
@@ -80,9 +87,13 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
   for (const n of g.nodes) if (n.opType === 'Dropout') n.inputs[2] = train;
   const wrt = lm.lora.modules.flatMap((m) => [lm.lora.inputs.get(m)!.A, lm.lora.inputs.get(m)!.B]);
 
+  // The loss and its gradient with respect to the final hidden states come before the If, for
+  // both branches: with prepacking the chunk Loop owns the output head so that ONNX Runtime packs
+  // it once (`ChunkOptions.ownHead`), and only one Loop can. Validation then also runs the chunks'
+  // dLogits·headᵀ product, which it does not use (about a third of its lm_head work).
+  const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true, ownHead: opts.prepacking });
   const backwardStart = g.nodes.length;
   const trainBranch = branch(g, 'train_step', () => {
-    const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true });
     const seed = lossScale ? Mul(loss, lossScale) : loss; // scale · loss: every gradient scaled
     let grads: Map<Value, Value | null>;
     if (opts.gradientCheckpointing) {
@@ -97,22 +108,17 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
       grads = gradients(seed, [...wrt, ...anchors]);
       if (lm.residuals) orderWeightGradients(g, lm.residuals, grads, backwardStart, wrt);
     }
-    return [loss, tokenNll, ...wrt.map((v) => {
+    return wrt.map((v) => {
       const d = grads.get(v);
       if (!d) throw new Error(`training graph: LoRA tensor ${v.name} does not reach the loss`);
       return d;
-    })];
+    });
   });
   const validateBranch = branch(g, 'validate_step', () => {
-    const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows });
     const none = constant(g, { dtype: hidden.dtype, shape: [0, 0], data: new (hidden.dtype === 'float64' ? Float64Array : Float32Array)(0) }, 'no_gradient');
-    return [loss, tokenNll, ...wrt.map(() => Identity(none))];
+    return wrt.map(() => Identity(none));
   });
-  const [loss, tokenNll, ...grads] = If(train, trainBranch, validateBranch, [
-    { dtype: hidden.dtype, shape: [] },
-    { dtype: hidden.dtype, shape: ['B', 'T'] },
-    ...wrt.map(() => ({ dtype: hidden.dtype, shape: null })),
-  ]);
+  const grads = If(train, trainBranch, validateBranch, wrt.map(() => ({ dtype: hidden.dtype, shape: null })));
   g.output(loss, 'loss');
   g.output(tokenNll, 'token_nll');
   wrt.forEach((v, i) => g.output(grads[i], `grad.${v.name}`));

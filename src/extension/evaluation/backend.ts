@@ -7,9 +7,15 @@
  */
 import type { EvalGeneration } from '../../engine/eval/eval-set';
 import type { EvalBackend, EvalInput } from '../../engine/eval/run';
-import type { InferenceClient } from '../worker/api';
+import type { CaseScore, InferenceClient } from '../worker/api';
+
+/** Identifies one `score` of a case: the input, the scored text and the variant. */
+const scoreKey = (input: EvalInput, expected: string, variant: string | null): string => JSON.stringify([input.prompt ?? input.messages, expected, variant]);
 
 export class WorkerEvalBackend implements EvalBackend {
+  /** The last `expectedTokenCount` score, reused by the next `expectedNll` of the same case. */
+  private kept: { key: string; score: CaseScore } | null = null;
+
   constructor(private readonly client: InferenceClient, private readonly model: string) {}
 
   async generate(input: EvalInput, variants: readonly (string | null)[], g: EvalGeneration): Promise<string[]> {
@@ -20,11 +26,31 @@ export class WorkerEvalBackend implements EvalBackend {
     return results.map((r) => r.text);
   }
 
+  /**
+   * Tokens of `expected` after `input` (the budget of an `exact` case, run.ts `caseGeneration`):
+   * from the worker's `score` of the case for the first variant, which the worker encodes with
+   * engine/eval/expected.ts. That score is kept for the `expectedNll` call of the same case.
+   */
+  async expectedTokenCount(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number> {
+    const s = await this.score(input, expected, variants[0] ?? null);
+    this.kept = { key: scoreKey(input, expected, variants[0] ?? null), score: s };
+    return s.token_ids.length - s.expected_start;
+  }
+
   /** Mean NLL (nats per token) of `expected` after `input`, per variant; null where `expected` adds no token. */
   async expectedNll(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<(number | null)[]> {
-    const body = input.messages ? { messages: [...input.messages] } : { prompt: input.prompt };
     const out: (number | null)[] = [];
-    for (const v of variants) out.push((await this.client.scoreCase(this.model, v, body, expected)).expected_nll);
+    for (const v of variants) {
+      const kept = this.kept?.key === scoreKey(input, expected, v) ? this.kept.score : null;
+      out.push((kept ?? await this.score(input, expected, v)).expected_nll);
+    }
+    this.kept = null;
     return out;
+  }
+
+  /** A worker `score` of the case for one variant. */
+  private score(input: EvalInput, expected: string, variant: string | null): Promise<CaseScore> {
+    const body = input.messages ? { messages: [...input.messages] } : { prompt: input.prompt };
+    return this.client.scoreCase(this.model, variant, body, expected);
   }
 }

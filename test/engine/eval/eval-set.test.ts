@@ -2,7 +2,7 @@
 // line number (blank lines counted) while the good cases are still returned.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EvalSetError, assertChatTemplate, assertNoProblems, parseEvalSet } from '../../../src/engine/eval/eval-set';
+import { EvalSetError, assertChatTemplate, assertNoProblems, parseEvalSet, withoutChatCases } from '../../../src/engine/eval/eval-set';
 
 const lines = (...l: unknown[]) => l.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('\n');
 
@@ -135,6 +135,28 @@ test('assertChatTemplate: a chat case on a model without a chat template names t
     /^chat\.eval\.jsonl:2: this case is a chat \("messages"\), but models\/base has no chat template .*\(1 more chat case after it\); write it as \{"prompt": "\.\.\."\}/.test(e.message));
   assert.doesNotThrow(() => assertChatTemplate(set, 'models/chat', true));
   assert.doesNotThrow(() => assertChatTemplate(parseEvalSet(lines({ prompt: 'a', expected: 'b' }), 'p.eval.jsonl'), 'models/base', false));
+});
+
+test('withoutChatCases (training): chat cases skipped with one warning line naming the file, lines and what to do; all chat: refused; a template: nothing skipped', () => {
+  const set = parseEvalSet(lines(
+    { prompt: 'a', expected: 'b' },
+    { messages: [{ role: 'user', content: 'Hi' }], expected: 'Hello' },
+    { prompt: 'c', expected: 'd' },
+    { messages: [{ role: 'user', content: 'Bye' }], expected: 'Bye' },
+  ), 'mixed.eval.jsonl');
+  const r = withoutChatCases(set, 'models/base', false);
+  assert.deepEqual(r.set.cases.map((c) => c.line), [1, 3]);
+  assert.equal(r.set.file, 'mixed.eval.jsonl');
+  assert.equal(r.warning, 'warning: mixed.eval.jsonl:2: skipping 2 chat cases ("messages", lines 2, 4) because models/base has no chat template (a base model?), running the other 2; write them as {"prompt": "..."} to evaluate them too');
+  assert.deepEqual(set.cases.map((c) => c.line), [1, 2, 3, 4]); // the parsed set is left as it was
+  const one = withoutChatCases(parseEvalSet(lines({ messages: [{ role: 'user', content: 'Hi' }], expected: 'Hello' }, { prompt: 'a', expected: 'b' }), 'one.eval.jsonl'), 'm', false);
+  assert.match(one.warning!, /^warning: one\.eval\.jsonl:1: skipping the chat case \("messages", line 1\) because m has no chat template .*running the other 1; write it as/);
+  assert.deepEqual(withoutChatCases(set, 'models/chat', true), { set, warning: null });
+  const prompts = parseEvalSet(lines({ prompt: 'a', expected: 'b' }), 'p.eval.jsonl');
+  assert.deepEqual(withoutChatCases(prompts, 'models/base', false), { set: prompts, warning: null });
+  const allChat = parseEvalSet(lines({ messages: [{ role: 'user', content: 'Hi' }], expected: 'Hello' }, { messages: [{ role: 'user', content: 'Yo' }], expected: 'Yo' }), 'chat.eval.jsonl');
+  assert.throws(() => withoutChatCases(allChat, 'models/base', false), (e: Error) =>
+    e instanceof EvalSetError && !e.message.includes('\n') && /^chat\.eval\.jsonl:1: this case is a chat \("messages"\), but models\/base has no chat template/.test(e.message));
 });
 
 test('an empty file is one problem on line 1', () => {

@@ -77,6 +77,8 @@ test('Cast float64 → float32 → float64', () =>
 test('MatMul 2-D', () => gradCheck([f('a', 2, 3), f('b', 3, 4)], op.MatMul));
 test('MatMul batched', () => gradCheck([f('a', 2, 2, 3), f('b', 2, 3, 2)], op.MatMul));
 test('MatMul with batch broadcasting', () => gradCheck([f('a', 2, 3, 4), f('b', 4, 5)], op.MatMul));
+test('MatMul, 4-D A @ 2-D B (the weight gradient as one Gemm over all rows, K < N)', () => gradCheck([f('a', 2, 2, 3, 4), f('b', 4, 5)], op.MatMul));
+test('MatMul, 3-D A @ 2-D B (K > N)', () => gradCheck([f('a', 2, 3, 5), f('b', 5, 2)], op.MatMul));
 test('MatMul, broadcast batch both ways ([2,1,2,3] @ [3,3,2])', () => gradCheck([f('a', 2, 1, 2, 3), f('b', 3, 3, 2)], op.MatMul));
 test('MatMul, A broadcast over B batch ([2,3] @ [2,3,2])', () => gradCheck([f('a', 2, 3), f('b', 2, 3, 2)], op.MatMul));
 

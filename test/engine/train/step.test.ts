@@ -36,10 +36,47 @@ test('validation on the training session: golden loss, no gradients, dropout off
   await lm.release();
 });
 
-test('the JavaScript copies of the weights are released once the session is built', async () => {
+test('the JavaScript copies of the weights are released once the session is built, Loop bodies included', async () => {
+  const { Graph } = await import('../../../src/engine/graph/ir');
   const lm = await CausalLM.load(MODEL, { outputs: { loss: true, grads: true }, targetModules: 'all-linear' });
-  assert.equal(lm.lm.graph.initializers.size, 0);
+  const held: string[] = [];
+  const walk = (g: InstanceType<typeof Graph>) => {
+    held.push(...g.initializers.keys());
+    for (const n of g.nodes) for (const a of Object.values(n.attrs)) if (a instanceof Graph) walk(a);
+  };
+  walk(lm.lm.graph);
+  assert.deepEqual(held, []);
   await lm.release();
+});
+
+test('with prepacking the loss Loop owns the output head (ONNX Runtime packs only a graph\'s own initializers), without it the head stays outside', async () => {
+  const { loadCausalLM } = await import('../../../src/engine/models/index');
+  const { addLossAndGradients } = await import('../../../src/engine/train/step');
+  const { Graph } = await import('../../../src/engine/graph/ir');
+  for (const prepacking of [true, false]) {
+    const lm = await loadCausalLM(MODEL, { loraTargets: () => true });
+    addLossAndGradients(lm, { grads: true, prepacking });
+    const where = new Map<string, string>(); // initializer → graph name
+    const walk = (g: InstanceType<typeof Graph>) => {
+      for (const k of g.initializers.keys()) where.set(k, g.name);
+      for (const n of g.nodes) for (const a of Object.values(n.attrs)) if (a instanceof Graph) walk(a);
+    };
+    walk(lm.graph);
+    const heads = [...where].filter(([k]) => k.startsWith('lm_head.weight'));
+    assert.equal(heads.length, 1, `one copy of the head (${prepacking}): ${JSON.stringify(heads)}`);
+    assert.equal(heads[0][1].startsWith('cross_entropy_chunk_'), prepacking, `head in ${heads[0][1]} with prepacking ${prepacking}`);
+  }
+});
+
+test('prepackTraining: on CPU while 1.5 × the weights fit in 1/8 of memory; never on GPU providers', async () => {
+  const { prepackTraining } = await import('../../../src/engine/runtime/session');
+  const GiB = 2 ** 30;
+  assert.equal(prepackTraining(215 * 2 ** 20, 'cpu', 24 * GiB), true); // bench config
+  assert.equal(prepackTraining(2 * GiB, 'cpu', 24 * GiB), true); // 3 GiB ≤ 3 GiB
+  assert.equal(prepackTraining(2 * GiB + 1, 'cpu', 24 * GiB), false);
+  assert.equal(prepackTraining(4.9 * GiB, 'cpu', 32 * GiB), false); // a 1B model in float32
+  assert.equal(prepackTraining(1024, 'cuda', 24 * GiB), false);
+  assert.equal(prepackTraining(1024, 'webgpu', 24 * GiB), false);
 });
 
 test('trainStep: two micro-batches (one row each, unpadded) give the golden loss and grad norm of their padded batch', async () => {
@@ -169,8 +206,8 @@ for (const gradientCheckpointing of [false, true]) {
     const modules = lm.lora.modules;
     addLossAndGradients(lm, { grads: true, gradientCheckpointing });
     const body = lm.graph.nodes.find((n) => n.opType === 'If')!.attrs.then_branch as import('../../../src/engine/graph/ir').Graph;
-    // then_branch outputs: loss, token_nll, then the gradient of A and B of each module in order.
-    const gradOf = new Map(modules.map((m, k) => [m, [body.outputs[2 + 2 * k], body.outputs[3 + 2 * k]]]));
+    // then_branch outputs: the gradient of A and B of each module in order.
+    const gradOf = new Map(modules.map((m, k) => [m, [body.outputs[2 * k], body.outputs[1 + 2 * k]]]));
     const layer = (i: number) => modules.filter((m) => m.startsWith(`model.layers.${i}.`)).flatMap((m) => gradOf.get(m)!);
     type N = { inputs: unknown[]; attrs: Record<string, unknown> };
     // A node's inputs, and the outer values its subgraphs (Loop bodies) read by name.
