@@ -4,7 +4,7 @@
  * layer, AdamW with global-norm clipping; see its README), on the same shapes, alternating the
  * two in each round (ABBA: even rounds ours first, odd rounds PyTorch first, so a drifting load
  * weighs on both), then the medians and ratios:
- *   speed-up      PyTorch step ms / ours (above 1: ours is faster)
+ *   speed ratio   PyTorch step ms / ours (above 1: ours is faster, below 1: slower)
  *   memory ratio  our peak RSS / PyTorch's (below 1: ours needs less)
  *
  * Every measurement runs in a fresh process: ours in a forked CLI (`bench --baseline-worker`,
@@ -18,12 +18,13 @@
  * OMP_WAIT_POLICY=PASSIVE itself).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_CONFIG, benchConfig, measureStep } from './bench';
-import { EXIT, InputError, emitJson, info, print } from './output';
+import { median } from './stats';
+import { EXIT, InputError, emitJson, info, plural, print } from './output';
 
 export type BaselineMode = 'train' | 'forward';
 
@@ -69,14 +70,6 @@ export interface ModeSummary {
   memory_ratio: number;
 }
 
-/** The median: the middle value, or the mean of the two middle values for an even count. @throws on an empty list. */
-export function median(xs: number[]): number {
-  if (!xs.length) throw new Error('median of no values');
-  const s = [...xs].sort((x, y) => x - y);
-  const h = Math.floor(s.length / 2);
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}
-
 /**
  * Medians over the rounds of both sides and their ratios: speed-up = PyTorch's median step ms /
  * ours, memory ratio = our median peak RSS / PyTorch's. `ours` and `theirs` hold one
@@ -117,7 +110,7 @@ export function baselineScriptPath(): string {
 }
 
 /** Output of a finished child process. */
-interface Exited { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; spawnError?: NodeJS.ErrnoException }
+export interface Exited { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; spawnError?: NodeJS.ErrnoException }
 
 const lastLine = (s: string) => s.trim().split('\n').filter(Boolean).pop() ?? '';
 
@@ -142,16 +135,19 @@ function runPython(python: string, args: string[], threads: number): Promise<Exi
 }
 
 /**
- * The one-line error for a Python run that failed, or null when it succeeded: a missing
- * interpreter or a missing torch/OpenBLAS is an InputError that says what to install; anything
- * else an Error with the last line the process wrote to stderr.
+ * The one-line error for a Python run that failed, or null when it succeeded. A missing
+ * interpreter is an InputError: for the default python3 it says what to install (`TORCH_INSTALL`),
+ * for a `--python` the user `given` it says to check that path. A missing torch/OpenBLAS is an
+ * InputError that says what to install; anything else an Error with the last line the process
+ * wrote to stderr.
  */
-export function pythonFailure(python: string, what: string, r: Exited): Error | null {
+export function pythonFailure(python: string, what: string, r: Exited, given = false): Error | null {
   const install = `install it: ${TORCH_INSTALL} (Debian/Ubuntu), or pass --python PATH to a Python that has torch`;
   if (r.spawnError) {
-    return r.spawnError.code === 'ENOENT' || r.spawnError.code === 'EACCES'
-      ? new InputError(`bench --baseline: ${python} not found (PyTorch baseline); ${install}`)
-      : new Error(`bench --baseline: ${python}: ${r.spawnError.message}`);
+    const code = r.spawnError.code;
+    if (code !== 'ENOENT' && code !== 'EACCES') return new Error(`bench --baseline: ${python}: ${r.spawnError.message}`);
+    if (given) return new InputError(`bench --baseline: --python ${python} ${code === 'ENOENT' ? 'does not exist' : 'cannot be run (not an executable file)'}; check the path: it should be a Python that has torch, e.g. ${DEFAULT_PYTHON}`);
+    return new InputError(`bench --baseline: ${python} not found (PyTorch baseline); ${install}`);
   }
   if (r.code === 0) return null;
   const missing = /No module named '?torch|libopenblas|cannot open shared object file/.exec(r.stderr);
@@ -159,12 +155,26 @@ export function pythonFailure(python: string, what: string, r: Exited): Error | 
   return new Error(`bench --baseline: ${what} ${r.signal ? `was stopped by ${r.signal}` : `exited ${r.code}`}: ${lastLine(r.stderr) || 'no message'}`);
 }
 
-/** torch.__version__ of `python`. @throws InputError (with what to install) when python or torch is missing. */
-async function torchVersion(python: string, threads: number): Promise<string> {
-  const r = await runPython(python, ['-c', 'import torch; print(torch.__version__)'], threads);
-  const failure = pythonFailure(python, `${python} -c "import torch"`, r);
-  if (failure) throw failure;
-  return lastLine(r.stdout);
+/** The preflight: what `python` must print, torch.__version__. */
+const VERSION_CHECK = 'import torch; print(torch.__version__)';
+
+/**
+ * torch.__version__ as the last stdout line of `python -c "import torch; print(torch.__version__)"`:
+ * it must look like a version (digits.digits…, e.g. "1.13.1", "2.3.0+cpu"), so a program that is
+ * not a Python with torch (`/bin/true`) fails here, before any measurement.
+ * @throws InputError (exit 2) naming `python` when it is missing (`given`: check the path; the
+ * default: what to install), lacks torch, fails, or prints no version.
+ */
+export function checkTorchVersion(python: string, r: Exited, given: boolean): string {
+  const failure = pythonFailure(python, `${python} -c "${VERSION_CHECK}"`, r, given);
+  if (failure instanceof InputError) throw failure;
+  const use = 'pass --python PATH to a Python that has torch';
+  if (failure) throw new InputError(`${failure.message}; ${use}`);
+  const version = lastLine(r.stdout);
+  if (!/^\d+\.\d+\S*$/.test(version)) {
+    throw new InputError(`bench --baseline: ${python} -c "${VERSION_CHECK}" printed ${version ? `"${version.slice(0, 80)}"` : 'nothing'}, not a torch version; is it a Python with torch? ${use}`);
+  }
+  return version;
 }
 
 /** Fields of the script's JSON line that we use. */
@@ -253,14 +263,35 @@ export async function runBaselineWorker(mode: string, a: Required<Pick<BaselineA
 }
 
 const r1 = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** Printed figures, one format each: step times with one decimal, peak RSS in whole MiB (the JSON keeps one decimal of both). */
+const fmtMs = (ms: number) => `${ms.toFixed(1)} ms`;
+const fmtMib = (mib: number) => `${Math.round(mib)} MiB`;
+
+/**
+ * The speed ratio in words, rounded to 2 decimals: "ours 1.17× PyTorch's speed (faster; PyTorch
+ * ms / ours)", "… 0.53× … (slower; …)", "… 1.00× … (same; …)". `speedup` = PyTorch ms / ours.
+ */
+export function speedWords(speedup: number): string {
+  const x = speedup.toFixed(2);
+  const how = Number(x) > 1 ? 'faster' : Number(x) < 1 ? 'slower' : 'same';
+  return `ours ${x}× PyTorch's speed (${how}; PyTorch ms / ours)`;
+}
+
+/** The memory ratio in words, rounded to 2 decimals: "ours 0.59× PyTorch's peak RSS (less; ours / PyTorch)", "(more; …)", "(same; …)". */
+export function memoryWords(ratio: number): string {
+  const x = ratio.toFixed(2);
+  const how = Number(x) < 1 ? 'less' : Number(x) > 1 ? 'more' : 'same';
+  return `ours ${x}× PyTorch's peak RSS (${how}; ours / PyTorch)`;
+}
 const loads = () => loadavg().map((x) => r1(x, 2));
 
 /**
  * Runs `rounds` rounds of {train, forward} × {ours, PyTorch} (ABBA order), printing each
  * measurement as it ends and then the medians and ratios (stdout; notes on stderr; with `json`,
  * one JSON object on stdout instead). Resolves with that object.
- * @throws InputError (exit 2) when the script is missing, or python3 or torch is not installed
- * (the message names what to install); Error (exit 1) when a measurement fails.
+ * @throws InputError (exit 2) when the script is missing or not a file, or the Python is missing,
+ * lacks torch or prints no torch version (`checkTorchVersion`: the message names what to install
+ * or to check); Error (exit 1) when a measurement fails.
  */
 export async function runBaselineBench(args: BaselineArgs): Promise<Record<string, unknown>> {
   const s: Shape = {
@@ -271,10 +302,11 @@ export async function runBaselineBench(args: BaselineArgs): Promise<Record<strin
   const script = resolve(args.script ?? baselineScriptPath());
   const python = args.python ?? DEFAULT_PYTHON;
   if (!existsSync(script)) throw new InputError(`bench --baseline: the PyTorch baseline script ${script} is missing; pass --baseline-script PATH to torch_lora_bench.py`);
+  if (!statSync(script).isFile()) throw new InputError(`bench --baseline: the PyTorch baseline script ${script} is not a file (a folder?); pass --baseline-script PATH to torch_lora_bench.py`);
   const loadBefore = loads();
-  const torch = await torchVersion(python, s.threads);
+  const torch = checkTorchVersion(python, await runPython(python, ['-c', VERSION_CHECK], s.threads), args.python !== undefined);
   const show = args.json ? info : print;
-  info(`bench --baseline: Llama hidden 512, ${s.layers} layers${s.layers !== BENCH_CONFIG.num_hidden_layers ? ' (reduced: figures not comparable with the default 8)' : ''}, batch ${s.batch} × seq ${s.seq}, LoRA r ${s.rank} all-linear, ${s.iters} timed steps per measurement; ${rounds} rounds, ours and PyTorch alternating (ABBA)`);
+  info(`bench --baseline: Llama hidden 512, ${plural(s.layers, 'layer')}${s.layers !== BENCH_CONFIG.num_hidden_layers ? ' (reduced: figures not comparable with the default 8)' : ''}, batch ${s.batch} × seq ${s.seq}, LoRA r ${s.rank} all-linear, ${plural(s.iters, 'timed step')} per measurement; ${plural(rounds, 'round')}, ours and PyTorch alternating (ABBA)`);
   info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, ${s.threads} threads each side; PyTorch ${torch} eager (${python} ${script}, OPENBLAS_NUM_THREADS=${s.threads})`);
   const stopping = (sig: NodeJS.Signals) => {
     info(`loralab: stopped by ${sig}`);
@@ -283,6 +315,9 @@ export async function runBaselineBench(args: BaselineArgs): Promise<Record<strin
   };
   process.on('SIGINT', stopping);
   process.on('SIGTERM', stopping);
+  // This process ending any other way (e.g. stdout closed by `| head`): no orphaned measurement.
+  const orphan = () => current?.kill('SIGTERM');
+  process.on('exit', orphan);
   const modes: BaselineMode[] = ['train', 'forward'];
   const ours = { train: [] as Measured[], forward: [] as Measured[] };
   const theirs = { train: [] as Measured[], forward: [] as Measured[] };
@@ -296,12 +331,13 @@ export async function runBaselineBench(args: BaselineArgs): Promise<Record<strin
         }
         const o = ours[mode][round];
         const t = theirs[mode][round];
-        show(`round ${round + 1}/${rounds} ${mode.padEnd(7)}  ours ${r1(o.ms)} ms ${r1(o.peakRssMib)} MiB   PyTorch ${r1(t.ms)} ms ${r1(t.peakRssMib)} MiB   (${oursFirst ? 'ours' : 'PyTorch'} first)`);
+        show(`round ${round + 1}/${rounds} ${mode.padEnd(7)}  ours ${fmtMs(o.ms)} ${fmtMib(o.peakRssMib)}   PyTorch ${fmtMs(t.ms)} ${fmtMib(t.peakRssMib)}   (${oursFirst ? 'ours' : 'PyTorch'} first)`);
       }
     }
   } finally {
     process.off('SIGINT', stopping);
     process.off('SIGTERM', stopping);
+    process.off('exit', orphan);
   }
   const loadAfter = loads();
   const summary = Object.fromEntries(modes.map((m) => [m, summarize(ours[m], theirs[m])])) as Record<BaselineMode, ModeSummary>;
@@ -320,7 +356,7 @@ export async function runBaselineBench(args: BaselineArgs): Promise<Record<strin
   for (const mode of modes) {
     const x = result[mode];
     const name = mode === 'train' ? 'train step' : 'forward';
-    show(`${name.padEnd(10)}  median of ${rounds}: ours ${x.ours_ms_median} ms, PyTorch ${x.pytorch_ms_median} ms → speed-up ${x.speedup}× (PyTorch ms / ours); peak RSS ours ${x.ours_peak_rss_mib_median} MiB, PyTorch ${x.pytorch_peak_rss_mib_median} MiB → memory ratio ${x.memory_ratio}× (ours / PyTorch)`);
+    show(`${name.padEnd(10)}  median of ${rounds}: ours ${fmtMs(x.ours_ms_median)}, PyTorch ${fmtMs(x.pytorch_ms_median)} → ${speedWords(x.speedup)}; peak RSS ours ${fmtMib(x.ours_peak_rss_mib_median)}, PyTorch ${fmtMib(x.pytorch_peak_rss_mib_median)} → ${memoryWords(x.memory_ratio)}`);
   }
   show('peak RSS: ru_maxrss (getrusage) of a fresh process per measurement, the whole process (runtime, model build, steps), on both sides');
   show(`load average (1, 5, 15 min): before ${loadBefore.join(' ')}, after ${loadAfter.join(' ')}`);

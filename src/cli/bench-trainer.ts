@@ -14,13 +14,16 @@
  *   GFLOP/s    `trainStepFlops` / step time (model FLOPs: recomputation for gradient
  *              checkpointing is not counted, as in the MFU convention of PaLM, Chowdhery et al. 2022, App. B)
  *   peak RSS   VmHWM of the trainer at its end (training + validation + checkpoint)
- *   breakdown  runtime (RSS when the trainer says `ready`: Node + ONNX Runtime libraries),
+ *   breakdown  runtime (RSS when the trainer says `ready`: Node and the trainer's code; ONNX
+ *              Runtime is loaded on first use, so neither it nor the model is in yet),
  *              load peak (VmHWM at the `run` event: reading the checkpoint, building and
  *              compiling the graph), resident after the build (VmRSS at `run`: runtime + weights
  *              as ONNX Runtime holds them + what the build left), steps (VmHWM of the steps,
  *              reset at `run` through /proc/<pid>/clear_refs, − RSS at `run`:
  *              activations in ONNX Runtime's arena, gradients, optimizer state), and the float32
- *              size of the frozen weights for reference.
+ *              size of the frozen weights for reference (computed from the shapes, not measured).
+ * The printed table, its legend and the header's step count: `TRAINER_TABLE_HEADER`,
+ * `TRAINER_LEGEND`, `trainerTableRow`, `stepsNote`.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +38,8 @@ import type { Device } from '../engine/runtime/session';
 import { writeSafetensorsStreaming } from '../engine/weights/safetensors';
 import type { TrainerEvent } from '../protocol/trainer';
 import { BENCH_CONFIG, benchConfig } from './bench';
-import { EXIT, InputError, emitJson, info, print } from './output';
+import { EXIT, InputError, emitJson, info, plural, print } from './output';
+import { median } from './stats';
 
 export interface TrainerBenchArgs {
   device?: Device;
@@ -298,8 +302,9 @@ export async function runTrainerBench(args: TrainerBenchArgs): Promise<TrainerFi
   const a = { ...args, rank: args.rank ?? 16, steps: args.steps ?? (args.quick ? 3 : 5), layers: args.layers ?? BENCH_CONFIG.num_hidden_layers };
   if (a.steps < 3) throw new InputError(`bench --trainer: --steps ${a.steps} leaves no step after the 2 warm-up steps; the minimum is --steps 3`);
   const cfg = benchConfig(a.layers);
-  info(`bench --trainer: Llama hidden ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers, vocab ${cfg.vocab_size}, LoRA r ${a.rank} all-linear; a forked trainer per shape, ${a.steps} steps (2 warm-up), validation at steps 0 and ${a.steps}`);
-  info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; device ${a.device ?? 'cpu'}`);
+  info(`bench --trainer: Llama hidden ${cfg.hidden_size}, ${plural(cfg.num_hidden_layers, 'layer')}, vocab ${cfg.vocab_size}, LoRA r ${a.rank} all-linear; a forked trainer per shape, ${stepsNote(a.steps)}, validation at steps 0 and ${a.steps}`);
+  // The trainer's default: every core (runtime/session.ts).
+  info(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; device ${a.device ?? 'cpu'}, ${plural(a.threads ?? availableParallelism(), 'intra-op thread')}`);
   const work = mkdtempSync(join(tmpdir(), 'loralab-bench-trainer-'));
   const out: TrainerFigures[] = [];
   // SIGINT/SIGTERM: this listener makes the CLI's global one stay out (main.ts installProcessHandlers).
@@ -316,12 +321,12 @@ export async function runTrainerBench(args: TrainerBenchArgs): Promise<TrainerFi
   const row = (cells: string) => (a.json ? info(cells) : print(cells));
   try {
     await writeBenchModel(work, cfg);
-    row('shape            step ms  tokens/s  GFLOP/s  peak RSS MiB | runtime  load peak  after build  steps (+MiB)  f32 weights');
+    for (const line of TRAINER_LEGEND) info(line);
+    row(TRAINER_TABLE_HEADER);
     for (const shape of a.shapes ?? trainerShapes(Boolean(a.quick))) {
       const f = await measureShape(work, work, shape, a, cfg, track);
       out.push(f);
-      const name = `${f.batch} × ${f.seq}${f.gradientCheckpointing ? ' + ckpt' : ''}`.padEnd(16);
-      row(`${name} ${String(f.step_ms).padStart(7)}  ${String(f.tokens_per_s).padStart(8)}  ${String(f.gflop_per_s).padStart(7)}  ${String(f.peak_rss_mib).padStart(12)} | ${String(f.runtime_rss_mib).padStart(7)}  ${String(f.load_peak_mib).padStart(9)}  ${String(f.built_rss_mib).padStart(11)}  ${String(f.steps_mib).padStart(12)}  ${String(f.weights_f32_mib).padStart(11)}`);
+      row(trainerTableRow(f));
     }
     info(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     if (a.json) emitJson({ trainer: out });
@@ -337,7 +342,32 @@ export async function runTrainerBench(args: TrainerBenchArgs): Promise<TrainerFi
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+/** "3 steps (2 warm-up) → 1 timed step": how many of `steps` optimizer steps per shape are timed (all after the first 2). */
+export function stepsNote(steps: number): string {
+  return `${plural(steps, 'step')} (2 warm-up) → ${plural(steps - 2, 'timed step')}`;
+}
+
+/** The table's column names (MiB columns right of the bar: the breakdown of peak RSS). */
+export const TRAINER_TABLE_HEADER = 'shape                step ms  tokens/s  GFLOP/s  peak RSS MiB | runtime  load peak  after build  steps (+MiB)  f32 weights';
+
+/** What each column is, printed on stderr above the table (one line per group). */
+export const TRAINER_LEGEND = [
+  'columns: step ms = median of the timed steps; GFLOP/s = matrix-product FLOPs / step time (recomputation not counted); peak RSS = the trainer\'s VmHWM over the whole run (MiB)',
+  '  runtime = RSS once the trainer has started (Node + its code, before ONNX Runtime and the model are loaded); load peak = peak while loading the model and building the session;',
+  '  after build = RSS once the session is built; steps (+MiB) = what the training steps (validation included) add above that; f32 weights = the model\'s weights at 4 bytes each (computed, not measured)',
+];
+
+/**
+ * One table row for `f`, aligned under `TRAINER_TABLE_HEADER`: shape ("4 × 1024 + grad ckpt"
+ * with gradient checkpointing), then every figure as a whole number (ms, tokens/s, GFLOP/s, MiB;
+ * the JSON keeps one decimal); "n/a" where a figure could not be measured (steps (+MiB) without
+ * /proc/<pid>/clear_refs).
+ */
+export function trainerTableRow(f: TrainerFigures): string {
+  const n = (x: number, width: number) => (Number.isFinite(x) ? Math.round(x).toString() : 'n/a').padStart(width);
+  const name = `${f.batch} × ${f.seq}${f.gradientCheckpointing ? ' + grad ckpt' : ''}`.padEnd(20);
+  return `${name} ${n(f.step_ms, 7)}  ${n(f.tokens_per_s, 8)}  ${n(f.gflop_per_s, 7)}  ${n(f.peak_rss_mib, 12)} | ${n(f.runtime_rss_mib, 7)}  ${n(f.load_peak_mib, 9)}  ${n(f.built_rss_mib, 11)}  ${n(f.steps_mib, 12)}  ${n(f.weights_f32_mib, 11)}`;
+}
 
 function round(x: number, digits = 1): number {
   const f = 10 ** digits;

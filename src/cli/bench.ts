@@ -20,6 +20,7 @@ import type { HostTensor } from '../engine/tensor';
 import { TRAIN_INPUT, addLossAndGradients } from '../engine/train/step';
 import { AdamW, initAdamState } from '../engine/train/optimizer';
 import { emitJson, info, print } from './output';
+import { median } from './stats';
 
 /** The bench model: a ~40M-parameter Llama (DESIGN: hidden 512, 8 layers, GQA 8/4, vocab 32000). */
 export const BENCH_CONFIG: DecoderConfig = resolveLlamaConfig({
@@ -263,7 +264,6 @@ export async function measureStep(kind: 'forward' | 'train', a: Required<Pick<Be
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runBench(args: BenchArgs): Promise<void> {
   const a = { batch: 4, seq: 256, rank: 16, iters: 3, newTokens: 32, layers: BENCH_CONFIG.num_hidden_layers, ...args };

@@ -1,23 +1,26 @@
 /**
  * `loralab eval FILE.eval.jsonl --model DIR [--adapter DIR]… [--base] [--json]`: every case of an
  * eval set against every variant (the base model first when asked or when no adapter is given),
- * all variants of a case in one multi-LoRA batch. Prints a table per variant (stderr), or with
- * `--json` one object `{"variants": [{"adapter", "cases": [{"line", "output", "scores",
- * "passed", …}], "summary": {"cases", "passed", "pass_rate", "mean": {METRIC: mean over the cases
- * using METRIC}, "mean_expected_nll": mean NLL of the expected text over every case}}]}` on stdout. An adapter that belongs to a run (its `adapter/` or a
- * checkpoint) gets its results saved in the run folder's `evals/`. Exit code 1 when a case fails;
+ * all variants of a case in one multi-LoRA batch. Prints a table per variant on stdout (the
+ * command's result; the start line, progress and `saved …` notes go to stderr), or with `--json`
+ * one object `{"variants": [{"adapter", "cases": [{"line", "output", "scores", "passed",
+ * "generation": {"max_new_tokens", "max_new_tokens_from", "stop"} (absent for `nll` cases), …}],
+ * "summary": {"cases", "passed", "pass_rate", "mean": {METRIC: mean over the cases using METRIC},
+ * "mean_expected_nll": mean NLL of the expected text over every case}}]}` on stdout. An adapter
+ * that belongs to a run (its `adapter/` or a checkpoint) gets its results saved in the run
+ * folder's `evals/`. Exit code 1 when a case fails;
  * 2 for a bad eval set (every bad line listed, up to ten) or a chat case on a model without a
  * chat template.
  */
 import { readFile } from 'node:fs/promises';
 import { assertChatTemplate, assertNoProblems, parseEvalSet } from '../engine/eval/eval-set';
 import { LocalEvalBackend } from '../engine/eval/local';
-import { type VariantResult, runEvalSet } from '../engine/eval/run';
+import { type CaseResult, type UsedGeneration, type VariantResult, runEvalSet } from '../engine/eval/run';
 import { resolveModel } from '../engine/models/hub';
 import { loadTokenizer } from '../engine/tokenizer/index';
 import type { Device } from '../engine/runtime/session';
 import { runOfAdapter, writeEvalResult } from '../runs/evals';
-import { EXIT, InputError, decodeUtf8Strict, emitJson, info } from './output';
+import { EXIT, InputError, decodeUtf8Strict, emitJson, info, print } from './output';
 
 export interface EvalArgs {
   file: string;
@@ -62,7 +65,7 @@ export async function runEval(args: EvalArgs): Promise<number> {
   }
   if (args.json) emitJson({ variants: results });
   else {
-    for (const v of results) printTable(v);
+    results.forEach((v, i) => printTable(v, i > 0));
     for (const p of saved) info(`saved ${p}`);
   }
   return results.every((v) => v.summary.passed === v.summary.cases) ? EXIT.ok : EXIT.failed;
@@ -70,32 +73,53 @@ export async function runEval(args: EvalArgs): Promise<number> {
 
 const fmt = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(4));
 
-/** Characters of a failing case's output shown under its row. */
+/** Characters of a failing case's output (and expected text) shown under its row. */
 export const OUTPUT_PREVIEW_CHARS = 60;
 
 /**
- * A generated output as one table line: at most {@link OUTPUT_PREVIEW_CHARS} characters (then
- * `…`), JSON-quoted so leading spaces and newlines (as `\n`) stay visible on one line.
+ * A text as one table line: at most {@link OUTPUT_PREVIEW_CHARS} characters (then `…`),
+ * JSON-quoted so leading spaces and newlines (as `\n`) stay visible on one line.
  */
 export function outputPreview(output: string): string {
   const chars = [...output];
   return chars.length > OUTPUT_PREVIEW_CHARS ? `${JSON.stringify(chars.slice(0, OUTPUT_PREVIEW_CHARS).join(''))}…` : JSON.stringify(output);
 }
 
+const BUDGET_FROM: Record<UsedGeneration['max_new_tokens_from'], string> = { set: 'set', expected: 'from expected', default: 'model default' };
+
+/** The generation settings of a case in words: `max_new_tokens 2 (from expected), stop "\n"`. */
+export function generationText(g: UsedGeneration): string {
+  const stop = g.stop.length ? `stop ${g.stop.map((x) => JSON.stringify(x)).join(', ')}` : 'no stop';
+  return `max_new_tokens ${g.max_new_tokens ?? '?'} (${BUDGET_FROM[g.max_new_tokens_from]}), ${stop}`;
+}
+
 /**
- * One variant's table (stderr): a row per case (`nll exp`: the NLL of the expected text, every
- * case), the generated output under each failing case, and a summary line whose `mean <metric>`
- * averages the cases that use that metric, `mean NLL of expected` every case (EvalSummary).
+ * The line under a failing case's row: `expected "girl" · output " g" · max_new_tokens 2 (from
+ * expected), stop "\n"` (an `nll` case, which generates nothing: the expected text only).
  */
-function printTable(v: VariantResult): void {
-  info(`\n=== ${v.adapter ? `adapter ${v.adapter}` : 'base model'} ===`);
-  info(`${'line'.padStart(5)}  ${'metric'.padEnd(8)}  ${'score'.padStart(8)}  ${'threshold'.padStart(9)}  ${'nll exp'.padStart(8)}  pass  case`);
+export function failureDetail(c: CaseResult): string {
+  const parts = [`expected ${outputPreview(c.expected)}`];
+  if (c.output !== null) parts.push(`output ${outputPreview(c.output)}`);
+  if (c.generation) parts.push(generationText(c.generation));
+  return parts.join(' · ');
+}
+
+/**
+ * One variant's table (stdout, as every command's result): a row per case (`nll exp`: the NLL of
+ * the expected text, every case), under each failing case its expected text, output and
+ * generation settings ({@link failureDetail}), and a summary line whose `mean <metric>` averages
+ * the cases that use that metric, `mean NLL of expected` every case (EvalSummary). Tables after
+ * the first get a blank line before them.
+ */
+function printTable(v: VariantResult, blankLineBefore: boolean): void {
+  print(`${blankLineBefore ? '\n' : ''}=== ${v.adapter ? `adapter ${v.adapter}` : 'base model'} ===`);
+  print(`${'line'.padStart(5)}  ${'metric'.padEnd(8)}  ${'score'.padStart(8)}  ${'threshold'.padStart(9)}  ${'nll exp'.padStart(8)}  pass  case`);
   for (const c of v.cases) {
-    info(`${String(c.line).padStart(5)}  ${c.metric.padEnd(8)}  ${fmt(c.scores[c.metric]).padStart(8)}  ${String(c.threshold).padStart(9)}  ${fmt(c.scores.nll).padStart(8)}  ${c.passed ? 'yes ' : 'NO  '}  ${c.name}`);
-    if (!c.passed && c.output !== null) info(`${' '.repeat(5)}  output: ${outputPreview(c.output)}`);
+    print(`${String(c.line).padStart(5)}  ${c.metric.padEnd(8)}  ${fmt(c.scores[c.metric]).padStart(8)}  ${String(c.threshold).padStart(9)}  ${fmt(c.scores.nll).padStart(8)}  ${c.passed ? 'yes ' : 'NO  '}  ${c.name}`);
+    if (!c.passed) print(`${' '.repeat(5)}  ${failureDetail(c)}`);
   }
   const s = v.summary;
   const means = Object.entries(s.mean).map(([m, x]) => `mean ${m} ${fmt(x)}`);
   if (s.mean_expected_nll !== undefined) means.push(`mean NLL of expected ${fmt(s.mean_expected_nll)}`);
-  info(`passed ${s.passed}/${s.cases} (${(100 * s.pass_rate).toFixed(1)}%)   ${means.join('   ')}`);
+  print(`passed ${s.passed}/${s.cases} (${(100 * s.pass_rate).toFixed(1)}%)   ${means.join('   ')}`);
 }

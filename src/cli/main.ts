@@ -82,7 +82,7 @@ export function buildProgram(): Command {
   program
     .command('eval')
     .description('run an eval set (*.eval.jsonl) against the base model and/or adapters: a table per variant (pass rate, mean score per metric, mean NLL of the expected text); exit 1 when a case fails')
-    .argument('<file>', 'eval set: one {"prompt" | "messages", "expected", "metric"?, "threshold"?} per line, optional {"$config": {...}} first')
+    .argument('<file>', 'eval set: one {"prompt" | "messages", "expected", "metric"?, "threshold"?} per line, optional {"$config": {...}} first; outputs are scored up to their first "stop" string, and an "exact" case by default generates at most as many tokens as "expected" has, ending at a line break (lm-evaluation-harness)')
     .requiredOption('--model <dir>', 'local Hugging Face model folder (config.json, tokenizer.json, *.safetensors) or a Hub id')
     .option('--adapter <dir>', 'PEFT LoRA adapter folder; repeat for several (results of a run\'s adapter or checkpoint are saved in its evals/)', collect, [])
     .option('--base', 'also evaluate the base model (the default when no --adapter is given)')
@@ -105,13 +105,13 @@ export function buildProgram(): Command {
     .option('--new-tokens <n>', 'tokens generated in the decode benchmark (batch 1, prompt of --seq tokens)', intArg('--new-tokens'), 32)
     .option('--layers <n>', 'decoder layers of the bench model (default 8; fewer only for a quick check)', intArg('--layers'))
     .option('--json', 'print the figures as one JSON object on stdout')
-    .option('--trainer', 'instead: the training step as the trainer runs it (a forked trainer per shape: batch 1 and 4 × sequence 256 and 1024, and 4 × 1024 with gradient checkpointing): step time, tokens/s, GFLOP/s, peak RSS with its breakdown (Linux)')
-    .option('--quick', 'with --trainer: only 4 × 256 and 4 × 1024 with gradient checkpointing, 3 steps each')
+    .option('--trainer', 'instead: the training step as the trainer runs it (a forked trainer per shape: batch 1 and 4 × sequence 256 and 1024, and 4 × 1024 with gradient checkpointing): step time, tokens/s, GFLOP/s, peak RSS with its breakdown: runtime, load peak, after build, steps, f32 weights (Linux; a legend on stderr explains the columns)')
+    .option('--quick', 'with --trainer: only 4 × 256 and 4 × 1024 with gradient checkpointing, 3 steps each (2 warm-up, 1 timed)')
     .option('--steps <n>', 'with --trainer: optimizer steps per shape (default 5, --quick 3; the first 2 are warm-up)', intArg('--steps'))
-    .option('--baseline', 'instead: the train step and forward alternating with the PyTorch baseline (../shared/bench/torch_lora_bench.py; needs python3-torch), each in a fresh process: per-round figures, medians, speed-up (PyTorch ms / ours) and peak-RSS ratio (ours / PyTorch)')
+    .option('--baseline', 'instead: the train step and forward alternating with the PyTorch baseline (../shared/bench/torch_lora_bench.py; needs python3-torch), each in a fresh process: per-round figures, medians, speed ratio (PyTorch ms / ours: above 1 ours is faster, below 1 slower) and peak-RSS ratio (ours / PyTorch)')
     .option('--rounds <n>', 'with --baseline: measurements of each side per mode (default 3)', intArg('--rounds'))
     .option('--baseline-script <path>', 'with --baseline: the PyTorch script (default ../shared/bench/torch_lora_bench.py beside the LoRA Lab folder)')
-    .option('--python <path>', 'with --baseline: a Python that has torch (default /usr/bin/python3, where apt\'s python3-torch goes)')
+    .option('--python <path>', 'with --baseline: a Python that has torch, checked first by printing torch.__version__ (default /usr/bin/python3, where apt\'s python3-torch goes)')
     .addOption(new Option('--baseline-worker <mode>', 'internal: one measurement of bench --baseline, sent over IPC').hideHelp())
     .action((o, cmd: Command) => guarded(o.json, async () => {
       if (o.baselineWorker) return (await import('./bench-baseline')).runBaselineWorker(o.baselineWorker, o);

@@ -38,6 +38,11 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} bytes` : `${v.toFixed(2)} ${units[i]}`;
 }
 
+/** A count with its noun, singular for exactly 1: plural(1, 'layer') = "1 layer", plural(8, 'layer') = "8 layers"; `many` for irregular plurals. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** A command's human-readable result (a table, a listing) to stdout. */
 export function print(line: string): void {
   process.stdout.write(`${line}\n`);

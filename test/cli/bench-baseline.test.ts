@@ -5,10 +5,11 @@
 // at a tiny size (1 layer, 1 × 8 tokens).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TORCH_INSTALL, median, parseTorchOutput, pythonFailure, summarize, torchEnv } from '../../src/cli/bench-baseline';
+import { TORCH_INSTALL, checkTorchVersion, memoryWords, parseTorchOutput, pythonFailure, speedWords, summarize, torchEnv } from '../../src/cli/bench-baseline';
+import { median } from '../../src/cli/stats';
 import { InputError } from '../../src/cli/output';
 import { runCli } from '../helpers/cli';
 
@@ -59,6 +60,40 @@ test('pythonFailure: a missing interpreter or torch says what to install (InputE
   assert.equal(pythonFailure('p', 'x', { ...base, code: 0, stderr: '' }), null);
 });
 
+test('pythonFailure: a --python the user gave that does not exist or cannot run: check the path, no apt-get', () => {
+  const base = { code: null, signal: null, stdout: '', stderr: '' };
+  for (const code of ['ENOENT', 'EACCES']) {
+    const e = pythonFailure('/nonexistent', 'x', { ...base, spawnError: Object.assign(new Error(`spawn /nonexistent ${code}`), { code }) }, true);
+    assert.ok(e instanceof InputError);
+    assert.match(e.message, /^bench --baseline: --python \/nonexistent (does not exist|cannot be run).*; check the path/);
+    assert.ok(!e.message.includes('apt-get'), e.message);
+  }
+});
+
+test('checkTorchVersion: the last stdout line must be a version; anything else is a one-line InputError naming the python', () => {
+  const ok = { code: 0, signal: null, stderr: '' };
+  assert.equal(checkTorchVersion('py', { ...ok, stdout: '1.13.1\n' }, true), '1.13.1');
+  assert.equal(checkTorchVersion('py', { ...ok, stdout: 'a warning\n2.3.0+cpu\n' }, true), '2.3.0+cpu');
+  // /bin/true: exit 0, prints nothing; /bin/echo: prints its arguments.
+  for (const [stdout, shown] of [['', /printed nothing, not a torch version/], ['-c import torch; print(torch.__version__)\n', /printed "-c import torch.*", not a torch version/]] as const) {
+    const e = (() => { try { checkTorchVersion('/bin/true', { ...ok, stdout }, true); } catch (x) { return x; } })();
+    assert.ok(e instanceof InputError, String(e));
+    assert.match(e.message, /^bench --baseline: \/bin\/true -c "import torch; print\(torch.__version__\)" /);
+    assert.match(e.message, shown);
+    assert.match(e.message, /pass --python PATH to a Python that has torch$/);
+  }
+  // A failure that is not a missing torch (here /bin/false) is still the user's input: exit 2, not 1.
+  assert.throws(() => checkTorchVersion('/bin/false', { code: 1, signal: null, stdout: '', stderr: '' }, true), (e: Error) => e instanceof InputError && /\/bin\/false -c .* exited 1: no message; pass --python PATH/.test(e.message));
+});
+
+test('speedWords / memoryWords: above and below 1 say faster or slower, less or more, on the printed (2-decimal) value', () => {
+  assert.equal(speedWords(500 / 425), 'ours 1.18× PyTorch\'s speed (faster; PyTorch ms / ours)');
+  assert.equal(speedWords(0.53), 'ours 0.53× PyTorch\'s speed (slower; PyTorch ms / ours)');
+  assert.equal(speedWords(0.999), 'ours 1.00× PyTorch\'s speed (same; PyTorch ms / ours)');
+  assert.equal(memoryWords(1345 / 2279), 'ours 0.59× PyTorch\'s peak RSS (less; ours / PyTorch)');
+  assert.equal(memoryWords(1.5), 'ours 1.50× PyTorch\'s peak RSS (more; ours / PyTorch)');
+});
+
 test('parseTorchOutput: the last stdout line as JSON; anything else is an error naming the script', () => {
   assert.deepEqual(parseTorchOutput('note\n{"step_s_median": 1.176, "peak_rss_mb": 2279.1, "torch": "1.13"}\n', 's.py'), { step_s_median: 1.176, peak_rss_mb: 2279.1, torch: '1.13' });
   assert.throws(() => parseTorchOutput('hello\n', 's.py'), /s\.py printed no JSON line with "step_s_median" and "peak_rss_mb" \(last line: hello\)/);
@@ -96,6 +131,7 @@ test('bench --baseline: usage errors are one line, exit 2', async () => {
     [['bench', '--baseline', '--device', 'cuda'], /compares CPU training with PyTorch on the CPU; drop --device cuda/],
     [['bench', '--baseline', '--rounds', '0'], /--rounds must be a positive integer/],
     [['bench', '--baseline', '--baseline-script', `${script}.missing`], /the PyTorch baseline script .*torch_lora_bench\.py\.missing is missing; pass --baseline-script PATH/],
+    [['bench', '--baseline', '--baseline-script', tmpdir()], /the PyTorch baseline script .* is not a file \(a folder\?\); pass --baseline-script PATH/],
     [['bench', '--baseline-worker', 'train'], /--baseline-worker is internal to bench --baseline/],
   ] as const) {
     const r = await runCli([...args]);
@@ -105,16 +141,35 @@ test('bench --baseline: usage errors are one line, exit 2', async () => {
   }
 });
 
-test('bench --baseline without torch or without python: one line saying what to install, exit 2', { skip: !posix }, async () => {
+test('bench --baseline without torch: one line saying what to install, exit 2', { skip: !posix }, async () => {
   const { python, script } = fakePython('#!/bin/sh\necho "Traceback (most recent call last):" >&2\necho "ModuleNotFoundError: No module named \'torch\'" >&2\nexit 1\n');
-  for (const py of [python, join(script, '..', 'no-such-python')]) {
+  const r = await runCli(['bench', '--baseline', '--python', python, '--baseline-script', script, ...tiny]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^loralab: error: bench --baseline: /);
+  assert.ok(r.stderr.includes('apt-get install -y python3-torch libopenblas0-pthread'), r.stderr);
+  assert.match(r.stderr, /--python PATH/);
+});
+
+test('bench --baseline --python that does not exist, or prints no torch version (/bin/true): one line naming it, exit 2, before any measurement', { skip: !posix }, async () => {
+  const { dir, script, log } = fakePython();
+  const silent = join(dir, 'silent');
+  writeFileSync(silent, '#!/bin/sh\nexit 0\n'); // what /bin/true does
+  chmodSync(silent, 0o755);
+  const cases: [string, RegExp][] = [
+    [join(dir, 'no-such-python'), /--python .*no-such-python does not exist; check the path/],
+    [silent, /silent -c "import torch; print\(torch.__version__\)" printed nothing, not a torch version/],
+  ];
+  if (existsSync('/bin/true')) cases.push(['/bin/true', /\/bin\/true -c .* printed nothing, not a torch version/]);
+  for (const [py, re] of cases) {
     const r = await runCli(['bench', '--baseline', '--python', py, '--baseline-script', script, ...tiny]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /^loralab: error: bench --baseline: /);
-    assert.ok(r.stderr.includes('apt-get install -y python3-torch libopenblas0-pthread'), r.stderr);
-    assert.match(r.stderr, /--python PATH/);
+    assert.match(r.stderr, re);
+    assert.ok(!r.stderr.includes('apt-get'), r.stderr);
+    assert.ok(!/printed no JSON line/.test(r.stderr), r.stderr);
   }
+  assert.ok(!existsSync(log), 'the script never ran');
 });
 
 test('bench --baseline --json: PyTorch spawned as its README says, rounds alternate, medians and ratios from the per-round figures', { skip: !posix }, async () => {
@@ -163,12 +218,17 @@ test('bench --baseline: per-round lines, medians with ratios, what peak RSS is a
   const { python, script } = fakePython();
   const r = await runCli(['bench', '--baseline', '--rounds', '1', '--python', python, '--baseline-script', script, ...tiny]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^round 1\/1 train +ours [\d.]+ ms [\d.]+ MiB {3}PyTorch 500 ms 2000 MiB {3}\(ours first\)$/m);
-  assert.match(r.stdout, /^round 1\/1 forward +ours [\d.]+ ms [\d.]+ MiB {3}PyTorch 250 ms 1500 MiB/m);
-  assert.match(r.stdout, /^train step +median of 1: ours [\d.]+ ms, PyTorch 500 ms → speed-up [\d.]+× \(PyTorch ms \/ ours\); peak RSS ours [\d.]+ MiB, PyTorch 2000 MiB → memory ratio [\d.]+× \(ours \/ PyTorch\)$/m);
+  // Step times with one decimal, MiB whole, on both sides.
+  assert.match(r.stdout, /^round 1\/1 train +ours \d+\.\d ms \d+ MiB {3}PyTorch 500\.0 ms 2000 MiB {3}\(ours first\)$/m);
+  assert.match(r.stdout, /^round 1\/1 forward +ours \d+\.\d ms \d+ MiB {3}PyTorch 250\.0 ms 1500 MiB/m);
+  assert.match(r.stdout, /^train step +median of 1: ours \d+\.\d ms, PyTorch 500\.0 ms → ours \d+\.\d\d× PyTorch's speed \((faster|slower|same); PyTorch ms \/ ours\); peak RSS ours \d+ MiB, PyTorch 2000 MiB → ours \d+\.\d\d× PyTorch's peak RSS \((less|more|same); ours \/ PyTorch\)$/m);
+  assert.ok(!r.stdout.includes('speed-up'), r.stdout);
+  // The word matches the printed ratio (ours against the fake's fixed 500 ms).
+  const [, ratio, how] = /ours ([\d.]+)× PyTorch's speed \((\w+)/.exec(r.stdout)!;
+  assert.equal(how, Number(ratio) > 1 ? 'faster' : Number(ratio) < 1 ? 'slower' : 'same');
   assert.match(r.stdout, /^forward +median of 1: /m);
   assert.match(r.stdout, /^peak RSS: ru_maxrss \(getrusage\) of a fresh process per measurement/m);
   assert.match(r.stdout, /^load average \(1, 5, 15 min\): before [\d.]+ [\d.]+ [\d.]+, after [\d.]+ [\d.]+ [\d.]+$/m);
-  assert.match(r.stderr, /^bench --baseline: Llama hidden 512, 1 layers \(reduced/m);
+  assert.match(r.stderr, /^bench --baseline: Llama hidden 512, 1 layer \(reduced.*, 1 timed step per measurement; 1 round, ours and PyTorch/m);
   assert.match(r.stderr, /PyTorch 9\.9\.9-fake eager/);
 });

@@ -63,17 +63,21 @@ test('--json: golden greedy continuation passes exact, a wrong expected fails, n
   assert.equal(v.summary.mean.exact, 0.5);
 });
 
-test('a run\'s adapter: base and adapter tables, results saved in the run folder evals/', async () => {
+test('a run\'s adapter: base and adapter tables on stdout (the start line and "saved" on stderr), results saved in the run folder evals/', async () => {
   const runDir = join(TMP, 'run-1');
   mkdirSync(runDir);
   writeFileSync(join(runDir, 'run.json'), '{}');
   cpSync(ADAPTER, join(runDir, 'adapter'), { recursive: true });
   const r = await runCli(['eval', EVAL, '--model', MODEL, '--base', '--adapter', join(runDir, 'adapter')]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /=== base model ===/);
-  assert.match(r.stderr, /=== adapter .*run-1\/adapter ===/);
-  assert.match(r.stderr, /passed 2\/3 \(66\.7%\)/);
+  assert.match(r.stdout, /=== base model ===/);
+  assert.match(r.stdout, /=== adapter .*run-1\/adapter ===/);
+  assert.match(r.stdout, /passed 2\/3 \(66\.7%\)/);
+  assert.doesNotMatch(r.stderr, /===|passed \d/); // the table is the result, not a note
+  assert.match(r.stderr, /^eval .*golden\.eval\.jsonl: 3 cases × 2 variants/m);
   const saved = join(runDir, 'evals', 'golden.adapter.json');
+  assert.match(r.stderr, new RegExp(`saved .*${'golden.adapter.json'.replace(/\./g, '\\.')}`));
+  assert.doesNotMatch(r.stdout, /saved /);
   assert.ok(existsSync(saved), r.stderr);
   const json = JSON.parse(readFileSync(saved, 'utf8'));
   assert.equal(json.cases.length, 3);
@@ -160,8 +164,29 @@ test('target_delimiter: "…girl named" + "Lily." is scored as " Lily." (the gol
   const table = await runCli(['eval', file, '--model', MODEL]);
   assert.equal(table.code, 1);
   const output = v.cases[2].output!;
-  assert.ok(table.stderr.includes(`  output: ${JSON.stringify([...output].slice(0, 60).join(''))}`), table.stderr);
-  assert.match(table.stderr, /passed 2\/3 \(66\.7%\) {3}mean exact 0\.0000 {3}mean nll \d+\.\d{4} {3}mean NLL of expected \d+\.\d{4}/);
+  assert.ok(table.stdout.includes(`  expected "She went to the moon." · output ${JSON.stringify([...output].slice(0, 60).join(''))} · max_new_tokens 8 (set), stop "\\n"\n`), table.stdout);
+  assert.match(table.stdout, /passed 2\/3 \(66\.7%\) {3}mean exact 0\.0000 {3}mean nll \d+\.\d{4} {3}mean NLL of expected \d+\.\d{4}/);
+});
+
+test('a failing exact case with the default budget: the table shows expected, output and the budget from expected; --json has the generation used', async () => {
+  // Golden greedy after "…a little" is ▁g|ir|l (3 tokens, see run.test.ts); "b" is not what it writes.
+  const file = join(TMP, 'budget.eval.jsonl');
+  const prompt = 'Once upon a time, there was a little';
+  writeFileSync(file, [{ prompt, expected: 'girl' }, { prompt, expected: 'b', name: 'one letter' }].map((x) => JSON.stringify(x)).join('\n'));
+  const tok = await loadTokenizer(MODEL);
+  const budget = tok.encode(`${prompt} b`).length - tok.encode(prompt).length;
+  const r = await runCli(['eval', file, '--model', MODEL]);
+  assert.equal(r.code, 1, r.stderr);
+  const rows = r.stdout.split('\n');
+  const i = rows.findIndex((l) => l.endsWith('one letter'));
+  assert.match(rows[i], /^ {4}2 {2}exact .* NO {4}one letter$/);
+  assert.match(rows[i + 1], new RegExp(`^ {7}expected "b" · output " g[^"]*" · max_new_tokens ${budget} \\(from expected\\), stop "\\\\n"$`));
+  const j = await runCli(['eval', file, '--model', MODEL, '--json']);
+  const cases = (JSON.parse(j.stdout) as { variants: { cases: { line: number; passed: boolean; generation: unknown }[] }[] }).variants[0].cases;
+  assert.deepEqual(cases.map((c) => [c.line, c.passed, c.generation]), [
+    [1, true, { max_new_tokens: 3, max_new_tokens_from: 'expected', stop: ['\n'] }],
+    [2, false, { max_new_tokens: budget, max_new_tokens_from: 'expected', stop: ['\n'] }],
+  ]);
 });
 
 test('outputPreview: one line (newlines escaped, leading space kept), at most 60 characters then …', () => {

@@ -13,14 +13,17 @@
  *   template and the assistant's turn opened), and `expected` (string); optional `name`,
  *   `metric` (see metrics.ts; default `exact`), `threshold`, and generation settings with
  *   Hugging Face `GenerationConfig` names: `max_new_tokens`, `temperature` (default 0 = greedy,
- *   so an eval is repeatable), `top_p`, `top_k`, `repetition_penalty`, `stop` (list of strings),
- *   `seed`. A case's own values win over `$config`.
+ *   so an eval is repeatable), `top_p`, `top_k`, `repetition_penalty`, `stop` (a list of
+ *   non-empty strings, or one string), `seed`. A case's own values win over `$config`.
+ *   `expected` must hold a non-whitespace character (an empty text passes `contains` and `regex`
+ *   on any output and has no token for `nll`).
  * - The output is scored up to its first `stop` string (generation ends there too; `loralab
  *   generate --stop` cuts the same way, src/engine/stop.ts). An `exact` case checks the model's
  *   answer as lm-evaluation-harness does (run.ts `caseGeneration`): unless the case or `$config`
  *   sets them, `stop` is `["\n"]` (none when `expected` spans lines) and `max_new_tokens` is the
- *   token count of `expected`, so `{"prompt": "…a little", "expected": "girl"}` passes when the
- *   greedy next word is "girl" even though the model goes on ("girl named Lily…"). Set
+ *   token count of `expected`, and the output passes when it starts with `expected` at a word
+ *   boundary, so `{"prompt": "…a little", "expected": "girl"}` passes when the greedy next word
+ *   is "girl" even though the model goes on ("girl named Lily…"), not on "girls". Set
  *   `max_new_tokens` to also require the model to end its answer there; `"stop": []` to keep
  *   line breaks.
  * - `target_delimiter` (string, default `" "`; in `$config` or a case): what goes between a text
@@ -177,8 +180,11 @@ function readSettings(obj: Record<string, unknown>, where: string): Settings | s
     ?? num('seed', Number.isSafeInteger, 'an integer');
   if (bad) return bad;
   if (obj.stop !== undefined) {
-    if (!Array.isArray(obj.stop) || !obj.stop.every((s) => typeof s === 'string')) return `${where}"stop" must be a list of strings, got ${JSON.stringify(obj.stop)}`;
-    g.stop = obj.stop as string[];
+    // One string is a list of one, as HF `stop_strings` and lm-evaluation-harness `until` take it.
+    const stop = typeof obj.stop === 'string' ? [obj.stop] : obj.stop;
+    if (!Array.isArray(stop) || !stop.every((s) => typeof s === 'string')) return `${where}"stop" must be a string or a list of strings, got ${JSON.stringify(obj.stop)}`;
+    if (stop.includes('')) return `${where}"stop" must not contain "": an empty text matches at once, so nothing would be generated; remove it ("stop": [] for no stop string)`;
+    g.stop = stop as string[];
   }
   return out;
 }
@@ -239,6 +245,8 @@ export function parseEvalSet(text: string, file: string): EvalSet {
     if ('prompt' in obj === 'messages' in obj) return problem('a case needs exactly one of "prompt" (text to continue) and "messages" (a chat)');
     if (!('expected' in obj)) return problem('missing "expected": add the text the model should produce');
     if (typeof obj.expected !== 'string') return problem(`"expected" must be a string, got ${JSON.stringify(obj.expected)}`);
+    // Every metric needs a text: "" is contained in every output, matches every regex and has no token to score.
+    if (obj.expected.trim() === '') return problem(`"expected" is empty${obj.expected === '' ? '' : ' (only whitespace)'}; write the text the model should produce`);
     if (obj.name !== undefined && typeof obj.name !== 'string') return problem('"name" must be a string');
     let prompt: string | undefined;
     let messages: ChatMessage[] | undefined;

@@ -57,12 +57,17 @@ export class LocalEvalBackend implements EvalBackend {
     this.lm.setAdapters(variants.map((v) => (v === null ? null : { adapter: this.adapters.get(v)!, source: v })));
   }
 
+  /** The budget of a case without `max_new_tokens`: generation_config.json's `max_new_tokens`, else 128 (`DEFAULT_MAX_NEW_TOKENS`). */
+  get defaultMaxNewTokens(): number {
+    return this.defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS;
+  }
+
   async generate(input: EvalInput, variants: readonly (string | null)[], g: EvalGeneration): Promise<string[]> {
     const ids = encodeEvalPrompt(this.tokenizer, input, this.modelName);
     await this.setVariants(variants);
     const sampling = resolveSampling(this.defaults, { temperature: g.temperature ?? 0, topK: g.top_k, topP: g.top_p, repetitionPenalty: g.repetition_penalty });
     const out = await generateBatch(new KvCacheStep(this.lm), variants.map(() => ids), {
-      maxNewTokens: g.max_new_tokens ?? this.defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS,
+      maxNewTokens: g.max_new_tokens ?? this.defaultMaxNewTokens,
       sampling,
       eosTokenIds: this.tokenizer.eosTokenIds,
       stopStrings: g.stop,

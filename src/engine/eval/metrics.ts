@@ -6,7 +6,7 @@
  *
  * | metric | score | passes when (default threshold) |
  * | --- | --- | --- |
- * | `exact` | 1 when output and expected are equal, whitespace at both ends ignored, else 0 | score ≥ 1 |
+ * | `exact` | 1 when output and expected are equal, whitespace at both ends ignored, else 0 (a case with no `max_new_tokens`: when the output starts with expected at a word boundary, {@link answerPrefixMatch}) | score ≥ 1 |
  * | `contains` | 1 when the output contains the expected text (trimmed), else 0 | score ≥ 1 |
  * | `regex` | 1 when the expected text, a JavaScript regular expression (flag `u`), matches somewhere in the output | score ≥ 1 |
  * | `rouge_l` | ROUGE-L F-measure, β = 1 (Lin 2004) | score ≥ 0.5 |
@@ -145,14 +145,47 @@ export function bleu(candidate: string, reference: string, maxOrder = 4): number
   return bp * Math.exp(logSum / order);
 }
 
+/** A letter or digit of any script: the characters a word is made of ({@link answerPrefixMatch}). */
+const WORD_CHAR = /^[\p{L}\p{N}]$/u;
+/** A combining mark or zero-width joiner: always part of the character before it. */
+const JOINS_PREVIOUS = /^[\p{M}\u200D]$/u;
+
+/**
+ * Whether `output` gives `expected` as its answer and may go on after it: `output` with its
+ * leading whitespace dropped starts with `expected` trimmed at both ends, and the match ends at a
+ * word boundary, i.e. NOT (the next character of the output is a combining mark / ZWJ, or the last
+ * character of `expected` and the next of the output are both letters or digits, `\p{L}\p{N}`).
+ * So for "girl": " girl named Lily" and "girl." match, "girls" and " gir" do not; for ",":
+ * ", there" matches. This is the `exact` comparison of a case whose token budget comes from its
+ * expected text (run.ts `caseGeneration`): the budget counts the tokens of the expected text as
+ * scored (" ," is 2 tokens) while the model may write the answer in fewer (",") and go on.
+ * lm-evaluation-harness's `is_greedy` compares the same greedy tokens; comparing text at a word
+ * boundary instead makes the result independent of how the tokens fall.
+ * An empty `expected` (after trimming) never matches.
+ */
+export function answerPrefixMatch(output: string, expected: string): boolean {
+  const e = expected.trim();
+  const o = output.trimStart();
+  if (e === '' || !o.startsWith(e)) return false;
+  const nextCode = o.codePointAt(e.length);
+  if (nextCode === undefined) return true;
+  const next = String.fromCodePoint(nextCode);
+  const last = [...e].at(-1)!;
+  return !(JOINS_PREVIOUS.test(next) || (WORD_CHAR.test(last) && WORD_CHAR.test(next)));
+}
+
 /**
  * Score of one output for a text metric (every metric but `nll`), see the table above.
+ * @param opts.answerPrefix `exact` only: score 1 when the output STARTS with the expected answer
+ *   at a word boundary ({@link answerPrefixMatch}) instead of being equal to it.
  * @throws SyntaxError for `regex` when `expected` is not a valid pattern (the eval-set parser
  *   rejects those first).
  */
-export function textScore(metric: Exclude<MetricName, 'nll'>, output: string, expected: string): number {
+export function textScore(metric: Exclude<MetricName, 'nll'>, output: string, expected: string, opts: { answerPrefix?: boolean } = {}): number {
   switch (metric) {
-    case 'exact': return output.trim() === expected.trim() ? 1 : 0;
+    case 'exact':
+      if (opts.answerPrefix) return answerPrefixMatch(output, expected) ? 1 : 0;
+      return output.trim() === expected.trim() ? 1 : 0;
     case 'contains': return output.includes(expected.trim()) ? 1 : 0;
     case 'regex': return new RegExp(expected, 'u').test(output) ? 1 : 0;
     case 'rouge_l': return rougeL(output, expected).f;

@@ -8,6 +8,7 @@
  * given the prompt (`nll`, nats per token) whenever the backend can compute it. A case whose
  * metric is `nll` generates nothing. An `exact` case gets generation defaults of its own
  * ({@link caseGeneration}): it checks the model's answer, not the story it goes on to tell.
+ * Each result records the generation settings used ({@link UsedGeneration}).
  */
 import type { ChatMessage } from '../tokenizer/index';
 import { type EvalCase, type EvalGeneration, type EvalSet, scoredExpected } from './eval-set';
@@ -33,6 +34,30 @@ export interface EvalBackend {
    * backend without it leaves an `exact` case the ordinary token budget.
    */
   expectedTokenCount?(input: EvalInput, expected: string, variants: readonly (string | null)[]): Promise<number>;
+  /**
+   * The token budget `generate` uses when the settings give no `max_new_tokens` (the local
+   * backend: the model's generation_config.json `max_new_tokens`, else 128). Optional: only
+   * reported in the results ({@link UsedGeneration}).
+   */
+  readonly defaultMaxNewTokens?: number;
+}
+
+/** Where the token budget of a case came from ({@link UsedGeneration}). */
+export type MaxNewTokensSource =
+  /** `max_new_tokens` of the case or of `$config`. */
+  | 'set'
+  /** An `exact` case's default: the token count of its expected text ({@link caseGeneration}). */
+  | 'expected'
+  /** The backend's default (generation_config.json `max_new_tokens`, else 128). */
+  | 'default';
+
+/** The generation settings a case actually ran with (HF `GenerationConfig` names). */
+export interface UsedGeneration {
+  /** The token budget; null when the backend used its default without saying which. */
+  max_new_tokens: number | null;
+  max_new_tokens_from: MaxNewTokensSource;
+  /** The stop strings ([] when none). */
+  stop: string[];
 }
 
 export interface CaseResult {
@@ -48,6 +73,8 @@ export interface CaseResult {
   passed: boolean;
   /** Milliseconds spent on this case (all variants together). */
   duration_ms: number;
+  /** How the output was generated; absent for an `nll` case (nothing generated). */
+  generation?: UsedGeneration;
 }
 
 export interface EvalSummary {
@@ -90,12 +117,17 @@ export const EXACT_DEFAULT_STOP: readonly string[] = ['\n'];
  *   as in the `until` of the harness's one-line QA tasks, e.g. triviaqa's `["\n", ".", ","]`;
  *   its generic default is the fewshot delimiter "\n\n"), unless `expected` itself holds a line
  *   break inside (then none). `"stop": []` turns it off.
- * - `max_new_tokens`: when unset, `expectedTokens`, the number of tokens of the expected text
- *   (the backend's `expectedTokenCount`): the case passes when the greedy continuation of that
- *   length is `expected`, which is the harness's `is_greedy` (the `acc` of LAMBADA-style
- *   loglikelihood tasks). So `{"prompt": "…there was a little", "expected": "girl"}` passes when
- *   the model's next word is "girl", whatever it writes after. Set `max_new_tokens` to require
- *   that the model also ends its answer there (by EOS or a stop string).
+ * - `max_new_tokens`: when unset, `expectedTokens`, the number of tokens of the expected text as
+ *   scored (the backend's `expectedTokenCount`, target delimiter included), close to the
+ *   harness's `is_greedy` (the `acc` of LAMBADA-style loglikelihood tasks). The runner then
+ *   compares the output's beginning, not the whole output (metrics.ts `answerPrefixMatch`): the
+ *   case passes when the output, leading whitespace ignored, starts with `expected` (trimmed) and
+ *   the match ends at a word boundary (not between two letters/digits). That counts as passing
+ *   even when the model writes the answer in fewer tokens than counted: `"expected": ","` is
+ *   counted as " ," (2 tokens), the model writes "," and goes on (", there"). So
+ *   `{"prompt": "…there was a little", "expected": "girl"}` passes on " girl" or " girl named"
+ *   but not on " girls" or " gir". Set `max_new_tokens` to require that the model also ends its
+ *   answer there (by EOS or a stop string): the whole output is then compared (trimmed).
  * Other metrics get the case's settings unchanged (their backend default: the model's
  * generation_config.json `max_new_tokens`, else 128 tokens).
  *
@@ -109,7 +141,10 @@ export function caseGeneration(c: EvalCase, expectedTokens: number | null): Eval
   return g;
 }
 
-/** Whether {@link caseGeneration} would take the token budget of `c` from its expected text. */
+/**
+ * Whether {@link caseGeneration} would take the token budget of `c` from its expected text, and
+ * so the output's beginning is compared (metrics.ts `answerPrefixMatch`).
+ */
 const budgetFromExpected = (c: EvalCase): boolean => c.metric === 'exact' && c.generation.max_new_tokens === undefined;
 
 /**
@@ -122,9 +157,15 @@ export async function runCase(file: string, c: EvalCase, variants: readonly (str
     const input = inputOf(c);
     const scored = scoredExpected(input, c.expected, c.target_delimiter);
     let outputs: (string | null)[] = variants.map(() => null);
+    let used: UsedGeneration | undefined;
     if (c.metric !== 'nll') {
       const count = budgetFromExpected(c) && scored.length > 0 && backend.expectedTokenCount ? await backend.expectedTokenCount(input, scored, variants) : null;
       const g = caseGeneration(c, count);
+      used = {
+        max_new_tokens: g.max_new_tokens ?? backend.defaultMaxNewTokens ?? null,
+        max_new_tokens_from: c.generation.max_new_tokens !== undefined ? 'set' : g.max_new_tokens !== undefined ? 'expected' : 'default',
+        stop: [...(g.stop ?? [])],
+      };
       // Backends stop at `stop` while generating; cutting again makes the scored text not depend on it.
       outputs = (await backend.generate(input, variants, g)).map((o) => cutAtStop(o, g.stop ?? []));
     }
@@ -134,10 +175,12 @@ export async function runCase(file: string, c: EvalCase, variants: readonly (str
       const scores: Partial<Record<MetricName, number>> = {};
       const n = nll?.[i];
       if (n !== null && n !== undefined && Number.isFinite(n)) scores.nll = n;
-      if (c.metric !== 'nll') scores[c.metric] = textScore(c.metric, outputs[i]!, c.expected);
+      if (c.metric !== 'nll') scores[c.metric] = textScore(c.metric, outputs[i]!, c.expected, { answerPrefix: budgetFromExpected(c) });
       const score = scores[c.metric];
       if (score === undefined) throw new Error('the NLL of the expected text could not be computed for this case');
-      return { line: c.line, name: c.name, output: outputs[i], expected: c.expected, metric: c.metric, threshold: c.threshold, scores, passed: passes(c.metric, score, c.threshold), duration_ms: ms };
+      const r: CaseResult = { line: c.line, name: c.name, output: outputs[i], expected: c.expected, metric: c.metric, threshold: c.threshold, scores, passed: passes(c.metric, score, c.threshold), duration_ms: ms };
+      if (used) r.generation = { ...used, stop: [...used.stop] };
+      return r;
     });
   } catch (e) {
     if (e instanceof EvalRunError) throw e;

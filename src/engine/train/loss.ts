@@ -14,8 +14,8 @@
  */
 import { Graph, type Value } from '../graph/ir';
 import {
-  Add, Cast, Concat, Div, Equal, Exp, Gather, GatherElements, Gemm, Identity, LogSoftmax, Loop, Max, MatMul, Mul, Neg, NonZero, Not, Pad,
-  ReduceSum, Reshape, ScatterElements, Slice, Squeeze, Sub, Unsqueeze, Where, constant, defineValueGrad, graphOf, int64s, shapeOf,
+  Add, Cast, Concat, Div, Equal, Exp, Gather, GatherElements, Gemm, Identity, If, LogSoftmax, Loop, Max, MatMul, Mul, Neg, NonZero, Not, Pad,
+  ReduceSum, Reshape, ScatterElements, Slice, Squeeze, Sub, Unsqueeze, Where, branchGraph, constant, defineValueGrad, graphOf, int64s, shapeOf,
 } from '../ops/index';
 import { IGNORE_INDEX } from '../data/batch';
 
@@ -43,6 +43,13 @@ export interface ChunkOptions {
    * (autodiff throws at the Loop). Default false.
    */
   grad?: boolean;
+  /**
+   * With `grad`: a bool scalar (e.g. the training step's `train` input); each chunk computes its
+   * rows of ∂loss/∂hidden only when it is true (an `If` in the chunk body), so a validation run on
+   * the training session does not pay for the dLogits·headᵀ product (as much work as the forward
+   * lm_head). When false the gradient is empty and must not be used. Default: always computed.
+   */
+  gradWhen?: Value;
   /**
    * Move the output head into the chunk Loop as the Loop body's own initializer, when it is an
    * initializer of the outer graph (or a Cast of one) that no other node reads. ONNX Runtime
@@ -96,15 +103,23 @@ export function chunkedCrossEntropy(hidden: Value, head: Value, labels: Value, w
   const logp = LogSoftmax(MatMul(h, W), -1); // (C, V)
   body.outputs.push(Identity(condIn), Neg(Squeeze(GatherElements(logp, lab, 1), [1]))); // (), (C)
   if (opts.grad) {
-    const w = Unsqueeze(Gather(Reshape(Pad(weights, Concat([zero, padRows], 0)), [-1, C]), it, 0), [1]); // (C, 1)
+    const floats = hidden.dtype === 'float64' ? Float64Array : Float32Array;
     // ∂nll/∂logits = softmax − onehot: subtract 1 at each label, in place of a one-hot tensor.
-    const minusOne = constant(body, { dtype: hidden.dtype, shape: [C, 1], data: new (hidden.dtype === 'float64' ? Float64Array : Float32Array)(C).fill(-1) }, 'minus_one');
-    const dLogits = Mul(ScatterElements(Exp(logp), lab, minusOne, 1, 'add'), w); // (C, V)
-    body.outputs.push(Gemm(dLogits, W, null, { transB: true })); // (C, D) = dLogits · headᵀ
+    const minusOne = constant(body, { dtype: hidden.dtype, shape: [C, 1], data: new floats(C).fill(-1) }, 'minus_one');
+    const gradRows = () => {
+      const w = Unsqueeze(Gather(Reshape(Pad(weights, Concat([zero, padRows], 0)), [-1, C]), it, 0), [1]); // (C, 1)
+      const dLogits = Mul(ScatterElements(Exp(logp), lab, minusOne, 1, 'add'), w); // (C, V)
+      return [Gemm(dLogits, W, null, { transB: true })]; // (C, D) = dLogits · headᵀ
+    };
+    if (opts.gradWhen) {
+      const none = constant(body, { dtype: hidden.dtype, shape: [0, D], data: new floats(0) }, 'no_gradient_rows');
+      const [rows] = If(opts.gradWhen, branchGraph(body, `cross_entropy_${id}_grad`, gradRows), branchGraph(body, `cross_entropy_${id}_no_grad`, () => [none]), [{ dtype: hidden.dtype, shape: null }]);
+      body.outputs.push(rows); // (C, D), or (0, D) when gradWhen is false
+    } else body.outputs.push(gradRows()[0]);
   }
   const out = Loop(Reshape(K, []), body, [
     { dtype: hidden.dtype, shape: [g.unknownDim(), C] }, // (K, C)
-    ...(opts.grad ? [{ dtype: hidden.dtype, shape: [g.unknownDim(), C, D] }] : []), // (K, C, D)
+    ...(opts.grad ? [{ dtype: hidden.dtype, shape: [g.unknownDim(), g.unknownDim(), D] }] : []), // (K, C, D); (K, 0, D) when gradWhen is false
   ]);
   const nll = Slice(Reshape(out[0], [-1]), zero, N, [0]); // (N)
   const loss = ReduceSum(Mul(nll, weights), null, false); // ()

@@ -19,7 +19,7 @@
  */
 import { gradients } from '../autodiff/index';
 import { Graph, Node, Value } from '../graph/ir';
-import { Add, Concat, If, Identity, Mul, ReduceSum, Reshape, Slice, constant } from '../ops/index';
+import { Add, Concat, If, Identity, Mul, ReduceSum, Reshape, Slice, branchGraph, constant } from '../ops/index';
 import type { CausalLMGraph } from '../models/types';
 import type { HostTensor } from '../tensor';
 import type { Batch } from '../data/batch';
@@ -89,11 +89,11 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
 
   // The loss and its gradient with respect to the final hidden states come before the If, for
   // both branches: with prepacking the chunk Loop owns the output head so that ONNX Runtime packs
-  // it once (`ChunkOptions.ownHead`), and only one Loop can. Validation then also runs the chunks'
-  // dLogits·headᵀ product, which it does not use (about a third of its lm_head work).
-  const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true, ownHead: opts.prepacking });
+  // it once (`ChunkOptions.ownHead`), and only one Loop can. Each chunk computes its gradient rows
+  // only when `train` is true (`ChunkOptions.gradWhen`).
+  const { loss, tokenNll } = causalLMLoss(hidden, head, labels, { chunkRows: opts.chunkRows, grad: true, gradWhen: train, ownHead: opts.prepacking });
   const backwardStart = g.nodes.length;
-  const trainBranch = branch(g, 'train_step', () => {
+  const trainBranch = branchGraph(g, 'train_step', () => {
     const seed = lossScale ? Mul(loss, lossScale) : loss; // scale · loss: every gradient scaled
     let grads: Map<Value, Value | null>;
     if (opts.gradientCheckpointing) {
@@ -114,7 +114,7 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
       return d;
     });
   });
-  const validateBranch = branch(g, 'validate_step', () => {
+  const validateBranch = branchGraph(g, 'validate_step', () => {
     const none = constant(g, { dtype: hidden.dtype, shape: [0, 0], data: new (hidden.dtype === 'float64' ? Float64Array : Float32Array)(0) }, 'no_gradient');
     return wrt.map(() => Identity(none));
   });
@@ -122,26 +122,6 @@ export function addLossAndGradients(lm: CausalLMGraph, opts: StepGraphOptions = 
   g.output(loss, 'loss');
   g.output(tokenNll, 'token_nll');
   wrt.forEach((v, i) => g.output(grads[i], `grad.${v.name}`));
-}
-
-/**
- * Builds nodes with `build` in `g`, then moves them into a new subgraph of `g` (an If branch)
- * whose outputs are the returned values. Initializers stay in `g` (outer scope).
- */
-function branch(g: Graph, name: string, build: () => Value[]): Graph {
-  const start = g.nodes.length;
-  const outputs = build();
-  const sub = new Graph(name, g);
-  sub.nodes.push(...g.nodes.splice(start));
-  // A branch output must be computed in the branch; pass an outer value through Identity.
-  sub.outputs.push(...outputs.map((v) => (sub.nodes.some((n) => n.outputs.includes(v)) ? v : moveIdentity(g, sub, v))));
-  return sub;
-}
-
-function moveIdentity(g: Graph, sub: Graph, v: Value): Value {
-  const out = Identity(v);
-  sub.nodes.push(g.nodes.pop()!);
-  return out;
 }
 
 /** Removes the node computing `v` when nothing reads `v` (the unfused logits MatMul). */

@@ -163,3 +163,42 @@ test('an empty file is one problem on line 1', () => {
   const set = parseEvalSet('\n\n', 'e.eval.jsonl');
   assert.deepEqual(set.problems, [{ line: 1, message: 'the eval set has no case; add lines like {"prompt": "...", "expected": "..."}' }]);
 });
+
+test('"expected" empty or only whitespace is a problem for every metric (nll included: no token to score)', () => {
+  const set = parseEvalSet(lines(
+    { prompt: 'a', expected: '' },
+    { prompt: 'a', expected: ' \n', metric: 'contains' },
+    { prompt: 'a', expected: '', metric: 'regex' },
+    { prompt: 'a', expected: '', metric: 'rouge_l' },
+    { prompt: 'a', expected: '\t', metric: 'bleu' },
+    { prompt: 'a', expected: '', metric: 'nll', threshold: 2 },
+    { messages: [{ role: 'user', content: 'Hi' }], expected: ' ' },
+    { prompt: 'a', expected: ' b ' }, // fine: a word with spaces around it
+  ), 'empty.eval.jsonl');
+  assert.deepEqual(set.cases.map((c) => c.line), [8]);
+  assert.deepEqual(set.problems.map((p) => p.line), [1, 2, 3, 4, 5, 6, 7]);
+  assert.throws(() => assertNoProblems(set), (e: Error) => {
+    const out = e.message.split('\n');
+    assert.equal(out[0], 'empty.eval.jsonl:1: "expected" is empty; write the text the model should produce');
+    assert.equal(out[1], 'empty.eval.jsonl:2: "expected" is empty (only whitespace); write the text the model should produce');
+    assert.equal(out[5], 'empty.eval.jsonl:6: "expected" is empty; write the text the model should produce');
+    return true;
+  });
+});
+
+test('"stop": one string is a list of one; [""] and non-strings are problems on their line', () => {
+  const set = parseEvalSet(lines(
+    { $config: { stop: '###' } },
+    { prompt: 'a', expected: 'b' },
+    { prompt: 'a', expected: 'b', stop: '\n' },
+    { prompt: 'a', expected: 'b', stop: ['\n', ''] },
+    { prompt: 'a', expected: 'b', stop: 3 },
+  ), 'stop.eval.jsonl');
+  assert.deepEqual(set.cases.map((c) => [c.line, c.generation.stop]), [[2, ['###']], [3, ['\n']]]);
+  const msg = (line: number) => set.problems.find((p) => p.line === line)!.message;
+  assert.deepEqual(set.problems.map((p) => p.line), [4, 5]);
+  assert.equal(msg(4), '"stop" must not contain "": an empty text matches at once, so nothing would be generated; remove it ("stop": [] for no stop string)');
+  assert.equal(msg(5), '"stop" must be a string or a list of strings, got 3');
+  const cfg = parseEvalSet(lines({ $config: { stop: [''] } }, { prompt: 'a', expected: 'b' }), 'c.eval.jsonl');
+  assert.match(cfg.problems[0].message, /^"\$config": "stop" must not contain ""/);
+});

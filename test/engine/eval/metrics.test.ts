@@ -3,7 +3,7 @@
 // BLEU (Papineni et al. 2002, with sacrebleu's exp smoothing and effective order).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bleu, bleuTokens, lcsLength, passes, rougeL, rougeTokens, textScore } from '../../../src/engine/eval/metrics';
+import { answerPrefixMatch, bleu, bleuTokens, lcsLength, passes, rougeL, rougeTokens, textScore } from '../../../src/engine/eval/metrics';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
@@ -67,4 +67,41 @@ test('text scores and pass rules', () => {
   assert.equal(passes('rouge_l', 0.49, 0.5), false);
   assert.equal(passes('nll', 2.0, 2.5), true);
   assert.equal(passes('nll', 3.0, 2.5), false);
+});
+
+test('answerPrefixMatch (exact with the budget from expected): the output starts with expected and the match ends at a word boundary', () => {
+  const yes: [string, string][] = [
+    [' girl named Lily', 'girl'], // the model goes on after the word
+    [' girl', 'girl'],
+    ['girl.', 'girl'],
+    [', there', ','], // punctuation answer written in one token, then the story goes on
+    [',there', ','], // after punctuation anything is a boundary
+    ['. She', '.'],
+    [' Lily.', ' Lily. '], // expected trimmed at both ends, output's leading whitespace ignored
+    ['\n girl', 'girl'],
+    [' niña, dijo', 'niña'],
+    [' 女孩。', '女孩'],
+    [' 42 apples', '42'],
+    [' Lily', 'Lily'],
+  ];
+  const no: [string, string][] = [
+    [' girls', 'girl'], // "girl" ends inside the word "girls"
+    [' gir', 'girl'],
+    [' g', 'girl'],
+    [' niñas', 'niña'], // letters beyond ASCII continue the word too
+    [' Straßen', 'Straße'],
+    [' 女孩子', '女孩'],
+    [' 420', '42'],
+    [' cafe\u0301', 'cafe'], // a combining accent belongs to the "e" before it
+    [' boy', 'girl'],
+    ['', 'girl'],
+    [' girl', ''], // nothing to find
+  ];
+  for (const [o, e] of yes) assert.equal(answerPrefixMatch(o, e), true, `${JSON.stringify(o)} should pass for ${JSON.stringify(e)}`);
+  for (const [o, e] of no) assert.equal(answerPrefixMatch(o, e), false, `${JSON.stringify(o)} should fail for ${JSON.stringify(e)}`);
+  // textScore: only `exact` with answerPrefix uses it; plain exact stays whole-output equality.
+  assert.equal(textScore('exact', ', there', ',', { answerPrefix: true }), 1);
+  assert.equal(textScore('exact', ', there', ','), 0);
+  assert.equal(textScore('exact', ' girls', 'girl', { answerPrefix: true }), 0);
+  assert.equal(textScore('exact', ' girl ', 'girl'), 1);
 });
