@@ -28,6 +28,7 @@ export interface ChatMessageLike {
 
 /** Decoding settings (Hugging Face `GenerationConfig` names); absent = generation_config.json, then HF defaults. */
 export interface GenerationParams {
+  /** Absent: the `max_new_tokens` of the model's `loaded` event. */
   max_new_tokens?: number;
   /** 0 = greedy. */
   temperature?: number;
@@ -79,7 +80,11 @@ export interface AdapterInfoLike {
 
 export type WorkerEvent =
   | { v: 1; type: 'ready'; pid: number }
-  | { v: 1; type: 'loaded'; id: number; model: string; model_type: string; provider: string; max_positions: number; has_chat_template: boolean }
+  /**
+   * `max_new_tokens`: the token budget of a `generate` whose params set none (the model's
+   * generation_config.json `max_new_tokens`, else the engine's default, 128).
+   */
+  | { v: 1; type: 'loaded'; id: number; model: string; model_type: string; provider: string; max_positions: number; has_chat_template: boolean; max_new_tokens: number }
   | { v: 1; type: 'activated'; id: number; adapter: AdapterInfoLike | null }
   /** A streamed text delta of variant `variant` (index into the request's `variants`). */
   | { v: 1; type: 'token'; id: number; variant: number; text: string }

@@ -140,6 +140,7 @@ export class InferenceService {
     const event = {
       v: 1 as const, type: 'loaded' as const, model: req.model, model_type: lm.config.model_type, provider: lm.provider,
       max_positions: lm.config.max_position_embeddings, has_chat_template: tokenizer.chatTemplate !== undefined,
+      max_new_tokens: defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS,
     };
     this.model = { key, lm, step: new KvCacheStep(lm), tokenizer, defaults, event };
     return { id: req.id, ...event };
@@ -165,7 +166,7 @@ export class InferenceService {
     const p = req.params;
     const sampling = resolveSampling(m.defaults, { temperature: p.temperature, topK: p.top_k, topP: p.top_p, repetitionPenalty: p.repetition_penalty });
     validateSamplingParams(sampling);
-    const maxNewTokens = p.max_new_tokens ?? m.defaults.max_new_tokens ?? DEFAULT_MAX_NEW_TOKENS;
+    const maxNewTokens = p.max_new_tokens ?? m.event.max_new_tokens;
     // Row i = variant i. Each distinct adapter is stacked once; every adapter must fit before
     // anything is generated (setAdapters checks them all).
     const distinct = [...new Set(req.variants)];

@@ -5,15 +5,15 @@
  * gate 236 + up 236 + down 236 = 1156, so 5780 per unit of rank.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 function setup(body: string): { dir: string; file: string; env: NodeJS.ProcessEnv } {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-advise-'));
+  const dir = tempDir('loralab-advise-');
   writeFileSync(join(dir, 'train.txt'), readFileSync(join(SHARED, 'data/tinyshakespeare.txt'), 'utf8').slice(0, 20000));
   const file = join(dir, 'a.lora.json');
   writeFileSync(file, `{

@@ -5,13 +5,14 @@
 // at a tiny size (1 layer, 1 × 8 tokens).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TORCH_INSTALL, checkTorchVersion, memoryWords, parseTorchOutput, pythonFailure, speedWords, summarize, torchEnv } from '../../src/cli/bench-baseline';
 import { median } from '../../src/cli/stats';
 import { InputError } from '../../src/cli/output';
 import { runCli } from '../helpers/cli';
+import { tempDir } from '../helpers/tmp';
 
 const posix = process.platform !== 'win32';
 
@@ -102,7 +103,7 @@ test('parseTorchOutput: the last stdout line as JSON; anything else is an error 
 
 /** A temp folder with a fake python: `-c …` prints a version; a script run logs its argv and OpenBLAS env and prints the script's JSON line. */
 function fakePython(body?: string): { dir: string; python: string; script: string; log: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-baseline-'));
+  const dir = tempDir('bench-baseline-');
   const python = join(dir, 'python');
   const script = join(dir, 'torch_lora_bench.py');
   const log = join(dir, 'calls.log');

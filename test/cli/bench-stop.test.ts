@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopTrainerBench } from '../../src/cli/bench-trainer';
 import { runCli, spawnCli } from '../helpers/cli';
+import { tempDir } from '../helpers/tmp';
 
 /** Pids of trainers (command line naming trainer/main) whose parent is `ppid`, from /proc/<pid>/stat (field 4). */
 function trainersOf(ppid: number): number[] {
@@ -86,7 +87,7 @@ test('stopTrainerBench: no child yet (still writing the model): only the folder 
 });
 
 test('bench --trainer --quick, SIGTERM once the trainer runs: no trainer left, temp folder gone, exit 130', { skip: process.platform !== 'linux' }, async () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'bench-stop-tmp-'));
+  const tmp = tempDir('bench-stop-tmp-');
   const cli = spawnCli(['bench', '--trainer', '--quick', '--layers', '1', '--rank', '2'], { TMPDIR: tmp });
   let stderr = '';
   cli.stderr.on('data', (d) => (stderr += d));

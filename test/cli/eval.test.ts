@@ -4,18 +4,18 @@
 // Results of a run's adapter land in the run folder's evals/; a bad line exits 2 naming it.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer } from '../../src/engine/tokenizer/index';
 import { outputPreview } from '../../src/cli/eval';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
 const golden = JSON.parse(readFileSync(`${SHARED}/golden/stories260K_logits.json`, 'utf8'));
-const TMP = mkdtempSync(join(tmpdir(), 'loralab-eval-'));
+const TMP = tempDir('loralab-eval-');
 const EVAL = join(TMP, 'golden.eval.jsonl');
 const NLL_PROMPT = 'Once upon a time,';
 const NLL_EXPECTED = golden.prompt.slice(NLL_PROMPT.length) as string; // " there was a little girl named Lily."

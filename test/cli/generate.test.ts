@@ -3,9 +3,8 @@
 // in process, that several variants share one ONNX Runtime session (adapter swap = feeds).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGenerate } from '../../src/cli/generate';
 import { CausalLM } from '../../src/engine/infer/causal-lm';
@@ -16,13 +15,14 @@ import { loadTokenizer } from '../../src/engine/tokenizer/index';
 import { readPeftAdapter, writePeftAdapter } from '../../src/engine/weights/peft';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
 const golden = JSON.parse(readFileSync(`${SHARED}/golden/stories260K_logits.json`, 'utf8'));
 const GOLDEN_IDS: number[] = golden.greedy.new_token_ids;
 const GOLDEN_TEXT: string = golden.greedy.continuation_text;
-const TMP = mkdtempSync(join(tmpdir(), 'loralab-generate-'));
+const TMP = tempDir('loralab-generate-');
 const at = (...p: string[]) => join(TMP, ...p);
 const CHAT_MODEL = at('chat-model');
 const BIG_ADAPTER = at('big-adapter');

@@ -3,17 +3,17 @@
 // readPeftAdapter uses), exit 1; with --model, no per-module "no linear module" lines.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
 import { SafetensorsFile, writeSafetensors } from '../../src/engine/weights/safetensors';
 import type { HostTensor } from '../../src/engine/tensor';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const GOLDEN = `${SHARED}/golden/adapters/stories260K_r4_a8`;
-const DOUBLED = join(mkdtempSync(join(tmpdir(), 'cli-inspect-prefix-')), 'doubled');
+const DOUBLED = join(tempDir('cli-inspect-prefix-'), 'doubled');
 
 before(async () => {
   cpSync(GOLDEN, DOUBLED, { recursive: true });

@@ -4,16 +4,16 @@
 // and sizes in binary units computed here from the tensor shapes.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
 import { readPeftAdapter, writePeftAdapter } from '../../src/engine/weights/peft';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const GOLDEN = `${SHARED}/golden/adapters/stories260K_r4_a8`; // base_model_name_or_path "stories260K"
-const tmp = mkdtempSync(join(tmpdir(), 'cli-merge-inputs-'));
+const tmp = tempDir('cli-merge-inputs-');
 const LOCAL = join(tmp, 'local'); // same weights, base named by its folder path (as loralab train writes it)
 const OTHER = join(tmp, 'other'); // same shapes, another name
 const COPY = join(tmp, 'copy');

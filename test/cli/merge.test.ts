@@ -3,8 +3,7 @@
 // base weights by the test itself, and with scoring base + adapter.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
@@ -14,10 +13,11 @@ import { type LoraWeights, peftScaling, readPeftAdapter, writePeftAdapter } from
 import { SafetensorsFile, writeSafetensors } from '../../src/engine/weights/safetensors';
 import type { HostTensor } from '../../src/engine/tensor';
 import { createRng } from '../../src/engine/data/random';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const TEXT = 'Once upon a time, there was a little girl named Lily. She liked to play in the park with her ball.';
-const tmp = mkdtempSync(join(tmpdir(), 'cli-merge-'));
+const tmp = tempDir('cli-merge-');
 const X = join(tmp, 'X');
 const Y = join(tmp, 'Y');
 let modules: { module: string; in: number; out: number }[] = [];

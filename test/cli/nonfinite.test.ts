@@ -3,8 +3,7 @@
 // precision bit tests follow IEEE 754 binary16 / bfloat16 (exponent all ones).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { makeExperiment } from '../helpers/experiment';
@@ -13,10 +12,11 @@ import { SafetensorsFile, writeSafetensors } from '../../src/engine/weights/safe
 import { firstNonFinite } from '../../src/engine/weights/finite';
 import type { HostTensor } from '../../src/engine/tensor';
 import { TINY_QWEN3, writeTinyModel } from '../helpers/tiny-model';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const GOLDEN_ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
-const tmp = mkdtempSync(join(tmpdir(), 'cli-nonfinite-'));
+const tmp = tempDir('cli-nonfinite-');
 const NAN_MODEL = join(tmp, 'nan-model');
 const NAN_ADAPTER = join(tmp, 'nan-adapter');
 const BAD = 'model.layers.1.mlp.up_proj.weight';

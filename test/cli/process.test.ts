@@ -3,11 +3,11 @@
 // one "stopped" line and exit 130; and sweep reports an invalid sweep block as advise/train do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, spawnCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 
@@ -26,7 +26,7 @@ test('generate | head: a closed stdout ends generate quietly with exit 0 (no EPI
 });
 
 test('runs --json | head: the same for a command that prints a document', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cli-epipe-'));
+  const dir = tempDir('cli-epipe-');
   const child = spawnCli(['runs', '--runs-dir', dir, '--json']);
   child.stdout.destroy();
   const r = await exited(child);
@@ -47,7 +47,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 test('sweep: an invalid sweep block (an empty zip list) is the file\'s error with its line, exit 2, as train --sweep', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
+  const dir = tempDir('cli-sweep-');
   writeFileSync(join(dir, 'train.txt'), 'To be, or not to be: that is the question.\n'.repeat(20));
   const file = join(dir, 'zip.lora.json');
   writeFileSync(file, JSON.stringify({

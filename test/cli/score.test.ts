@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
 const ADAPTER = `${SHARED}/golden/adapters/stories260K_r4_a8`;
@@ -67,11 +68,10 @@ test('human output goes to stderr with a per-token table; stdout stays empty', a
 });
 
 test('score with a NaN weight exits 1 naming the tensor, not 0 with "mean NLL: NaN"', async () => {
-  const { mkdtempSync, copyFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  const { copyFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { readPeftAdapter, writePeftAdapter } = await import('../../src/engine/weights/peft');
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-nan-'));
+  const dir = tempDir('loralab-nan-');
   const ad = await readPeftAdapter(ADAPTER);
   (ad.modules.get('model.layers.2.self_attn.v_proj')!.B.data as Float32Array)[5] = NaN;
   await writePeftAdapter(dir, ad.config, ad.modules);
@@ -81,7 +81,7 @@ test('score with a NaN weight exits 1 naming the tensor, not 0 with "mean NLL: N
   assert.match(r.stderr, /^loralab: error: .*adapter_model\.safetensors: tensor "model\.layers\.2\.self_attn\.v_proj\.lora_B" holds NaN; the weights are damaged/m);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   // The same for the base model's own weights.
-  const model = mkdtempSync(join(tmpdir(), 'loralab-nan-model-'));
+  const model = tempDir('loralab-nan-model-');
   for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MODEL, f), join(model, f));
   const { SafetensorsFile, writeSafetensors } = await import('../../src/engine/weights/safetensors');
   const st = SafetensorsFile.openSync(join(MODEL, 'model.safetensors'));

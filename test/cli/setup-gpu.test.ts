@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
@@ -15,13 +15,14 @@ import { ROOT } from '../helpers/paths';
 import { ortPackage } from '../../src/engine/runtime/cuda-libs';
 import { PROGRESS_FORMAT, progressPayload } from '../../src/cli/setup-gpu';
 import { SingleBar } from 'cli-progress';
+import { tempDir } from '../helpers/tmp';
 
 const linuxX64 = process.platform === 'linux' && process.arch === 'x64';
 const providerInstalled = existsSync(join(ortPackage()?.binDir ?? '/nonexistent', 'libonnxruntime_providers_cuda.so'));
 
 /** A folder of fake CUDA 12 libraries (everything but cuDNN), for LD_LIBRARY_PATH. */
 function fakeCuda(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fake-cuda-'));
+  const dir = tempDir('fake-cuda-');
   for (const n of ['libcuda.so.1', 'libcudart.so.12', 'libcublasLt.so.12', 'libcublas.so.12', 'libnvrtc.so.12', 'libcurand.so.10', 'libcufft.so.11']) writeFileSync(join(dir, n), '');
   return dir;
 }
@@ -81,7 +82,7 @@ test('setup-gpu --url to a 404: one error line with the URL and status, exit 1, 
 });
 
 test('setup-gpu --from a file that is not a .nupkg, or does not exist: one line, exit 2', { skip: (!linuxX64 && 'Linux x64 only') || (providerInstalled && 'provider already installed here') }, async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'nupkg-')), 'x.nupkg');
+  const file = join(tempDir('nupkg-'), 'x.nupkg');
   writeFileSync(file, 'plain text');
   let r = await runCli(['setup-gpu', '--from', file]);
   assert.equal(r.code, 2);
@@ -91,7 +92,7 @@ test('setup-gpu --from a file that is not a .nupkg, or does not exist: one line,
   assert.equal(r.code, 2);
   assert.match(r.stderr, new RegExp(`loralab: error: .*x\\.nupkg\\.missing: no such file; give the downloaded microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg \\("Download package" on ${page}\\)\\n$`));
   assert.doesNotMatch(r.stderr, /api\.nuget\.org/);
-  const folder = mkdtempSync(join(tmpdir(), 'nupkg-dir-'));
+  const folder = tempDir('nupkg-dir-');
   r = await runCli(['setup-gpu', '--from', folder]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, new RegExp(`loralab: error: ${folder} is a folder; give the \\.nupkg file \\(microsoft\\.ml\\.onnxruntime\\.gpu\\.linux\\.[\\d.]+\\.nupkg\\) itself\\n$`));
@@ -146,7 +147,7 @@ test('setup-gpu --check with --from is refused as a usage error', async () => {
 
 test('commands that run no model do not load ONNX Runtime\'s native binding (lazy loading), so setup-gpu works where it cannot load', { skip: process.platform !== 'linux' && 'reads /proc/self/maps' }, async () => {
   // A preload that reports, at exit, whether onnxruntime_binding.node is mapped into the process.
-  const probe = join(mkdtempSync(join(tmpdir(), 'ort-probe-')), 'probe.cjs');
+  const probe = join(tempDir('ort-probe-'), 'probe.cjs');
   writeFileSync(probe, "process.on('exit', () => { if (require('fs').readFileSync('/proc/self/maps', 'utf8').includes('onnxruntime_binding.node')) process.stderr.write('ORT-BINDING-LOADED\\n'); });\n");
   const run = (args: string[]) => new Promise<string>((resolve) => {
     const child = spawn(process.execPath, ['-r', probe, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });

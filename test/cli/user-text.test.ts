@@ -3,14 +3,14 @@
 // generate refuses an empty --stop and a negative --seed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const MODEL = `${SHARED}/models/stories260K`;
-const tmp = mkdtempSync(join(tmpdir(), 'cli-user-text-'));
+const tmp = tempDir('cli-user-text-');
 
 test('score --file / eval FILE with a Latin-1 byte: FILE:LINE: invalid UTF-8 at byte N, exit 2 (was: scored U+FFFD)', async () => {
   const txt = join(tmp, 'bad.txt');

@@ -14,10 +14,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { SHARED } from '../helpers/paths';
 import { OUT_DIR, applyQuickFix, launchVSCode, list, log, pane, phase, problemRows, quickOpen, readText, runCommand, showLoraLab, treeRows, until } from './helpers';
+import { tempDir } from '../helpers/tmp';
 
 const SKIP = process.env.LORALAB_SKIP_E2E === '1';
 const MODEL = path.join(SHARED, 'models', 'stories260K');
@@ -35,7 +35,7 @@ const experiment = (name: string, train: string, training: string, model = MODEL
 const TYPO_TEXT = experiment('typo', 'train.txt', '"learnig_rate": 0.002');
 const MISSING_TEXT = experiment('nodata', 'missing.jsonl', '"learning_rate": 0.002');
 /** A copy of the model whose tokenizer.json is valid JSON but no tokenizer: only the trainer finds out. */
-const BAD_MODEL = mkdtempSync(path.join(tmpdir(), 'loralab-e2e-badtok-'));
+const BAD_MODEL = tempDir('loralab-e2e-badtok-');
 cpSync(MODEL, BAD_MODEL, { recursive: true });
 writeFileSync(path.join(BAD_MODEL, 'tokenizer.json'), '{}\n');
 const BADTOK_TEXT = experiment('badtok', 'train.txt', '"learning_rate": 0.002', BAD_MODEL);

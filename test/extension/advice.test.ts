@@ -8,12 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { register } from 'node:module';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CliChild, CliEvent, CliExit, CliRunner } from '../../src/extension/merge/cli';
 import { MODEL } from '../helpers/experiment';
+import { tempDir } from '../helpers/tmp';
 
 const stubUrl = pathToFileURL(join(import.meta.dirname, 'vscode-stub.ts')).href;
 register(`data:text/javascript,${encodeURIComponent(`export async function resolve(s, c, n) { return s === 'vscode' ? { url: ${JSON.stringify(stubUrl)}, shortCircuit: true } : n(s, c); }`)}`);
@@ -68,7 +68,7 @@ const EXPERIMENT = {
 };
 
 test('advice: other findings at once, the capacity finding when the child counted the tokens; a failing child is a log line', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'advice-'));
+  const dir = tempDir('advice-');
   const file = join(dir, 'adv.lora.json');
   const text = JSON.stringify(EXPERIMENT, null, 2);
   writeFileSync(file, text);
@@ -114,7 +114,7 @@ test('advice: other findings at once, the capacity finding when the child counte
 
 test('AdviceCounter: an edit that keeps model, data and seed reuses the count (no child); unsaved other data waits for a save; dispose kills the child', async () => {
   const { AdviceCounter } = await import('../../src/extension/experiments/advice-count');
-  const dir = mkdtempSync(join(tmpdir(), 'advice-count-'));
+  const dir = tempDir('advice-count-');
   const file = join(dir, 'adv.lora.json');
   const text = JSON.stringify(EXPERIMENT, null, 2);
   writeFileSync(file, text);

@@ -8,20 +8,20 @@
 // `registerExperimentsView` under the vscode stub.
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { sweepStatus } from '../../src/launch/status';
 import { ClusterPoller } from '../../src/extension/experiments/cluster';
 import { buildTree } from '../../src/extension/experiments/model';
 import { entry } from './helpers';
+import { tempDir } from '../helpers/tmp';
 
 const NOW = '2026-03-01T10:00:00.000Z';
 let bin: string;
 let savedPath: string | undefined;
 
 beforeEach(() => {
-  bin = mkdtempSync(join(tmpdir(), 'fake-squeue-'));
+  bin = tempDir('fake-squeue-');
   savedPath = process.env.PATH;
   process.env.PATH = `${bin}${delimiter}${process.env.PATH}`;
 });
@@ -77,7 +77,7 @@ const settle = async (p: ClusterPoller) => {
 };
 
 test('poller + tree: each sweep run shows its cluster state from squeue and its run folder; the sweep counts what the scheduler holds', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'cluster-tree-'));
+  const root = tempDir('cluster-tree-');
   const { dir, runDirs } = slurmSweep(root);
   // Job 4242: task 1 RUNNING, task 3 PENDING; another user's job is ignored.
   fakeSqueue('4242|1|RUNNING\n4242|3|PENDING\n777|0|RUNNING');
@@ -126,7 +126,7 @@ test('poller + tree: each sweep run shows its cluster state from squeue and its 
 });
 
 test('poller: squeue failing is one tooltip line and no exception; local sweeps are asked once; hidden view: no timer', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'cluster-err-'));
+  const root = tempDir('cluster-err-');
   const { dir } = slurmSweep(root);
   fakeSqueue('', 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)');
   const timer = manualTimer();

@@ -22,13 +22,15 @@ export class FakeInference implements InferenceClient {
   /** `activate` rejects with this message for an adapter folder listed here. */
   readonly mismatch = new Map<string, string>();
   hasChatTemplate = true;
+  /** `max_new_tokens` of every `load` (the worker's default budget). */
+  maxNewTokens = 128;
 
   onDidChangeState(): { dispose(): void } {
     return { dispose: () => undefined };
   }
   async load(model: string): Promise<LoadedModel> {
     this.calls.push({ op: 'load', args: [model] });
-    return { model, model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: this.hasChatTemplate };
+    return { model, model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: this.hasChatTemplate, max_new_tokens: this.maxNewTokens };
   }
   async activate(model: string, adapter: string | null): Promise<AdapterInfoLike | null> {
     this.calls.push({ op: 'activate', args: [model, adapter] });

@@ -5,8 +5,7 @@
 // nothing and reports what the merge then writes; the result shows up in the Merged scan.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPeftAdapter, type LoraWeights } from '../../src/engine/weights/peft';
 import type { HostToMerge, MergePlan } from '../../src/protocol/merge';
@@ -14,6 +13,7 @@ import { forkCliRunner } from '../../src/extension/merge/cli';
 import { MergeSession } from '../../src/extension/merge/session';
 import { mergedRoot, scanMergedAdapters } from '../../src/extension/merge/scan';
 import { ROOT, SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const GOLDEN = `${SHARED}/golden/adapters/stories260K_r4_a8`;
 
@@ -43,7 +43,7 @@ function maxRelDiff(a: Float64Array, b: Float64Array): number {
 }
 
 test('real CLI from the Merge session: 0.5·X + 0.5·X = X (linear exactly, svd at rank 4 to float32), preview = what is written', { timeout: 120_000 }, async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-real-'));
+  const ws = tempDir('merge-real-');
   const folder = mergedRoot(ws);
   const posted: HostToMerge[] = [];
   const merged: string[] = [];

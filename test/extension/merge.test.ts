@@ -4,8 +4,7 @@
 // and the scan of `.loralab/merged/*/merge.json` for the Adapters view.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MERGE_METHODS } from '../../src/engine/merge/index';
 import { partialFolderPath } from '../../src/engine/merge/folder';
@@ -16,6 +15,7 @@ import { MergeSession } from '../../src/extension/merge/session';
 import { scanMergedAdapters } from '../../src/extension/merge/scan';
 import { type IntoBaseUi, mergeIntoBaseModel } from '../../src/extension/merge/into-base';
 import type { AdapterEntry } from '../../src/extension/adapters/catalog';
+import { tempDir } from '../helpers/tmp';
 
 const A = '/ws/.loralab/runs/a/adapter';
 const B = '/ws/.loralab/runs/b/adapter';
@@ -82,7 +82,7 @@ test('mergeArgs: each weight as --weights=W (negative ones never read as options
 });
 
 test('session: ready → init with a free name; Add adapters; invalid messages are dropped', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const ws = tempDir('merge-session-');
   const folder = join(ws, '.loralab', 'merged');
   mkdirSync(join(folder, 'merged-1'), { recursive: true });
   const { s, posted, fake } = session(folder);
@@ -122,7 +122,7 @@ test('session: a preview runs `merge --dry-run --json` and posts the plan; a new
 });
 
 test('session: Merge writes <folder>/<name> via the CLI, posts merged and calls the hook; an existing name and a relative path are refused without a run', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const ws = tempDir('merge-session-');
   const folder = join(ws, '.loralab', 'merged');
   const { s, posted, fake, merged } = session(folder);
   const req = { adapters: [{ path: A, weight: 1 }, { path: B, weight: 1 }], method: 'linear' };
@@ -178,7 +178,7 @@ test('session: errors are the CLI\'s one line; a dead child (signal, crash, junk
 });
 
 test('session: Stop kills the merge; a partial folder the child left is removed; "nothing was written"', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const ws = tempDir('merge-session-');
   const folder = join(ws, '.loralab', 'merged');
   const { s, posted, fake } = session(folder);
   const run = s.receive({ v: 1, type: 'merge', name: 'stopped', request: { adapters: [{ path: A, weight: 1 }], method: 'linear' } });
@@ -204,7 +204,7 @@ test('session: Stop kills the merge; a partial folder the child left is removed;
 });
 
 test('forkCliRunner on real children: JSON lines in order, a crash with stderr is its last line, a missing script is one line', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'merge-runner-'));
+  const dir = tempDir('merge-runner-');
   const ok = join(dir, 'ok.mjs');
   writeFileSync(ok, `console.log('not json'); console.log(JSON.stringify({event:'progress',done:1,total:2})); console.log(JSON.stringify({event:'done',n:process.argv.slice(2)}));`);
   const crash = join(dir, 'crash.mjs');
@@ -220,7 +220,7 @@ test('forkCliRunner on real children: JSON lines in order, a crash with stderr i
 });
 
 test('scanMergedAdapters: folders with merge.json under .loralab/merged, sorted; hidden partial folders and folders without a recipe skipped; a broken config is a problem line', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-scan-'));
+  const ws = tempDir('merge-scan-');
   const root = join(ws, '.loralab', 'merged');
   const make = (name: string, config: string | null, recipe = true) => {
     mkdirSync(join(root, name), { recursive: true });
@@ -274,7 +274,7 @@ function intoBaseUi(out: string | undefined, opts: { cancelAfterFirst?: boolean 
 }
 
 test('Merge Into Base: runs merge-into-base --json, progress from its events (increments sum to 100 %), the result reported', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'into-base-'));
+  const ws = tempDir('into-base-');
   const out = join(ws, 'merged-model');
   const fake = fakeRunner();
   const u = intoBaseUi(out);
@@ -294,7 +294,7 @@ test('Merge Into Base: runs merge-into-base --json, progress from its events (in
 });
 
 test('Merge Into Base: Cancel kills the child and removes its partial folder; a CLI error is thrown as its one line; a dismissed question does nothing', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'into-base-'));
+  const ws = tempDir('into-base-');
   const out = join(ws, 'merged-model');
   const fake = fakeRunner();
   const u = intoBaseUi(out, { cancelAfterFirst: true });
@@ -323,7 +323,7 @@ test('Merge Into Base: Cancel kills the child and removes its partial folder; a 
 });
 
 test('session: after a merge with the default name the host sends the next free name, so a second default merge is not "already exists"', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const ws = tempDir('merge-session-');
   const folder = join(ws, '.loralab', 'merged');
   mkdirSync(join(folder, 'merged-1'), { recursive: true }); // an earlier merge
   const { s, posted, fake } = session(folder);
@@ -356,7 +356,7 @@ test('session: after a merge with the default name the host sends the next free 
 });
 
 test('session: the page is idle again (busy: null) as soon as the merge is written, while the merged hook still waits (its notification waits for the user)', async () => {
-  const ws = mkdtempSync(join(tmpdir(), 'merge-session-'));
+  const ws = tempDir('merge-session-');
   const folder = join(ws, '.loralab', 'merged');
   const posted: HostToMerge[] = [];
   const fake = fakeRunner();

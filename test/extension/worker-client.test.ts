@@ -64,7 +64,7 @@ class FakeChild extends EventEmitter implements WorkerChild {
 
 function defaultAnswer(m: WorkerRequest): WorkerEvent | null {
   switch (m.type) {
-    case 'load': return { v: 1, type: 'loaded', id: m.id, model: m.model, model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: false };
+    case 'load': return { v: 1, type: 'loaded', id: m.id, model: m.model, model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: false, max_new_tokens: 64 };
     case 'activate': return { v: 1, type: 'activated', id: m.id, adapter: null };
     case 'score': return { v: 1, type: 'scored', id: m.id, token_ids: [1, 5], tokens: ['<s>', 'a'], nll: [0.5], mean_nll: 0.5 };
     case 'generate': return { v: 1, type: 'generated', id: m.id, results: m.variants.map((adapter) => ({ adapter, ids: [7], text: 'x', finish_reason: 'length' })) };
@@ -109,7 +109,7 @@ test('forks lazily, waits for ready, loads the model once, then sends requests i
   assert.deepEqual(children[0].types(), ['load', 'score', 'activate', 'generate']);
   const gen = children[0].sent[3] as Extract<WorkerRequest, { type: 'generate' }>;
   assert.deepEqual({ ...gen, id: 0 }, { v: 1, type: 'generate', id: 0, variants: [null, '/ad'], prompt: 'p', params: { max_new_tokens: 3 } });
-  assert.deepEqual(client.loadedModel, { model: '/m', model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: false });
+  assert.deepEqual(client.loadedModel, { model: '/m', model_type: 'llama', provider: 'cpu', max_positions: 512, has_chat_template: false, max_new_tokens: 64 });
   // another model: one more load, then the request
   await client.score('/other', null, 'x');
   assert.deepEqual(children[0].types().slice(4), ['load', 'score']);

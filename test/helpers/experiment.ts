@@ -1,8 +1,8 @@
 /** Builds experiment folders in os.tmpdir() for training tests. */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SHARED } from './paths';
+import { tempDir } from './tmp';
 
 export const MODEL = `${SHARED}/models/stories260K`;
 
@@ -17,16 +17,9 @@ export interface ExperimentSpec {
   extra?: Record<string, unknown>;
 }
 
-// The folders made here are removed when the test process exits (a run of the suite made ~1,200).
-const made: string[] = [];
-process.once('exit', () => {
-  for (const d of made) rmSync(d, { recursive: true, force: true, maxRetries: 2 });
-});
-
 /** Writes train.txt (+ val.txt) and exp.lora.json into a fresh temp dir (removed at exit); returns paths. */
 export function makeExperiment(spec: ExperimentSpec = {}): { dir: string; file: string; runsDir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-exp-'));
-  made.push(dir);
+  const dir = tempDir('loralab-exp-');
   const text = readFileSync(`${SHARED}/data/tinyshakespeare.txt`);
   const [a, b] = spec.trainBytes ?? [0, 40_000];
   writeFileSync(join(dir, 'train.txt'), text.subarray(a, b));

@@ -1,19 +1,19 @@
 // Tiny random models written as Hugging Face folders (config.json + model.safetensors), for
 // tests that load them with CausalLM.load like a real checkpoint.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../../src/engine/data/random';
 import { loadModelConfig } from '../../src/engine/models/index';
 import type { HostTensor } from '../../src/engine/tensor';
 import { writeSafetensors } from '../../src/engine/weights/safetensors';
+import { tempDir } from './tmp';
 
 /**
  * Writes config.json and random weights (norms 1 ± 0.3, matrices ±1.5/√in, biases ±0.5, embeddings ±1) for the
- * names the family needs into a new temporary folder; returns the folder (the caller removes it).
+ * names the family needs into a new temporary folder (removed when the test process exits); returns the folder.
  */
 export async function writeTinyModel(config: object, seed: number): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-tiny-'));
+  const dir = tempDir('loralab-tiny-');
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   const info = await loadModelConfig(dir);
   const rand = createRng(seed);

@@ -6,17 +6,17 @@
  * resume of the whole sweep.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../helpers/cli';
 import { SHARED } from '../helpers/paths';
+import { tempDir } from '../helpers/tmp';
 
 const text = readFileSync(join(SHARED, 'data/tinyshakespeare.txt'), 'utf8');
 
 function setup(extraSweep = ''): { dir: string; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-sweep-'));
+  const dir = tempDir('loralab-sweep-');
   writeFileSync(join(dir, 'train.txt'), text.slice(0, 6000));
   writeFileSync(join(dir, 'valid.txt'), text.slice(6000, 7000));
   const file = join(dir, 'tiny.lora.json');

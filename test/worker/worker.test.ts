@@ -97,6 +97,7 @@ test(`ready, then load answers with the model's facts (${WORKER.bundled ? 'bundl
     const loaded = await c.request({ type: 'load', model: MODEL });
     assert.deepEqual({ ...loaded, provider: undefined }, {
       v: 1, type: 'loaded', id: 1, model: MODEL, model_type: 'llama', provider: undefined, max_positions: 512, has_chat_template: false,
+      max_new_tokens: 128, // stories260K's generation_config.json sets none: the engine's default
     });
     assert.equal(loaded.type === 'loaded' && loaded.provider, 'cpu');
     assert.ok(c.events.some((e) => e.type === 'log' && /loaded .*stories260K/.test(e.line)), 'a log line says what was loaded');

@@ -37,7 +37,8 @@ export interface EvalBackend {
   /**
    * The token budget `generate` uses when the settings give no `max_new_tokens` (the local
    * backend: the model's generation_config.json `max_new_tokens`, else 128). Optional: only
-   * reported in the results ({@link UsedGeneration}).
+   * reported in the results ({@link UsedGeneration}). Read after `generate`, so a backend may
+   * learn it there (the worker backend does, from the worker's `loaded` event).
    */
   readonly defaultMaxNewTokens?: number;
 }
@@ -161,13 +162,13 @@ export async function runCase(file: string, c: EvalCase, variants: readonly (str
     if (c.metric !== 'nll') {
       const count = budgetFromExpected(c) && scored.length > 0 && backend.expectedTokenCount ? await backend.expectedTokenCount(input, scored, variants) : null;
       const g = caseGeneration(c, count);
+      // Backends stop at `stop` while generating; cutting again makes the scored text not depend on it.
+      outputs = (await backend.generate(input, variants, g)).map((o) => cutAtStop(o, g.stop ?? []));
       used = {
-        max_new_tokens: g.max_new_tokens ?? backend.defaultMaxNewTokens ?? null,
+        max_new_tokens: g.max_new_tokens ?? backend.defaultMaxNewTokens ?? null, // read after generate: a backend may learn it there
         max_new_tokens_from: c.generation.max_new_tokens !== undefined ? 'set' : g.max_new_tokens !== undefined ? 'expected' : 'default',
         stop: [...(g.stop ?? [])],
       };
-      // Backends stop at `stop` while generating; cutting again makes the scored text not depend on it.
-      outputs = (await backend.generate(input, variants, g)).map((o) => cutAtStop(o, g.stop ?? []));
     }
     const nll = c.expected.length > 0 ? await backend.expectedNll(input, scored, variants) : null;
     const ms = Math.round(performance.now() - t0);

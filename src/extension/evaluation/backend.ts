@@ -15,11 +15,22 @@ const scoreKey = (input: EvalInput, expected: string, variant: string | null): s
 export class WorkerEvalBackend implements EvalBackend {
   /** The last `expectedTokenCount` score, reused by the next `expectedNll` of the same case. */
   private kept: { key: string; score: CaseScore } | null = null;
+  /** The `max_new_tokens` of the worker's `loaded` event for `model`, once `generate` has loaded it. */
+  private loadedMaxNewTokens: number | undefined;
 
   constructor(private readonly client: InferenceClient, private readonly model: string) {}
 
+  /**
+   * The budget of a case without `max_new_tokens`, as the worker resolves it (the model's
+   * generation_config.json `max_new_tokens`, else the engine's default): known once `generate`
+   * has run (run.ts `runCase` reads it after), undefined before.
+   */
+  get defaultMaxNewTokens(): number | undefined {
+    return this.loadedMaxNewTokens;
+  }
+
   async generate(input: EvalInput, variants: readonly (string | null)[], g: EvalGeneration): Promise<string[]> {
-    await this.client.load(this.model);
+    this.loadedMaxNewTokens = (await this.client.load(this.model)).max_new_tokens;
     const params = { ...g, temperature: g.temperature ?? 0 };
     const gen = this.client.generate({ model: this.model, variants: [...variants], ...(input.messages ? { messages: [...input.messages] } : { prompt: input.prompt }), params }, () => undefined);
     const results = await gen.done;

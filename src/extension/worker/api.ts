@@ -11,6 +11,8 @@ export interface LoadedModel {
   provider: string;
   max_positions: number;
   has_chat_template: boolean;
+  /** The token budget of a `generate` without `max_new_tokens` (the worker's `loaded` event). */
+  max_new_tokens: number;
 }
 
 /** The worker's `scored` event without its envelope (defined once, in protocol/worker.ts). */

@@ -245,7 +245,7 @@ export class WorkerClient implements InferenceClient {
     proc.loaded = null;
     const e = (await this.request(proc, { v: 1, type: 'load', id: this.nextId++, model, device: this.opts.device, threads: this.opts.threads })) as Extract<WorkerEvent, { type: 'loaded' }>;
     proc.modelKey = model;
-    proc.loaded = { model: e.model, model_type: e.model_type, provider: e.provider, max_positions: e.max_positions, has_chat_template: e.has_chat_template };
+    proc.loaded = { model: e.model, model_type: e.model_type, provider: e.provider, max_positions: e.max_positions, has_chat_template: e.has_chat_template, max_new_tokens: e.max_new_tokens };
   }
 
   private armIdleTimer(): void {

@@ -7,10 +7,10 @@ import {
   softmax, validateSamplingParams,
 } from '../../../src/engine/infer/sampling';
 import { HF_DEFAULTS, readGenerationDefaults, resolveSampling } from '../../../src/engine/infer/generation-config';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng } from '../../../src/engine/data/random';
+import { tempDir } from '../../helpers/tmp';
 
 const sample = (p: Partial<SamplingParams>): SamplingParams => ({ doSample: true, temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, ...p });
 /** Logits whose softmax is exactly `probs` (log-probabilities). */
@@ -118,7 +118,7 @@ test('resolveSampling: flags over generation_config.json over HF defaults; tempe
 });
 
 test('readGenerationDefaults: the used fields of generation_config.json, type errors name file and field', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'loralab-gencfg-'));
+  const dir = tempDir('loralab-gencfg-');
   assert.deepEqual(await readGenerationDefaults(dir), {}); // no file
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ do_sample: true, temperature: 0.6, top_p: 0.9, top_k: null, eos_token_id: [1, 2], max_new_tokens: 64 }));
   assert.deepEqual(await readGenerationDefaults(dir), { do_sample: true, temperature: 0.6, top_p: 0.9, max_new_tokens: 64 });

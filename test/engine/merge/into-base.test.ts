@@ -1,8 +1,7 @@
 // mergeIntoBase on a hand-made bfloat16 checkpoint: values by hand, dtype, order and metadata kept.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mergeIntoBase } from '../../../src/engine/merge/into-base';
 import { MergeError } from '../../../src/engine/merge/index';
@@ -10,13 +9,14 @@ import { bfloat16ToFloat32Array, float32ToBfloat16Array } from '../../../src/eng
 import { type PeftAdapter, completeLoraConfig } from '../../../src/engine/weights/peft';
 import { SafetensorsFile, writeSafetensors, writeSafetensorsStreaming } from '../../../src/engine/weights/safetensors';
 import { WeightsError } from '../../../src/engine/weights/errors';
+import { tempDir } from '../../helpers/tmp';
 
 const Q = 'model.layers.0.self_attn.q_proj';
 const bf16 = (xs: number[], shape: number[]) => ({ dtype: 'bfloat16' as const, shape, data: float32ToBfloat16Array(Float32Array.from(xs)) });
 
 /** A model folder: W_q = [[1, 1], [1, 1]] (bf16), an untouched norm weight, config and tokenizer files. */
 async function model(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'into-base-'));
+  const dir = tempDir('into-base-');
   await writeSafetensors(join(dir, 'model.safetensors'), { [`${Q}.weight`]: bf16([1, 1, 1, 1], [2, 2]), 'model.norm.weight': bf16([0.5, 0.25], [2]) }, { format: 'pt' });
   writeFileSync(join(dir, 'config.json'), '{"model_type": "llama"}');
   writeFileSync(join(dir, 'tokenizer.json'), '{}');
@@ -67,7 +67,7 @@ test('refuses writing over the model folder and an adapter module the model lack
 });
 
 test('writeSafetensorsStreaming: keeps the given order; a produced tensor that differs from its spec is refused', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'stream-'));
+  const dir = tempDir('stream-');
   const specs = [{ name: 'b', dtype: 'float32' as const, shape: [2] }, { name: 'a', dtype: 'float32' as const, shape: [1] }];
   await writeSafetensorsStreaming(join(dir, 'x.safetensors'), specs, undefined, async (s) => ({ dtype: 'float32', shape: s.shape, data: new Float32Array(s.shape[0]).fill(s.name === 'a' ? 7 : 3) }));
   const f = await SafetensorsFile.open(join(dir, 'x.safetensors'));

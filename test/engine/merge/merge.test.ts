@@ -3,12 +3,12 @@
 // independent of the engine's, and hand-made matrices for TIES / DARE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MergeError, type MergeInput, type MergeRecipe, mergeAdapters, sameBaseModelName, writeMergedAdapter } from '../../../src/engine/merge/index';
 import { type LoraWeights, type PeftAdapter, completeLoraConfig, peftScaling, readPeftAdapter } from '../../../src/engine/weights/peft';
 import { createRng } from '../../../src/engine/data/random';
+import { tempDir } from '../../helpers/tmp';
 
 interface ModSpec { module: string; out: number; in: number; r: number; alpha: number }
 
@@ -59,7 +59,7 @@ const mods = (r: number, alpha: number, rd = r, ad = alpha): ModSpec[] => [
 
 /** Writes and reads back a merged result (so every check goes through the PEFT files). */
 async function roundTrip(inputs: MergeInput[], opts: Parameters<typeof mergeAdapters>[1]): Promise<{ adapter: PeftAdapter; recipe: MergeRecipe; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'merge-'));
+  const dir = tempDir('merge-');
   await writeMergedAdapter(dir, mergeAdapters(inputs, opts));
   return { adapter: await readPeftAdapter(dir), recipe: JSON.parse(readFileSync(join(dir, 'merge.json'), 'utf8')), dir };
 }

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { CudaSetupError, type ProviderManifest, type ProviderSource, SetupStopped, installProviderLibraries, offlineName, providerManifest } from '../../../src/engine/runtime/cuda-install';
 import { ortPackage } from '../../../src/engine/runtime/cuda-libs';
+import { tempDir } from '../../helpers/tmp';
 
 /** A zip archive (APPNOTE 6.3: local headers, data, central directory, end record); deflated entries. */
 export function zip(entries: Record<string, Buffer | string>): Buffer {
@@ -149,7 +149,7 @@ async function feed(opts: { hash?: string; pkg?: Buffer } = {}): Promise<Feed> {
   return { server, base, pkg };
 }
 
-const dest = () => mkdtempSync(join(tmpdir(), 'ort-bin-'));
+const dest = () => tempDir('ort-bin-');
 
 test('from a NuGet feed: resolved through the service index, SHA-512 checked, progress to 100 %, files in place, nothing else left', async () => {
   const f = await feed();
@@ -238,7 +238,7 @@ test('aborted mid-download (Ctrl-C): SetupStopped, the staging folder is gone', 
 
 test('--from FILE: a local .nupkg installs without any network; CRC-32s checked', async () => {
   const dir = dest();
-  const file = join(mkdtempSync(join(tmpdir(), 'nupkg-')), offlineName(manifest('http://unused')));
+  const file = join(tempDir('nupkg-'), offlineName(manifest('http://unused')));
   writeFileSync(file, nupkg());
   const r = await installProviderLibraries({ manifest: manifest('http://unused.invalid'), source: { kind: 'file', path: file }, destDir: dir });
   assert.equal(r.verified, 'crc32');
@@ -247,7 +247,7 @@ test('--from FILE: a local .nupkg installs without any network; CRC-32s checked'
 });
 
 test('--from FILE that is not the package: not a zip, another version, a missing entry, a damaged entry — each an input error', async () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'nupkg-bad-'));
+  const tmp = tempDir('nupkg-bad-');
   const m = manifest('http://unused.invalid');
   const cases: [string, Buffer, RegExp][] = [
     ['text.nupkg', Buffer.from('hello, not a zip'), /: not a zip archive \(\.nupkg\) .*"Download package" on https:\/\/www\.nuget\.org\/packages\/Microsoft\.ML\.OnnxRuntime\.Gpu\.Linux\/1\.30\.0\)$/],
@@ -311,7 +311,7 @@ test('--url / --feed that cannot be fetched: not a URL, not http(s), a port fetc
 });
 
 test('a folder that cannot be written: one line naming it', { skip: process.platform !== 'linux' && 'uses /sys' }, async () => {
-  const file = join(mkdtempSync(join(tmpdir(), 'nupkg-')), 'p.nupkg');
+  const file = join(tempDir('nupkg-'), 'p.nupkg');
   writeFileSync(file, nupkg());
   await assert.rejects(installProviderLibraries({ manifest: manifest('http://unused.invalid'), source: { kind: 'file', path: file }, destDir: '/sys' }), /^CudaSetupError: cannot write to \/sys \(permission denied\)/);
 });

@@ -4,10 +4,10 @@
 // Runtime's own preload list (onnxruntime/__init__.py, _get_nvidia_dll_paths, CUDA 12 build).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareVersions, diagnoseCuda, fixLine, ortPackage, parseLdconfigCache, requiredLibraries } from '../../../src/engine/runtime/cuda-libs';
+import { tempDir } from '../../helpers/tmp';
 
 const CUDA_LIBS = ['libcuda.so.1', 'libcudart.so.12', 'libcublasLt.so.12', 'libcublas.so.12', 'libnvrtc.so.12', 'libcurand.so.10', 'libcufft.so.11', 'libcudnn.so.9'];
 const PROVIDER = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
@@ -24,7 +24,7 @@ function touch(d: string, names: string[]): void {
 
 /** A machine: a lib folder on LD_LIBRARY_PATH, empty system folders, a provider folder. */
 function machine(onPath: string[], provider = PROVIDER) {
-  const root = mkdtempSync(join(tmpdir(), 'cuda-diag-'));
+  const root = tempDir('cuda-diag-');
   const lib = dir(root, 'lib');
   const sys = [dir(root, 'sys1'), dir(root, 'sys2')];
   const providerDir = dir(root, 'ort-bin');
