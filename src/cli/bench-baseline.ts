@@ -23,7 +23,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_CONFIG, benchConfig, measureStep } from './bench';
-import { median } from './stats';
+import { median, upperMedian } from './stats';
 import { EXIT, InputError, emitJson, info, plural, print } from './output';
 
 export type BaselineMode = 'train' | 'forward';
@@ -239,11 +239,8 @@ async function measureOurs(mode: BaselineMode, s: Shape): Promise<Measured> {
     const why = lastLine(stderr).replace(/^loralab: error: /, '') || 'no message';
     throw new Error(`bench --baseline: our ${mode} measurement ${signal ? `was stopped by ${signal}` : `exited ${code}`}: ${why}`);
   }
-  return { ms: stepMedian(result.ms), peakRssMib: result.maxRssKiB / 1024 };
+  return { ms: upperMedian(result.ms), peakRssMib: result.maxRssKiB / 1024 };
 }
-
-/** A measurement's median step as torch_lora_bench.py and bench take it: sorted[floor(n / 2)]. */
-const stepMedian = (ms: number[]) => [...ms].sort((x, y) => x - y)[Math.floor(ms.length / 2)];
 
 /**
  * The child side (`bench --baseline-worker MODE`): bench's measurement of `mode` (`measureStep`),

@@ -39,7 +39,7 @@ import { writeSafetensorsStreaming } from '../engine/weights/safetensors';
 import type { TrainerEvent } from '../protocol/trainer';
 import { BENCH_CONFIG, benchConfig } from './bench';
 import { EXIT, InputError, emitJson, info, plural, print } from './output';
-import { median } from './stats';
+import { upperMedian } from './stats';
 
 export interface TrainerBenchArgs {
   device?: Device;
@@ -233,7 +233,7 @@ async function measureShape(work: string, modelDir: string, shape: TrainerShape,
     if (child.exitCode === null) child.kill();
   }
   if (!stepMs.length) throw new Error(`bench --trainer ${tag}: no step after the warm-up was logged; use --steps 3 or more`);
-  const ms = median(stepMs);
+  const ms = upperMedian(stepMs);
   const flops = trainStepFlops(cfg, B, T, a.rank);
   const weights = llamaFamily.weightNames(cfg).filter((w) => !w.optional).reduce((s, w) => s + w.shape.reduce((x, y) => x * y, 1) * 4, 0);
   const mib = (x: number) => round(x / 2 ** 20);

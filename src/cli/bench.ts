@@ -15,12 +15,12 @@ import { createRng } from '../engine/data/random';
 import { type DecoderConfig, presentNames } from '../engine/models/types';
 import { KvCacheStep } from '../engine/infer/kv-cache';
 import { type LoraWeights, type PeftAdapter, completeLoraConfig, peftKey } from '../engine/weights/peft';
-import { type Device, Session, autoOrder, prepackTraining } from '../engine/runtime/session';
+import { type Device, Session, prepackTraining } from '../engine/runtime/session';
 import type { HostTensor } from '../engine/tensor';
 import { TRAIN_INPUT, addLossAndGradients } from '../engine/train/step';
 import { AdamW, initAdamState } from '../engine/train/optimizer';
 import { emitJson, info, print } from './output';
-import { median } from './stats';
+import { upperMedian } from './stats';
 
 /** The bench model: a ~40M-parameter Llama (DESIGN: hidden 512, 8 layers, GQA 8/4, vocab 32000). */
 export const BENCH_CONFIG: DecoderConfig = resolveLlamaConfig({
@@ -57,7 +57,7 @@ async function build(kind: 'forward' | 'train', args: Required<Pick<BenchArgs, '
   const g = lm.graph;
   // The trainer's graph and session options (CausalLM.load with outputs loss + grads).
   const device = args.device ?? 'cpu';
-  const prepacking = kind !== 'train' || prepackTraining(g.initializerBytes(), device === 'auto' ? autoOrder()[0] : device);
+  const prepacking = kind !== 'train' || prepackTraining(g.initializerBytes(), device);
   addLossAndGradients(lm, { grads: kind === 'train', prepacking });
   const session = await Session.create(serializeModel(g), { device, threads: args.threads, enableMemPattern: kind !== 'train', prepacking });
   g.dropInitializers(); // ONNX Runtime holds the weights now
@@ -213,7 +213,7 @@ async function benchDecode(a: Required<Pick<BenchArgs, 'seq' | 'newTokens' | 'ra
       single.setFeeds(feeds(i % 2));
       swaps.push(performance.now() - t);
     }
-    withAdapter = { tokensPerS: (a.newTokens / ms) * 1000, sequentialMs, swapMs: median(swaps), freshSessionMs: single.buildMs };
+    withAdapter = { tokensPerS: (a.newTokens / ms) * 1000, sequentialMs, swapMs: upperMedian(swaps), freshSessionMs: single.buildMs };
   } finally {
     await single.session.release();
   }
@@ -281,12 +281,12 @@ export async function runBench(args: BenchArgs): Promise<void> {
   const timer = setInterval(sample, 20);
   try {
     const fwd = await measureStep('forward', a, sample);
-    const fwdMs = median(fwd.ms);
+    const fwdMs = upperMedian(fwd.ms);
     phasePeak = 0;
     // Training sessions run without ONNX Runtime's memory pattern: the first ~4 steps grow the
     // arena and are slow (2–3× a later step), so they are warm-up (measureStep).
     const train = await measureStep('train', a, sample);
-    const trainMs = median(train.ms);
+    const trainMs = upperMedian(train.ms);
     const trainPeakRss = phasePeak;
     const decode = await benchDecode(a);
     sample();

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TORCH_INSTALL, checkTorchVersion, memoryWords, parseTorchOutput, pythonFailure, speedWords, summarize, torchEnv } from '../../src/cli/bench-baseline';
-import { median } from '../../src/cli/stats';
+import { median, upperMedian } from '../../src/cli/stats';
 import { InputError } from '../../src/cli/output';
 import { runCli } from '../helpers/cli';
 import { tempDir } from '../helpers/tmp';
@@ -21,6 +21,12 @@ test('median: middle value, mean of the two middle values for an even count', ()
   assert.equal(median([10, 1, 3, 2]), 2.5);
   assert.equal(median([7]), 7);
   assert.throws(() => median([]));
+});
+
+test('upperMedian: sorted[⌊n / 2⌋] as torch_lora_bench.py takes step_s_median', () => {
+  assert.equal(upperMedian([300, 100, 200]), 200);
+  assert.equal(upperMedian([10, 1, 3, 2]), 3);
+  assert.throws(() => upperMedian([]));
 });
 
 test('summarize: speed-up = PyTorch median ms / ours, memory ratio = our median peak RSS / PyTorch\'s', () => {

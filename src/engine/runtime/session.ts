@@ -93,10 +93,12 @@ export const PREPACK_OVERHEAD = 1.5;
  * matters; a model that needs the memory trains without it (the head then stays outside the Loop).
  *
  * @param weightBytes bytes of the model's weights as the graph holds them (initializers)
+ * @param device as the session is asked for it; `auto` is the provider `autoOrder` tries first
  * @param totalMemory bytes of memory of the machine (default `os.totalmem()`)
  */
 export function prepackTraining(weightBytes: number, device: Device, totalMemory = totalmem()): boolean {
-  return device === 'cpu' && weightBytes * PREPACK_OVERHEAD <= totalMemory / 8;
+  const provider = device === 'auto' ? autoOrder()[0] : device;
+  return provider === 'cpu' && weightBytes * PREPACK_OVERHEAD <= totalMemory / 8;
 }
 
 /** Providers this build of onnxruntime-node lists (what it was compiled with). */
